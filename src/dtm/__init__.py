@@ -1,0 +1,3 @@
+"""dtm: a TODO list on a small distributed key-value store."""
+
+__version__ = "0.1.0"

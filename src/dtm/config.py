@@ -1,0 +1,202 @@
+"""The cluster configuration: one TOML file that names every component and its address.
+
+Rule: the file is read once, in a component's ``main()``, into frozen structs; an unknown key, a
+missing node or a bad value is an error that names the key. Every component reads the same file,
+so one file describes a one-machine cluster and a many-machine one alike.
+
+    [cluster]
+    data_dir = "data"              # relative paths are relative to this file
+    log_dir = "logs"
+
+    [[node]]                       # one table per data node
+    name = "store1"
+    host = "127.0.0.1"
+    port = 7411
+
+    [balancer]                     # host, port, timeouts ...
+    [handler]
+    [sync]
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+from dtm.errors import ErrSyntaxInvalidArgs
+
+DEFAULT_NODE_BASE_PORT = 7410
+
+
+class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class ClusterSection(_Section, kw_only=True):
+    data_dir: str = "data"
+    log_dir: str = "logs"
+
+
+class NodeConfig(_Section, kw_only=True):
+    name: str
+    host: str = "127.0.0.1"
+    port: int
+    # Test-only: shift this node's physical clock, to show that ordering survives clock skew.
+    clock_offset_ms: int = 0
+    max_clock_offset_ms: int = 500
+    max_value_bytes: int = 64 * 1024
+    max_batch_bytes: int = 8 * 1024 * 1024
+    # Group commit: at most this many writes share one transaction.
+    max_group: int = 512
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+class BalancerConfig(_Section, kw_only=True):
+    host: str = "127.0.0.1"
+    port: int = 7401
+    connect_timeout_ms: int = 500
+    read_timeout_ms: int = 5000
+    health_interval_ms: int = 500
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+class HandlerConfig(_Section, kw_only=True):
+    host: str = "127.0.0.1"
+    port: int = 7400
+    timeout_ms: int = 10000
+    # Where a read waits for a replica to catch up with the session token.
+    catch_up_wait_ms: int = 1000
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+class SyncConfig(_Section, kw_only=True):
+    host: str = "127.0.0.1"
+    port: int = 7420
+    mode: Literal["longpoll", "interval"] = "longpoll"
+    interval_ms: int = 500
+    wait_ms: int = 5000
+    batch: int = 1000
+    anti_entropy_interval_ms: int = 30000
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+class ClusterConfig(_Section, kw_only=True):
+    cluster: ClusterSection = ClusterSection()
+    node: tuple[NodeConfig, ...]
+    balancer: BalancerConfig = BalancerConfig()
+    handler: HandlerConfig = HandlerConfig()
+    sync: SyncConfig = SyncConfig()
+    # Where the file was read from; relative directories resolve against it.
+    base_dir: str = "."
+
+    def node_named(self, name: str) -> NodeConfig:
+        for n in self.node:
+            if n.name == name:
+                return n
+        names = ", ".join(n.name for n in self.node)
+        raise ErrSyntaxInvalidArgs(f"no node named {name!r} in the cluster config (have: {names})")
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.base_dir) / self.cluster.data_dir
+
+    @property
+    def log_dir(self) -> Path:
+        return Path(self.base_dir) / self.cluster.log_dir
+
+
+def parse_config(text: str, base_dir: str = ".") -> ClusterConfig:
+    """Parse the TOML text of a cluster config; every problem is an ErrSyntaxInvalidArgs."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ErrSyntaxInvalidArgs(f"cluster config is not valid TOML: {exc}") from None
+    if "base_dir" in raw:
+        raise ErrSyntaxInvalidArgs("cluster config: unknown key 'base_dir'")
+    raw["base_dir"] = base_dir
+    try:
+        cfg = msgspec.convert(raw, ClusterConfig)
+    except msgspec.ValidationError as exc:
+        raise ErrSyntaxInvalidArgs(f"cluster config: {exc}") from None
+    _check(cfg)
+    return cfg
+
+
+def load_config(path: str | Path) -> ClusterConfig:
+    """Read and parse the cluster config file at ``path``."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ErrSyntaxInvalidArgs(f"cannot read cluster config {str(p)!r}: {exc}") from None
+    return parse_config(text, str(p.resolve().parent))
+
+
+def _check(cfg: ClusterConfig) -> None:
+    if not cfg.node:
+        raise ErrSyntaxInvalidArgs("cluster config names no [[node]]")
+    names = [n.name for n in cfg.node]
+    if len(set(names)) != len(names):
+        raise ErrSyntaxInvalidArgs(f"cluster config: node names repeat: {names}")
+    for n in cfg.node:
+        if not n.name or not n.name.replace("-", "").replace("_", "").isalnum():
+            raise ErrSyntaxInvalidArgs(f"cluster config: bad node name {n.name!r}")
+    ports = [(n.host, n.port) for n in cfg.node] + [
+        (c.host, c.port) for c in (cfg.balancer, cfg.handler, cfg.sync)
+    ]
+    for host, port in ports:
+        if not 0 < port < 65536:
+            raise ErrSyntaxInvalidArgs(f"cluster config: bad port {port} for {host}")
+    if len(set(ports)) != len(ports):
+        raise ErrSyntaxInvalidArgs("cluster config: two components share one address")
+
+
+def default_config_text(nodes: int = 2, host: str = "127.0.0.1") -> str:
+    """The local default cluster: store1..storeN on 7411.., handler 7400, balancer 7401, sync 7420."""
+    if not 1 <= nodes <= 9:
+        raise ErrSyntaxInvalidArgs(f"NODES must be 1..9, not {nodes}")
+    parts = [
+        "# dtm cluster configuration: every component reads this file.",
+        "[cluster]",
+        'data_dir = "data"',
+        'log_dir = "logs"',
+        "",
+    ]
+    for i in range(1, nodes + 1):
+        parts += [
+            "[[node]]",
+            f'name = "store{i}"',
+            f'host = "{host}"',
+            f"port = {DEFAULT_NODE_BASE_PORT + i}",
+            "",
+        ]
+    parts += [
+        "[balancer]",
+        f'host = "{host}"',
+        "port = 7401",
+        "",
+        "[handler]",
+        f'host = "{host}"',
+        "port = 7400",
+        "",
+        "[sync]",
+        f'host = "{host}"',
+        "port = 7420",
+        "",
+    ]
+    return "\n".join(parts)

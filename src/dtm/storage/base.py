@@ -1,0 +1,76 @@
+"""The storage contract every backend meets (tests/storage runs one suite against each).
+
+Rule: a backend only executes `dtm.core.writes`; it owns durability and atomicity, never policy.
+A write is acknowledged (its awaitable returns) only once it is durable; versions are assigned in
+the transaction that commits the row, so a reader never sees version V+1 without V.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import msgspec
+
+from dtm.wire import PeerApplied, ReplicateRequest, ReplicateResponse, Row
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    """Counters a node reports in its status."""
+
+    live_rows: int
+    tombstones: int
+    hlc: int
+    skew_events: int
+    applied: dict[str, PeerApplied]
+
+
+class Store(Protocol):
+    """A node's rows: local writes, replicated batches, point reads, scans and the change feed."""
+
+    @property
+    def node(self) -> str:
+        """This node's id: the ``origin`` of every write it accepts from a client."""
+        ...
+
+    @property
+    def epoch(self) -> str:
+        """A random id made when the database was created: a wiped or restored store differs."""
+        ...
+
+    def last_version(self) -> int:
+        """The highest version committed (0 for an empty store)."""
+        ...
+
+    def get(self, key: str) -> Row | None:
+        """The row for ``key``, tombstones included; None if never written (or purged)."""
+        ...
+
+    def scan(self, after: str | None, limit: int) -> list[Row]:
+        """Live rows with key > ``after`` in key order, at most ``limit``."""
+        ...
+
+    def changes(self, since: int, limit: int) -> list[Row]:
+        """Rows with version > ``since`` in version order, tombstones included, at most ``limit``."""
+        ...
+
+    def stats(self) -> StoreStats:
+        """Counts for the status page."""
+        ...
+
+    async def put(self, key: str, value: msgspec.Raw, seen_hlc: int = 0) -> Row:
+        """A client write accepted by this node; returns the durable row."""
+        ...
+
+    async def delete(self, key: str, seen_hlc: int = 0) -> Row:
+        """A client delete; returns the durable tombstone. Raises ErrNoDataFound if not live."""
+        ...
+
+    async def replicate(self, batch: ReplicateRequest) -> ReplicateResponse:
+        """Merge another node's rows by the LWW rule, atomically, and record how far it got."""
+        ...
+
+    async def close(self) -> None:
+        """Finish pending writes and release resources."""
+        ...

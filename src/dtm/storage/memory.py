@@ -1,0 +1,121 @@
+"""An in-memory Store: the same contract as SQLite, for simulations and tests.
+
+Rule: identical behaviour to the SQLite store except durability (it forgets on exit).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable
+
+import msgspec
+
+from dtm.core.hlc import HLC
+from dtm.core.writes import (
+    StoreState,
+    Written,
+    advance_applied,
+    apply_replicated,
+    local_delete,
+    local_put,
+)
+from dtm.storage.base import StoreStats
+from dtm.wire import PeerApplied, ReplicateRequest, ReplicateResponse, Row
+
+
+class MemoryStore:
+    """Rows in dicts. Every method completes without yielding, so each write is atomic."""
+
+    def __init__(
+        self, node: str, epoch: str, now_ms: Callable[[], int], max_clock_offset_ms: int = 500
+    ) -> None:
+        self._now_ms = now_ms
+        self._epoch = epoch
+        self._state = StoreState(node, 0, HLC(0, max_clock_offset_ms))
+        self._rows: dict[str, Row] = {}
+        self._by_version: dict[int, str] = {}
+        self._keys: list[str] = []  # sorted
+        self._applied: dict[str, PeerApplied] = {}
+        self._skew_events = 0
+
+    @property
+    def node(self) -> str:
+        return self._state.node
+
+    @property
+    def epoch(self) -> str:
+        return self._epoch
+
+    def last_version(self) -> int:
+        return self._state.last_version
+
+    def get(self, key: str) -> Row | None:
+        return self._rows.get(key)
+
+    def scan(self, after: str | None, limit: int) -> list[Row]:
+        i = 0 if after is None else bisect.bisect_right(self._keys, after)
+        out: list[Row] = []
+        while i < len(self._keys) and len(out) < limit:
+            row = self._rows[self._keys[i]]
+            if not row.deleted:
+                out.append(row)
+            i += 1
+        return out
+
+    def changes(self, since: int, limit: int) -> list[Row]:
+        out: list[Row] = []
+        for v in sorted(v for v in self._by_version if v > since):
+            out.append(self._rows[self._by_version[v]])
+            if len(out) >= limit:
+                break
+        return out
+
+    def stats(self) -> StoreStats:
+        dead = sum(1 for r in self._rows.values() if r.deleted)
+        return StoreStats(
+            len(self._rows) - dead,
+            dead,
+            self._state.clock.last,
+            self._skew_events,
+            dict(self._applied),
+        )
+
+    def _save(self, w: Written) -> Row:
+        old = self._rows.get(w.row.key)
+        if old is None:
+            bisect.insort(self._keys, w.row.key)
+        else:
+            del self._by_version[old.version]
+        self._rows[w.row.key] = w.row
+        self._by_version[w.row.version] = w.row.key
+        self._state = w.state
+        self._skew_events += w.skewed
+        return w.row
+
+    async def put(self, key: str, value: msgspec.Raw, seen_hlc: int = 0) -> Row:
+        return self._save(local_put(self._state, key, value, self._now_ms(), seen_hlc))
+
+    async def delete(self, key: str, seen_hlc: int = 0) -> Row:
+        w = local_delete(self._state, self._rows.get(key), key, self._now_ms(), seen_hlc)
+        if not isinstance(w, Written):
+            raise w
+        return self._save(w)
+
+    async def replicate(self, batch: ReplicateRequest) -> ReplicateResponse:
+        applied = ignored = 0
+        for row in batch.rows:
+            res = apply_replicated(self._state, self._rows.get(row.key), row, self._now_ms())
+            if isinstance(res, Written):
+                self._save(res)
+                applied += 1
+            else:
+                self._state = res.state
+                self._skew_events += res.skewed
+                ignored += 1
+        self._applied[batch.source] = advance_applied(
+            self._applied.get(batch.source), batch.epoch, batch.source_version
+        )
+        return ReplicateResponse(applied, ignored, self._state.last_version)
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,173 @@
+"""Every value that crosses a process boundary, as a frozen typed struct.
+
+Rule: services never index raw dicts; they decode bytes into one of these structs with `decode`
+(which turns any malformed input into `ErrSyntaxInvalidArgs`) and encode with `encode`. The exact
+JSON of each message is pinned by tests/wire.
+
+A key/value *value* travels as `msgspec.Raw`: the JSON text exactly as the writing node
+canonicalised it, so replication copies bytes and never re-stamps or re-formats a row. A
+tombstone's value is JSON ``null``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, Literal, TypeVar
+
+import msgspec
+
+from dtm.errors import ErrPayloadTooLarge, ErrSyntaxInvalidArgs
+
+NULL: Final = msgspec.Raw(b"null")
+
+# Headers.
+HLC_HEADER: Final = "X-Dtm-Hlc"  # the caller's highest seen HLC stamp, observed before stamping
+SESSION_HEADER: Final = "X-Dtm-Session"  # a compact JSON SessionToken
+
+
+class Wire(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Base of every wire message."""
+
+
+# ---------------------------------------------------------------- errors
+
+
+class ErrorBody(Wire, omit_defaults=True):
+    """The body of every 4xx/5xx answer."""
+
+    error: str
+    message: str
+    candidates: list[str] = []
+
+
+# ---------------------------------------------------------------- data node
+
+
+class Row(Wire):
+    """One key/value row as a data node stores and serves it.
+
+    ``version`` is the serving node's own sequence number for the row; ``(hlc, origin)`` is the
+    write's identity and its place in the last-writer-wins order, the same on every node.
+    """
+
+    key: str
+    value: msgspec.Raw
+    deleted: bool
+    version: int
+    hlc: int
+    origin: str
+
+
+class PutBody(Wire):
+    """`PUT /v1/kv/{key}`."""
+
+    value: msgspec.Raw
+
+
+class RowPage(Wire):
+    """`GET /v1/kv?after=&limit=`: live rows in key order; ``next`` is the ``after`` to ask next."""
+
+    rows: list[Row]
+    next: str | None
+
+
+class ChangesPage(Wire):
+    """`GET /v1/changes?since=V&limit=N&wait=MS`: rows with version > V in version order."""
+
+    node: str
+    epoch: str
+    last_version: int
+    rows: list[Row]
+
+
+class ReplicateRequest(Wire):
+    """`POST /v1/replicate`: a batch of ``source``'s rows, read from its feed.
+
+    ``source_version`` is the source's version this batch reaches: once the target has applied
+    it, the target holds everything the source held up to that version.
+    """
+
+    source: str
+    epoch: str
+    source_version: int
+    rows: list[Row]
+
+
+class ReplicateResponse(Wire):
+    """What the target did with a batch: ``applied`` rows won the merge, ``ignored`` did not."""
+
+    applied: int
+    ignored: int
+    last_version: int
+    losers: list[Row] = []
+
+
+class PeerApplied(Wire):
+    """How far a node has applied another node's feed (recorded by `POST /v1/replicate`)."""
+
+    epoch: str
+    version: int
+
+
+class NodeStatus(Wire):
+    """`GET /v1/status` of a data node."""
+
+    node: str
+    epoch: str
+    last_version: int
+    live_rows: int
+    tombstones: int
+    hlc: int
+    skew_events: int
+    applied: dict[str, PeerApplied]
+
+
+class Health(Wire):
+    """`GET /healthz` of any component."""
+
+    status: Literal["ok"]
+    component: str
+    name: str
+
+
+# ---------------------------------------------------------------- sessions
+
+
+class SessionToken(Wire, omit_defaults=True):
+    """What a client session has seen: per node, the highest version it wrote or read there,
+    and the highest HLC stamp it has seen. Sent in the ``X-Dtm-Session`` header."""
+
+    versions: dict[str, int] = {}
+    hlc: int = 0
+
+
+# ---------------------------------------------------------------- codec
+
+T = TypeVar("T")
+
+_encoder = msgspec.json.Encoder()
+_decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
+
+
+def encode(msg: Any) -> bytes:
+    """Encode any wire message (or plain JSON data) to compact JSON bytes."""
+    return _encoder.encode(msg)
+
+
+def decode(data: bytes | str, type_: type[T], *, limit: int | None = None, what: str = "body") -> T:
+    """Decode JSON into ``type_``, turning every malformed input into one of our errors."""
+    if limit is not None and len(data) > limit:
+        raise ErrPayloadTooLarge(f"{what} is {len(data)} bytes; the limit is {limit}")
+    dec = _decoders.get(type_)
+    if dec is None:
+        dec = _decoders[type_] = msgspec.json.Decoder(type_)
+    try:
+        return dec.decode(data)  # type: ignore[no-any-return]
+    except msgspec.ValidationError as exc:
+        raise ErrSyntaxInvalidArgs(f"invalid {what}: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise ErrSyntaxInvalidArgs(f"{what} is not valid JSON: {exc}") from None
+
+
+def canonical_json(raw: msgspec.Raw) -> msgspec.Raw:
+    """The compact form of a JSON value, so equal values have equal bytes on every node."""
+    return msgspec.Raw(_encoder.encode(msgspec.json.decode(bytes(raw))))

@@ -1,0 +1,259 @@
+"""Real processes on ephemeral loopback ports, for end-to-end tests.
+
+`LocalCluster` writes a cluster config with free ports in a temporary folder and starts any
+component as a real `dtm` process (``python -m dtm.run``), waiting for its ``/healthz`` with a
+deadline. Every process it starts is stopped by `stop_all()`, which the `cluster` fixture in
+conftest.py calls even when a test fails; each process also gets ``DTM_DIE_WITH_PARENT`` so it
+dies with the test runner.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+T = TypeVar("T")
+
+START_TIMEOUT = 15.0
+
+
+def free_port() -> int:
+    """A TCP port that was free a moment ago on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(
+    pred: Callable[[], T], timeout: float = 10.0, interval: float = 0.01, what: str = "condition"
+) -> T:
+    """Poll ``pred`` until it returns a truthy value; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last_exc: BaseException | None = None
+    while True:
+        try:
+            value = pred()
+            if value:
+                return value
+        except Exception as exc:  # keep polling; report the last failure at the deadline
+            last_exc = exc
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}") from last_exc
+        time.sleep(interval)
+
+
+class Response:
+    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} {self.body[:200]!r}>"
+
+
+def request(
+    method: str,
+    url: str,
+    body: bytes | str | dict[str, Any] | list[Any] | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 10.0,
+) -> Response:
+    """One HTTP request with the standard library (no pooling: each call is a new connection)."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    data: bytes | None
+    if isinstance(body, (dict, list)):
+        data = json.dumps(body).encode()
+    elif isinstance(body, str):
+        data = body.encode()
+    else:
+        data = body
+    hdrs = dict(headers or {})
+    if data is not None:
+        hdrs.setdefault("Content-Type", "application/json")
+    try:
+        conn.request(method, path or "/", body=data, headers=hdrs)
+        resp = conn.getresponse()
+        return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
+    finally:
+        conn.close()
+
+
+class Proc:
+    """One component process and its log file."""
+
+    def __init__(self, name: str, argv: list[str], log_path: Path, env: dict[str, str]) -> None:
+        self.name = name
+        self.argv = argv
+        self.log_path = log_path
+        self._log = open(log_path, "ab")  # noqa: SIM115 (closed in stop)
+        self.popen = subprocess.Popen(
+            argv, stdout=self._log, stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def signal(self, sig: int) -> None:
+        if self.alive():
+            os.kill(self.popen.pid, sig)
+
+    def log_tail(self, n: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """SIGCONT (in case it was stopped), SIGTERM, then SIGKILL after ``timeout``."""
+        if self.alive():
+            try:
+                os.kill(self.popen.pid, signal.SIGCONT)
+                self.popen.terminate()
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(timeout)
+            except ProcessLookupError:
+                pass
+        self._log.close()
+
+    def kill(self) -> None:
+        """SIGKILL and reap."""
+        if self.alive():
+            self.popen.kill()
+            self.popen.wait(10)
+        self._log.close()
+
+
+class LocalCluster:
+    """A cluster config on free loopback ports, and the processes started from it."""
+
+    def __init__(
+        self,
+        root: Path,
+        nodes: int = 2,
+        sections: dict[str, dict[str, Any]] | None = None,
+        node_options: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.node_names = [f"store{i}" for i in range(1, nodes + 1)]
+        self.ports: dict[str, int] = {n: free_port() for n in self.node_names}
+        for comp in ("balancer", "handler", "sync"):
+            self.ports[comp] = free_port()
+        self.sections = sections or {}
+        self.node_options = node_options or {}
+        self.config_path = root / "cluster.toml"
+        self.write_config()
+        self.procs: dict[str, Proc] = {}
+        self._all: list[Proc] = []
+
+    # ------------------------------------------------------------ config
+
+    def write_config(self) -> None:
+        lines = ["[cluster]", 'data_dir = "data"', 'log_dir = "logs"', ""]
+        for name in self.node_names:
+            lines += ["[[node]]", f'name = "{name}"', 'host = "127.0.0.1"']
+            lines += [f"port = {self.ports[name]}"]
+            lines += [f"{k} = {_toml(v)}" for k, v in self.node_options.get(name, {}).items()]
+            lines.append("")
+        for comp in ("balancer", "handler", "sync"):
+            lines += [f"[{comp}]", 'host = "127.0.0.1"', f"port = {self.ports[comp]}"]
+            lines += [f"{k} = {_toml(v)}" for k, v in self.sections.get(comp, {}).items()]
+            lines.append("")
+        self.config_path.write_text("\n".join(lines))
+
+    def url(self, component: str) -> str:
+        return f"http://127.0.0.1:{self.ports[component]}"
+
+    @property
+    def node_urls(self) -> list[str]:
+        return [self.url(n) for n in self.node_names]
+
+    def db_path(self, node: str) -> Path:
+        return self.root / "data" / f"{node}.db"
+
+    # ------------------------------------------------------------ processes
+
+    def start(self, component: str, *args: str, wait: bool = True) -> Proc:
+        """Start ``component`` (a node name like ``store1``, or balancer/handler/sync)."""
+        key = component
+        if component in self.node_names:
+            argv = ["node", "--config", str(self.config_path), "--name", component]
+        else:
+            argv = [component, "--config", str(self.config_path)]
+        argv = [sys.executable, "-m", "dtm.run", *argv, *args]
+        env = dict(os.environ, DTM_DIE_WITH_PARENT="1", PYTHONUNBUFFERED="1")
+        (self.root / "logs").mkdir(exist_ok=True)
+        proc = Proc(key, argv, self.root / "logs" / f"{key}.test.log", env)
+        self.procs[key] = proc
+        self._all.append(proc)
+        if wait:
+            self.wait_healthy(key)
+        return proc
+
+    def start_nodes(self) -> None:
+        for n in self.node_names:
+            self.start(n, wait=False)
+        for n in self.node_names:
+            self.wait_healthy(n)
+
+    def wait_healthy(self, component: str, timeout: float = START_TIMEOUT) -> None:
+        proc = self.procs[component]
+        url = self.url(component) + "/healthz"
+
+        def healthy() -> bool:
+            if not proc.alive():
+                raise AssertionError(
+                    f"{component} exited with {proc.popen.returncode}:\n{proc.log_tail()}"
+                )
+            try:
+                return request("GET", url, timeout=1.0).status == 200
+            except OSError:
+                return False
+
+        try:
+            wait_until(healthy, timeout, 0.02, f"{component} to answer /healthz")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n--- log of {component} ---\n{proc.log_tail()}") from None
+
+    def restart(self, component: str, *args: str) -> Proc:
+        old = self.procs.get(component)
+        if old is not None:
+            old.stop()
+        return self.start(component, *args)
+
+    def stop_all(self) -> None:
+        for proc in reversed(self._all):
+            try:
+                proc.stop()
+            except Exception:
+                proc.kill()
+
+
+def _toml(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return str(v)
+    return json.dumps(str(v))
