@@ -36,7 +36,10 @@ def _die_with_parent() -> None:
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help", "help") or args[0] not in COMPONENTS:
-        print(__doc__.strip(), file=sys.stderr if args and args[0] not in ("-h", "--help") else sys.stdout)
+        print(
+            __doc__.strip(),
+            file=sys.stderr if args and args[0] not in ("-h", "--help") else sys.stdout,
+        )
         return 0 if not args or args[0] in ("-h", "--help", "help") else 2
     if os.environ.get("DTM_DIE_WITH_PARENT"):
         _die_with_parent()

@@ -22,6 +22,7 @@ NULL: Final = msgspec.Raw(b"null")
 # Headers.
 HLC_HEADER: Final = "X-Dtm-Hlc"  # the caller's highest seen HLC stamp, observed before stamping
 SESSION_HEADER: Final = "X-Dtm-Session"  # a compact JSON SessionToken
+WAIT_HEADER: Final = "X-Dtm-Wait"  # ms a read may wait for this replica to catch up (default 0)
 
 
 class Wire(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -101,6 +102,41 @@ class ReplicateResponse(Wire):
     losers: list[Row] = []
 
 
+class RowId(Wire):
+    """The identity of one write: enough to name a tombstone to purge."""
+
+    key: str
+    hlc: int
+    origin: str
+
+
+class PurgeRequest(Wire):
+    """`POST /v1/purge`: drop these tombstones, each only if it is still exactly that write."""
+
+    rows: list[RowId]
+
+
+class PurgeResponse(Wire):
+    purged: int
+
+
+class Digest(Wire):
+    """`GET /v1/digest?buckets=N`: one hash per key bucket, over every row (tombstones too)."""
+
+    node: str
+    epoch: str
+    last_version: int
+    buckets: list[str]
+
+
+class BucketRows(Wire):
+    """`GET /v1/digest/{bucket}?buckets=N`: every row of one bucket, tombstones included."""
+
+    node: str
+    epoch: str
+    rows: list[Row]
+
+
 class PeerApplied(Wire):
     """How far a node has applied another node's feed (recorded by `POST /v1/replicate`)."""
 
@@ -133,10 +169,16 @@ class Health(Wire):
 
 
 class SessionToken(Wire, omit_defaults=True):
-    """What a client session has seen: per node, the highest version it wrote or read there,
-    and the highest HLC stamp it has seen. Sent in the ``X-Dtm-Session`` header."""
+    """What a client session has seen: per node, the highest version it wrote or read there
+    (with that node's epoch), and the highest HLC stamp it has seen.
+
+    Requests carry the session's token in the ``X-Dtm-Session`` header; every data-node answer
+    carries the node's contribution in the same header (``{node: version}``, its epoch, its
+    clock), which the caller merges in with `dtm.core.session`.
+    """
 
     versions: dict[str, int] = {}
+    epochs: dict[str, str] = {}
     hlc: int = 0
 
 

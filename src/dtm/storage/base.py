@@ -12,7 +12,7 @@ from typing import Protocol
 
 import msgspec
 
-from dtm.wire import PeerApplied, ReplicateRequest, ReplicateResponse, Row
+from dtm.wire import PeerApplied, ReplicateRequest, ReplicateResponse, Row, RowId
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +69,21 @@ class Store(Protocol):
 
     async def replicate(self, batch: ReplicateRequest) -> ReplicateResponse:
         """Merge another node's rows by the LWW rule, atomically, and record how far it got."""
+        ...
+
+    def digest(self, buckets: int) -> list[str]:
+        """`dtm.core.digest.digest` over every row, tombstones included."""
+        ...
+
+    def bucket_rows(self, bucket: int, buckets: int) -> list[Row]:
+        """Every row (tombstones included) whose key falls in ``bucket`` of ``buckets``."""
+        ...
+
+    async def purge(self, ids: list[RowId]) -> int:
+        """Remove each named tombstone iff the key's row is still exactly that tombstone.
+
+        Purging bumps no version. Returns how many rows were removed.
+        """
         ...
 
     async def close(self) -> None:

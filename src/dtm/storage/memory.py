@@ -20,7 +20,8 @@ from dtm.core.writes import (
     local_put,
 )
 from dtm.storage.base import StoreStats
-from dtm.wire import PeerApplied, ReplicateRequest, ReplicateResponse, Row
+from dtm.core.digest import bucket_of, digest
+from dtm.wire import PeerApplied, ReplicateRequest, ReplicateResponse, Row, RowId
 
 
 class MemoryStore:
@@ -116,6 +117,23 @@ class MemoryStore:
             self._applied.get(batch.source), batch.epoch, batch.source_version
         )
         return ReplicateResponse(applied, ignored, self._state.last_version)
+
+    def digest(self, buckets: int) -> list[str]:
+        return digest(self._rows.values(), buckets)
+
+    def bucket_rows(self, bucket: int, buckets: int) -> list[Row]:
+        return [r for k, r in sorted(self._rows.items()) if bucket_of(k, buckets) == bucket]
+
+    async def purge(self, ids: list[RowId]) -> int:
+        purged = 0
+        for rid in ids:
+            row = self._rows.get(rid.key)
+            if row is not None and row.deleted and (row.hlc, row.origin) == (rid.hlc, rid.origin):
+                del self._rows[rid.key]
+                del self._by_version[row.version]
+                self._keys.remove(rid.key)
+                purged += 1
+        return purged
 
     async def close(self) -> None:
         return None

@@ -1,0 +1,53 @@
+"""Session guarantees (read-your-writes, monotonic reads) over asynchronous replicas.
+
+Rule: a replica may serve a session's read iff, for every node X the token names with version v
+and epoch e, the replica holds X's state up to v: X itself at epoch e with ``last_version >= v``,
+or another node that applied X's feed at epoch e up to ``>= v`` (or has moved on to a newer
+epoch of X, which is the best a wiped X allows). Tokens merge by pointwise maximum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from dtm.wire import PeerApplied, SessionToken
+
+
+def contribution(node: str, epoch: str, version: int, hlc: int) -> SessionToken:
+    """What one answer of ``node`` adds to a session: its version, epoch and clock."""
+    return SessionToken({node: version}, {node: epoch}, hlc)
+
+
+def merge_tokens(old: SessionToken, new: SessionToken) -> SessionToken:
+    """Pointwise maximum; a node whose epoch changed restarts from the newer answer's entry."""
+    versions = dict(old.versions)
+    epochs = dict(old.epochs)
+    for node, version in new.versions.items():
+        epoch = new.epochs.get(node, "")
+        if epochs.get(node, epoch) != epoch:
+            versions[node] = version
+        else:
+            versions[node] = max(versions.get(node, 0), version)
+        epochs[node] = epoch
+    return SessionToken(versions, epochs, max(old.hlc, new.hlc))
+
+
+def unmet(
+    token: SessionToken,
+    node: str,
+    epoch: str,
+    last_version: int,
+    applied: Mapping[str, PeerApplied],
+) -> list[str]:
+    """The token entries this replica does not yet satisfy (empty: it may serve the read)."""
+    missing: list[str] = []
+    for x, v in token.versions.items():
+        e = token.epochs.get(x, "")
+        if x == node:
+            ok = epoch == e and last_version >= v
+        else:
+            seen = applied.get(x)
+            ok = seen is not None and (seen.epoch != e or seen.version >= v)
+        if not ok:
+            missing.append(f"{x}@{v}")
+    return missing
