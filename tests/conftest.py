@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from harness import LocalCluster  # noqa: E402
+from harness import LocalCluster
 
 
 @pytest.fixture

@@ -35,12 +35,12 @@ class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     pass
 
 
-class ClusterSection(_Section, kw_only=True):
+class ClusterSection(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     data_dir: str = "data"
     log_dir: str = "logs"
 
 
-class NodeConfig(_Section, kw_only=True):
+class NodeConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     name: str
     host: str = "127.0.0.1"
     port: int
@@ -57,7 +57,7 @@ class NodeConfig(_Section, kw_only=True):
         return f"http://{self.host}:{self.port}"
 
 
-class BalancerConfig(_Section, kw_only=True):
+class BalancerConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     host: str = "127.0.0.1"
     port: int = 7401
     connect_timeout_ms: int = 500
@@ -69,7 +69,7 @@ class BalancerConfig(_Section, kw_only=True):
         return f"http://{self.host}:{self.port}"
 
 
-class HandlerConfig(_Section, kw_only=True):
+class HandlerConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     host: str = "127.0.0.1"
     port: int = 7400
     timeout_ms: int = 10000
@@ -81,7 +81,7 @@ class HandlerConfig(_Section, kw_only=True):
         return f"http://{self.host}:{self.port}"
 
 
-class SyncConfig(_Section, kw_only=True):
+class SyncConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     host: str = "127.0.0.1"
     port: int = 7420
     mode: Literal["longpoll", "interval"] = "longpoll"
@@ -95,7 +95,7 @@ class SyncConfig(_Section, kw_only=True):
         return f"http://{self.host}:{self.port}"
 
 
-class ClusterConfig(_Section, kw_only=True):
+class ClusterConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     cluster: ClusterSection = ClusterSection()
     node: tuple[NodeConfig, ...]
     balancer: BalancerConfig = BalancerConfig()
@@ -167,7 +167,7 @@ def _check(cfg: ClusterConfig) -> None:
 
 
 def default_config_text(nodes: int = 2, host: str = "127.0.0.1") -> str:
-    """The local default cluster: store1..storeN on 7411.., handler 7400, balancer 7401, sync 7420."""
+    """The local default: store1..N on 7411.., handler 7400, balancer 7401, sync 7420."""
     if not 1 <= nodes <= 9:
         raise ErrSyntaxInvalidArgs(f"NODES must be 1..9, not {nodes}")
     parts = [

@@ -32,7 +32,7 @@ class Wire(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 # ---------------------------------------------------------------- errors
 
 
-class ErrorBody(Wire, omit_defaults=True):
+class ErrorBody(Wire, frozen=True, omit_defaults=True):
     """The body of every 4xx/5xx answer."""
 
     error: str
@@ -43,7 +43,7 @@ class ErrorBody(Wire, omit_defaults=True):
 # ---------------------------------------------------------------- data node
 
 
-class Row(Wire):
+class Row(Wire, frozen=True):
     """One key/value row as a data node stores and serves it.
 
     ``version`` is the serving node's own sequence number for the row; ``(hlc, origin)`` is the
@@ -58,20 +58,20 @@ class Row(Wire):
     origin: str
 
 
-class PutBody(Wire):
+class PutBody(Wire, frozen=True):
     """`PUT /v1/kv/{key}`."""
 
     value: msgspec.Raw
 
 
-class RowPage(Wire):
+class RowPage(Wire, frozen=True):
     """`GET /v1/kv?after=&limit=`: live rows in key order; ``next`` is the ``after`` to ask next."""
 
     rows: list[Row]
     next: str | None
 
 
-class ChangesPage(Wire):
+class ChangesPage(Wire, frozen=True):
     """`GET /v1/changes?since=V&limit=N&wait=MS`: rows with version > V in version order."""
 
     node: str
@@ -80,7 +80,7 @@ class ChangesPage(Wire):
     rows: list[Row]
 
 
-class ReplicateRequest(Wire):
+class ReplicateRequest(Wire, frozen=True):
     """`POST /v1/replicate`: a batch of ``source``'s rows, read from its feed.
 
     ``source_version`` is the source's version this batch reaches: once the target has applied
@@ -93,7 +93,7 @@ class ReplicateRequest(Wire):
     rows: list[Row]
 
 
-class ReplicateResponse(Wire):
+class ReplicateResponse(Wire, frozen=True):
     """What the target did with a batch: ``applied`` rows won the merge, ``ignored`` did not."""
 
     applied: int
@@ -102,7 +102,7 @@ class ReplicateResponse(Wire):
     losers: list[Row] = []
 
 
-class RowId(Wire):
+class RowId(Wire, frozen=True):
     """The identity of one write: enough to name a tombstone to purge."""
 
     key: str
@@ -110,17 +110,17 @@ class RowId(Wire):
     origin: str
 
 
-class PurgeRequest(Wire):
+class PurgeRequest(Wire, frozen=True):
     """`POST /v1/purge`: drop these tombstones, each only if it is still exactly that write."""
 
     rows: list[RowId]
 
 
-class PurgeResponse(Wire):
+class PurgeResponse(Wire, frozen=True):
     purged: int
 
 
-class Digest(Wire):
+class Digest(Wire, frozen=True):
     """`GET /v1/digest?buckets=N`: one hash per key bucket, over every row (tombstones too)."""
 
     node: str
@@ -129,7 +129,7 @@ class Digest(Wire):
     buckets: list[str]
 
 
-class BucketRows(Wire):
+class BucketRows(Wire, frozen=True):
     """`GET /v1/digest/{bucket}?buckets=N`: every row of one bucket, tombstones included."""
 
     node: str
@@ -137,14 +137,14 @@ class BucketRows(Wire):
     rows: list[Row]
 
 
-class PeerApplied(Wire):
+class PeerApplied(Wire, frozen=True):
     """How far a node has applied another node's feed (recorded by `POST /v1/replicate`)."""
 
     epoch: str
     version: int
 
 
-class NodeStatus(Wire):
+class NodeStatus(Wire, frozen=True):
     """`GET /v1/status` of a data node."""
 
     node: str
@@ -157,7 +157,7 @@ class NodeStatus(Wire):
     applied: dict[str, PeerApplied]
 
 
-class Health(Wire):
+class Health(Wire, frozen=True):
     """`GET /healthz` of any component."""
 
     status: Literal["ok"]
@@ -168,7 +168,7 @@ class Health(Wire):
 # ---------------------------------------------------------------- sessions
 
 
-class SessionToken(Wire, omit_defaults=True):
+class SessionToken(Wire, frozen=True, omit_defaults=True):
     """What a client session has seen: per node, the highest version it wrote or read there
     (with that node's epoch), and the highest HLC stamp it has seen.
 

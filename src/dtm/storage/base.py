@@ -52,7 +52,7 @@ class Store(Protocol):
         ...
 
     def changes(self, since: int, limit: int) -> list[Row]:
-        """Rows with version > ``since`` in version order, tombstones included, at most ``limit``."""
+        """Rows with version > ``since`` in version order (tombstones too), at most ``limit``."""
         ...
 
     def stats(self) -> StoreStats:

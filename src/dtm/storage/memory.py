@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import msgspec
 
+from dtm.core.digest import bucket_of, digest
 from dtm.core.hlc import HLC
 from dtm.core.writes import (
     StoreState,
@@ -20,7 +21,6 @@ from dtm.core.writes import (
     local_put,
 )
 from dtm.storage.base import StoreStats
-from dtm.core.digest import bucket_of, digest
 from dtm.wire import PeerApplied, ReplicateRequest, ReplicateResponse, Row, RowId
 
 
