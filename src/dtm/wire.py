@@ -213,3 +213,55 @@ def decode(data: bytes | str, type_: type[T], *, limit: int | None = None, what:
 def canonical_json(raw: msgspec.Raw) -> msgspec.Raw:
     """The compact form of a JSON value, so equal values have equal bytes on every node."""
     return msgspec.Raw(_encoder.encode(msgspec.json.decode(bytes(raw))))
+
+
+# ---------------------------------------------------------------- tasks (request handler API)
+
+
+class TaskValue(Wire, frozen=True):
+    """The value of a task's key/value row, as stored on the data nodes (key = the task ID).
+
+    ``created`` and ``updated`` are UTC times in ISO 8601 with milliseconds.
+    """
+
+    text: str
+    status: Literal["open", "complete"]
+    created: str
+    updated: str
+
+
+class Task(Wire, frozen=True):
+    """A task as the handler serves it."""
+
+    id: str
+    text: str
+    status: Literal["open", "complete"]
+    created: str
+    updated: str
+
+
+class TaskList(Wire, frozen=True):
+    """`GET /v1/tasks`: open and completed tasks, each oldest first."""
+
+    open: list[Task]
+    complete: list[Task]
+
+
+class CreateTask(Wire, frozen=True):
+    """`POST /v1/tasks`."""
+
+    text: str
+
+
+class UpdateTask(Wire, frozen=True, omit_defaults=True):
+    """`PATCH /v1/tasks/{id}`: at least one field."""
+
+    status: Literal["open", "complete"] | None = None
+    text: str | None = None
+
+
+class Deleted(Wire, frozen=True):
+    """`DELETE /v1/tasks/{id}`."""
+
+    id: str
+    deleted: bool
