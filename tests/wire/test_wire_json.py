@@ -1,0 +1,199 @@
+"""Exact JSON of every wire message: a change here is a protocol change.
+
+`EXAMPLES` holds one instance and its exact encoding per message type; a test fails when a struct
+in dtm.wire has no example, so a new message cannot cross a boundary unpinned.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import msgspec
+import pytest
+
+from dtm import wire
+from dtm.errors import ErrPayloadTooLarge, ErrSyntaxInvalidArgs
+from dtm.wire import (
+    NULL,
+    BucketRows,
+    ChangesPage,
+    CreateTask,
+    Deleted,
+    Digest,
+    ErrorBody,
+    Health,
+    NodeStatus,
+    PeerApplied,
+    PurgeRequest,
+    PurgeResponse,
+    PutBody,
+    ReplicateRequest,
+    ReplicateResponse,
+    Row,
+    RowId,
+    RowPage,
+    SessionToken,
+    Task,
+    TaskList,
+    TaskValue,
+    UpdateTask,
+)
+
+ROW = Row("k1", msgspec.Raw(b'{"text":"Buy"}'), False, 3, 117_309_440_000_000_001, "store1")
+ROW_JSON = (
+    '{"key":"k1","value":{"text":"Buy"},"deleted":false,"version":3,'
+    '"hlc":117309440000000001,"origin":"store1"}'
+)
+TOMB = Row("k2", NULL, True, 4, 9, "store2")
+TOMB_JSON = '{"key":"k2","value":null,"deleted":true,"version":4,"hlc":9,"origin":"store2"}'
+TASK = Task(
+    "a1b2c3d4e5f6", 'say "hi"', "open", "2026-11-28T05:00:00.000Z", "2026-11-28T05:00:00.000Z"
+)
+TASK_JSON = (
+    '{"id":"a1b2c3d4e5f6","text":"say \\"hi\\"","status":"open",'
+    '"created":"2026-11-28T05:00:00.000Z","updated":"2026-11-28T05:00:00.000Z"}'
+)
+
+EXAMPLES: dict[type[Any], list[tuple[Any, str]]] = {
+    ErrorBody: [
+        (
+            ErrorBody("ErrNoDataFound", "no key 'x'"),
+            '{"error":"ErrNoDataFound","message":"no key \'x\'"}',
+        ),
+        (
+            ErrorBody("ErrAmbiguousID", "2 tasks", ["abcd1", "abcd2"]),
+            '{"error":"ErrAmbiguousID","message":"2 tasks","candidates":["abcd1","abcd2"]}',
+        ),
+    ],
+    Row: [(ROW, ROW_JSON), (TOMB, TOMB_JSON)],
+    PutBody: [(PutBody(msgspec.Raw(b"[1,2]")), '{"value":[1,2]}')],
+    RowPage: [(RowPage([ROW], "k1"), f'{{"rows":[{ROW_JSON}],"next":"k1"}}')],
+    ChangesPage: [
+        (
+            ChangesPage("store1", "ab12", 4, [ROW, TOMB]),
+            f'{{"node":"store1","epoch":"ab12","last_version":4,"rows":[{ROW_JSON},{TOMB_JSON}]}}',
+        )
+    ],
+    ReplicateRequest: [
+        (
+            ReplicateRequest("store2", "cd34", 4, [TOMB]),
+            f'{{"source":"store2","epoch":"cd34","source_version":4,"rows":[{TOMB_JSON}]}}',
+        )
+    ],
+    ReplicateResponse: [
+        (ReplicateResponse(1, 2, 30), '{"applied":1,"ignored":2,"last_version":30,"losers":[]}'),
+    ],
+    RowId: [(RowId("k2", 9, "store2"), '{"key":"k2","hlc":9,"origin":"store2"}')],
+    PurgeRequest: [
+        (
+            PurgeRequest([RowId("k2", 9, "store2")]),
+            '{"rows":[{"key":"k2","hlc":9,"origin":"store2"}]}',
+        )
+    ],
+    PurgeResponse: [(PurgeResponse(1), '{"purged":1}')],
+    Digest: [
+        (
+            Digest("store1", "ab12", 4, ["00000000000000ff"]),
+            '{"node":"store1","epoch":"ab12","last_version":4,"buckets":["00000000000000ff"]}',
+        )
+    ],
+    BucketRows: [
+        (
+            BucketRows("store1", "ab12", [TOMB]),
+            f'{{"node":"store1","epoch":"ab12","rows":[{TOMB_JSON}]}}',
+        )
+    ],
+    PeerApplied: [(PeerApplied("cd34", 12), '{"epoch":"cd34","version":12}')],
+    NodeStatus: [
+        (
+            NodeStatus("store1", "ab12", 4, 1, 1, 9, 0, {"store2": PeerApplied("cd34", 12)}),
+            '{"node":"store1","epoch":"ab12","last_version":4,"live_rows":1,"tombstones":1,'
+            '"hlc":9,"skew_events":0,"applied":{"store2":{"epoch":"cd34","version":12}}}',
+        )
+    ],
+    Health: [
+        (
+            Health("ok", "node", "store1"),
+            '{"status":"ok","component":"node","name":"store1"}',
+        )
+    ],
+    SessionToken: [
+        (SessionToken(), "{}"),
+        (
+            SessionToken({"store1": 3}, {"store1": "ab12"}, 77),
+            '{"versions":{"store1":3},"epochs":{"store1":"ab12"},"hlc":77}',
+        ),
+    ],
+    TaskValue: [
+        (
+            TaskValue("Buy", "complete", "2026-11-28T05:00:00.000Z", "2026-11-28T06:00:00.000Z"),
+            '{"text":"Buy","status":"complete","created":"2026-11-28T05:00:00.000Z",'
+            '"updated":"2026-11-28T06:00:00.000Z"}',
+        )
+    ],
+    Task: [(TASK, TASK_JSON)],
+    TaskList: [(TaskList([TASK], []), f'{{"open":[{TASK_JSON}],"complete":[]}}')],
+    CreateTask: [(CreateTask("Buy groceries"), '{"text":"Buy groceries"}')],
+    UpdateTask: [
+        (UpdateTask(status="complete"), '{"status":"complete"}'),
+        (UpdateTask(text="new"), '{"text":"new"}'),
+        (UpdateTask("open", "both"), '{"status":"open","text":"both"}'),
+    ],
+    Deleted: [(Deleted("a1b2c3d4e5f6", True), '{"id":"a1b2c3d4e5f6","deleted":true}')],
+}
+
+
+def _cases() -> list[tuple[type[Any], Any, str]]:
+    return [(t, obj, js) for t, items in EXAMPLES.items() for obj, js in items]
+
+
+@pytest.mark.parametrize("type_, obj, js", _cases(), ids=lambda x: getattr(x, "__name__", None))
+def test_exact_json_round_trip(type_: type[Any], obj: Any, js: str) -> None:
+    assert wire.encode(obj).decode() == js
+    back = wire.decode(js.encode(), type_)
+    assert wire.encode(back).decode() == js
+
+
+def test_every_wire_message_has_an_exact_json_example() -> None:
+    structs = {
+        obj
+        for _, obj in inspect.getmembers(wire, inspect.isclass)
+        if issubclass(obj, wire.Wire) and obj is not wire.Wire and obj.__module__ == wire.__name__
+    }
+    missing = sorted(t.__name__ for t in structs - set(EXAMPLES))
+    assert not missing, f"wire messages without an exact-JSON example: {missing}"
+
+
+def test_every_wire_message_is_frozen_and_strict() -> None:
+    for t in EXAMPLES:
+        cfg = t.__struct_config__
+        assert cfg.frozen and cfg.forbid_unknown_fields, t.__name__
+
+
+@pytest.mark.parametrize(
+    "data, type_",
+    [
+        (b"", PutBody),
+        (b"{", PutBody),
+        (b"[]", PutBody),
+        (b"{}", PutBody),
+        (b'{"value":1,"extra":2}', PutBody),
+        (b'{"text":5}', CreateTask),
+        (b'{"status":"done"}', UpdateTask),
+        (b'{"key":"k","value":1,"deleted":"no","version":1,"hlc":1,"origin":"s"}', Row),
+        (b"\xff\xfe", SessionToken),
+    ],
+)
+def test_malformed_input_is_a_syntax_error(data: bytes, type_: type[Any]) -> None:
+    with pytest.raises(ErrSyntaxInvalidArgs):
+        wire.decode(data, type_)
+
+
+def test_an_oversized_body_is_refused_before_parsing() -> None:
+    with pytest.raises(ErrPayloadTooLarge, match="limit is 8"):
+        wire.decode(b'{"value":"123456789"}', PutBody, limit=8)
+
+
+def test_canonical_json_is_compact() -> None:
+    assert bytes(wire.canonical_json(msgspec.Raw(b' { "a" : [1, 2] } '))) == b'{"a":[1,2]}'
