@@ -1,0 +1,287 @@
+"""The data node's HTTP API over a `Store`: key/value rows, the change feed, replication.
+
+Rule: handlers only parse, check, call the store and encode; every write wakes the waiters once it
+is durable; every answer of /v1/kv* and /v1/changes carries the node's session contribution, whose
+version is never ahead of the data the answer served.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import msgspec
+from aiohttp import web
+
+from dtm import wire
+from dtm.config import NodeConfig
+from dtm.core import session
+from dtm.core.digest import DEFAULT_BUCKETS, MAX_BUCKETS
+from dtm.core.hlc import HLC
+from dtm.core.keys import is_valid_key
+from dtm.errors import ErrNoDataFound, ErrNotCaughtUp, ErrPayloadTooLarge, ErrSyntaxInvalidArgs
+from dtm.node import params
+from dtm.node.metrics import CONTENT_TYPE, NodeMetrics
+from dtm.node.middleware import make_middleware
+from dtm.node.notify import Changes
+from dtm.storage.base import Store
+
+log = logging.getLogger(__name__)
+
+PUT_OVERHEAD = 1024  # body bytes allowed around the value (the {"value": ...} wrapper, spaces)
+SMALL_BODY = 1024 * 1024  # cap for purge bodies
+BUCKETS = params.IntRange(DEFAULT_BUCKETS, 1, MAX_BUCKETS)
+BUCKET_INDEX = params.IntRange(0, 0, MAX_BUCKETS - 1)
+VERSION_KEY = "dtm_version"  # request slot: the last_version an answer may claim
+SESSION_PATHS = ("/v1/kv", "/v1/changes")
+
+
+def _json(msg: object, status: int = 200) -> web.Response:
+    return web.Response(status=status, body=wire.encode(msg), content_type="application/json")
+
+
+def _max_hlc(rows: list[wire.Row]) -> int:
+    return max((r.hlc for r in rows), default=0)
+
+
+def _check_row(row: wire.Row, where: str) -> None:
+    """A replicated row must be a well-formed write: the store trusts it as is."""
+    if not is_valid_key(row.key):
+        raise ErrSyntaxInvalidArgs(f"{where}: invalid key {row.key[:40]!r}")
+    if row.deleted != (bytes(row.value) == b"null"):
+        raise ErrSyntaxInvalidArgs(f"{where}: a row is a tombstone iff its value is null")
+    if row.version < 0 or row.hlc < 0:
+        raise ErrSyntaxInvalidArgs(f"{where}: version and hlc must be >= 0")
+    if not row.origin:
+        raise ErrSyntaxInvalidArgs(f"{where}: origin must not be empty")
+
+
+class NodeService:
+    """The handlers of one data node, bound to its store and config."""
+
+    def __init__(self, store: Store, cfg: NodeConfig, now_ms: Callable[[], int]) -> None:
+        self.store = store
+        self.cfg = cfg
+        self.now_ms = now_ms
+        self.changes = Changes()
+        self.metrics = NodeMetrics(store, lambda: self.changes.waiters)
+
+    # ------------------------------------------------------------ helpers
+
+    def _wrote(self, kind: str, n: int = 1) -> None:
+        self.metrics.writes.labels(kind).inc(n)
+        self.changes.fire()
+
+    def _note_skew(self, stamp: int, source: str) -> None:
+        """Report (log + metric) a stamp too far ahead of our clock; the store still merges it."""
+        if stamp <= 0:
+            return
+        obs = HLC(0, self.cfg.max_clock_offset_ms).observe(stamp, self.now_ms())
+        if obs.skewed:
+            self.metrics.skews.labels(source).inc()
+            log.warning("clock skew: a stamp from %s is %d ms ahead of ours", source, obs.skew_ms)
+
+    def _claim(self, request: web.Request, version: int, hlc: int) -> None:
+        request[VERSION_KEY] = (version, hlc)
+
+    def finish(self, request: web.Request, resp: web.StreamResponse) -> None:
+        """Attach the session contribution to every answer of /v1/kv* and /v1/changes."""
+        if not request.path.startswith(SESSION_PATHS) or wire.SESSION_HEADER in resp.headers:
+            return
+        claim: tuple[int, int] | None = request.get(VERSION_KEY)
+        version, hlc = claim if claim is not None else (self.store.last_version(), 0)
+        token = session.contribution(self.store.node, self.store.epoch, version, hlc)
+        resp.headers[wire.SESSION_HEADER] = wire.encode(token).decode()
+
+    async def _catch_up(self, request: web.Request) -> None:
+        """Hold a read until this replica meets the caller's session token (or answer 409)."""
+        token = params.session_header(request)
+        wait_ms = params.int_header(request, wire.WAIT_HEADER, params.SESSION_WAIT)
+        if token is None or not token.versions:
+            return
+        store = self.store
+        others = any(x != store.node for x in token.versions)
+
+        def missing() -> list[str]:
+            applied = store.stats().applied if others else {}
+            return session.unmet(token, store.node, store.epoch, store.last_version(), applied)
+
+        if not await self.changes.wait_for(lambda: not missing(), wait_ms):
+            unmet = ", ".join(missing()) or "(met just now)"
+            raise ErrNotCaughtUp(f"node {store.node} has not caught up with: {unmet}")
+
+    # ------------------------------------------------------------ key/value
+
+    async def put(self, request: web.Request) -> web.Response:
+        key = params.path_key(request)
+        params.query(request, {})
+        seen = params.int_header(request, wire.HLC_HEADER, params.HLC)
+        body = await params.read_body(request, self.cfg.max_value_bytes + PUT_OVERHEAD)
+        value = wire.decode(body, wire.PutBody).value
+        try:
+            canonical = wire.canonical_json(value)
+        except (msgspec.DecodeError, ValueError) as exc:
+            raise ErrSyntaxInvalidArgs(f"value is not valid JSON: {exc}") from None
+        if bytes(canonical) == b"null":
+            raise ErrSyntaxInvalidArgs("value must not be null; use DELETE to remove a key")
+        if len(canonical) > self.cfg.max_value_bytes:
+            raise ErrPayloadTooLarge(
+                f"value is {len(canonical)} bytes; the limit is {self.cfg.max_value_bytes}"
+            )
+        self._note_skew(seen, "client")
+        row = await self.store.put(key, canonical, seen)
+        self._claim(request, row.version, row.hlc)
+        self._wrote("put")
+        return _json(row)
+
+    async def delete(self, request: web.Request) -> web.Response:
+        key = params.path_key(request)
+        params.query(request, {})
+        seen = params.int_header(request, wire.HLC_HEADER, params.HLC)
+        self._note_skew(seen, "client")
+        row = await self.store.delete(key, seen)
+        self._claim(request, row.version, row.hlc)
+        self._wrote("delete")
+        return _json(row)
+
+    async def get(self, request: web.Request) -> web.Response:
+        key = params.path_key(request)
+        params.query(request, {})
+        await self._catch_up(request)
+        version = self.store.last_version()
+        row = self.store.get(key)
+        if row is None or row.deleted:
+            self._claim(request, version, 0)
+            raise ErrNoDataFound(f"no key {key!r}")
+        self._claim(request, max(version, row.version), row.hlc)
+        return _json(row)
+
+    async def scan(self, request: web.Request) -> web.Response:
+        q = params.query(request, {"after": None, "limit": params.LIMIT})
+        after = params.key_param(q, "after")
+        limit = params.int_param(q, "limit", params.LIMIT)
+        await self._catch_up(request)
+        version = self.store.last_version()
+        rows = self.store.scan(after, limit)
+        self._claim(request, max([version, *(r.version for r in rows)]), _max_hlc(rows))
+        return _json(wire.RowPage(rows, rows[-1].key if len(rows) == limit else None))
+
+    # ------------------------------------------------------------ feed and replication
+
+    async def feed(self, request: web.Request) -> web.Response:
+        q = params.query(
+            request, {"since": params.SINCE, "limit": params.LIMIT, "wait": params.LONGPOLL}
+        )
+        since = params.int_param(q, "since", params.SINCE)
+        limit = params.int_param(q, "limit", params.LIMIT)
+        wait = params.int_param(q, "wait", params.LONGPOLL)
+        await self._catch_up(request)
+        store = self.store
+        await self.changes.wait_for(lambda: store.last_version() > since, wait)
+        version = store.last_version()
+        rows = store.changes(since, limit)
+        # Versions have no holes, so seeing a row at V proves everything up to V is committed.
+        version = max([version, *(r.version for r in rows)])
+        self._claim(request, version, _max_hlc(rows))
+        return _json(wire.ChangesPage(store.node, store.epoch, version, rows))
+
+    async def replicate(self, request: web.Request) -> web.Response:
+        params.query(request, {})
+        body = await params.read_body(request, self.cfg.max_batch_bytes)
+        batch = wire.decode(body, wire.ReplicateRequest, what="replicate batch")
+        if not batch.source or not batch.epoch:
+            raise ErrSyntaxInvalidArgs("replicate batch: source and epoch must not be empty")
+        if batch.source == self.store.node:
+            raise ErrSyntaxInvalidArgs(f"replicate batch: {batch.source} cannot feed itself")
+        if batch.source_version < 0:
+            raise ErrSyntaxInvalidArgs("replicate batch: source_version must be >= 0")
+        for i, row in enumerate(batch.rows):
+            _check_row(row, f"replicate batch row {i}")
+        self._note_skew(_max_hlc(batch.rows), batch.source)
+        result = await self.store.replicate(batch)
+        self.metrics.writes.labels("ignored").inc(result.ignored)
+        self._wrote("replicated", result.applied)
+        return _json(result)
+
+    async def purge(self, request: web.Request) -> web.Response:
+        params.query(request, {})
+        body = await params.read_body(request, SMALL_BODY)
+        req = wire.decode(body, wire.PurgeRequest, what="purge request")
+        for i, rid in enumerate(req.rows):
+            if not is_valid_key(rid.key) or rid.hlc < 0 or not rid.origin:
+                raise ErrSyntaxInvalidArgs(f"purge request row {i}: invalid key, hlc or origin")
+        purged = await self.store.purge(list(req.rows))
+        self.metrics.writes.labels("purged").inc(purged)
+        return _json(wire.PurgeResponse(purged))
+
+    # ------------------------------------------------------------ anti-entropy and status
+
+    async def digest(self, request: web.Request) -> web.Response:
+        q = params.query(request, {"buckets": BUCKETS})
+        buckets = params.int_param(q, "buckets", BUCKETS)
+        version = self.store.last_version()
+        hashes = self.store.digest(buckets)
+        return _json(wire.Digest(self.store.node, self.store.epoch, version, hashes))
+
+    async def bucket(self, request: web.Request) -> web.Response:
+        q = params.query(request, {"buckets": BUCKETS})
+        buckets = params.int_param(q, "buckets", BUCKETS)
+        bucket = params.parse_int(request.match_info.get("bucket", ""), "bucket", BUCKET_INDEX)
+        if bucket >= buckets:
+            raise ErrSyntaxInvalidArgs(f"bucket must be in 0..{buckets - 1}, not {bucket}")
+        rows = self.store.bucket_rows(bucket, buckets)
+        return _json(wire.BucketRows(self.store.node, self.store.epoch, rows))
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return _json(wire.Health("ok", "node", self.store.node))
+
+    async def status(self, request: web.Request) -> web.Response:
+        version = self.store.last_version()
+        s = self.store.stats()
+        return _json(
+            wire.NodeStatus(
+                self.store.node,
+                self.store.epoch,
+                version,
+                s.live_rows,
+                s.tombstones,
+                s.hlc,
+                s.skew_events,
+                s.applied,
+            )
+        )
+
+    async def metrics_text(self, request: web.Request) -> web.Response:
+        return web.Response(body=self.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
+
+    async def on_shutdown(self, app: web.Application) -> None:
+        """Release parked long-polls so a graceful stop does not wait for their timeouts."""
+        self.changes.close()
+
+
+SERVICE: web.AppKey[NodeService] = web.AppKey("dtm_node_service", NodeService)
+
+
+def make_app(store: Store, cfg: NodeConfig, now_ms: Callable[[], int]) -> web.Application:
+    """The aiohttp application of one data node."""
+    svc = NodeService(store, cfg, now_ms)
+    app = web.Application(
+        middlewares=[make_middleware(svc.metrics, svc.finish)],
+        client_max_size=cfg.max_batch_bytes + PUT_OVERHEAD,
+    )
+    r = app.router
+    r.add_get("/healthz", svc.healthz)
+    r.add_get("/metrics", svc.metrics_text)
+    r.add_get("/v1/status", svc.status)
+    r.add_get("/v1/kv", svc.scan)
+    r.add_get("/v1/kv/{key:.*}", svc.get)
+    r.add_put("/v1/kv/{key:.*}", svc.put)
+    r.add_delete("/v1/kv/{key:.*}", svc.delete)
+    r.add_get("/v1/changes", svc.feed)
+    r.add_post("/v1/replicate", svc.replicate)
+    r.add_post("/v1/purge", svc.purge)
+    r.add_get("/v1/digest", svc.digest)
+    r.add_get("/v1/digest/{bucket}", svc.bucket)
+    app.on_shutdown.append(svc.on_shutdown)
+    app[SERVICE] = svc
+    return app

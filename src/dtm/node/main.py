@@ -1,0 +1,101 @@
+"""`dtm node --config FILE --name NAME`: run one data node in the foreground.
+
+Rule: configuration and logging are set up here and nowhere else; the node serves until SIGTERM
+or SIGINT, then stops accepting, lets pending requests (and so pending writes) finish, and closes
+its store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import secrets
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import uvloop
+from aiohttp import web
+
+from dtm.config import NodeConfig, load_config
+from dtm.errors import DtmError
+from dtm.node.app import make_app
+from dtm.storage.base import Store
+from dtm.storage.memory import MemoryStore
+
+log = logging.getLogger("dtm.node")
+
+SHUTDOWN_TIMEOUT_S = 10.0
+
+
+async def open_store(cfg: NodeConfig, db_path: Path, now_ms: Callable[[], int]) -> Store:
+    """The node's durable store at ``db_path``."""
+    del db_path
+    return MemoryStore(cfg.name, secrets.token_hex(8), now_ms, cfg.max_clock_offset_ms)
+
+
+async def serve(cfg: NodeConfig, db_path: Path) -> int:
+    """Open the store, serve HTTP until a stop signal, then shut down gracefully."""
+    offset = cfg.clock_offset_ms
+
+    def now_ms() -> int:
+        return time.time_ns() // 1_000_000 + offset
+
+    store = await open_store(cfg, db_path, now_ms)
+    runner = web.AppRunner(
+        make_app(store, cfg, now_ms), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S
+    )
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, cfg.host, cfg.port, backlog=1024, reuse_address=True)
+        await site.start()
+    except OSError as exc:
+        log.error("cannot listen on %s:%d: %s", cfg.host, cfg.port, exc)
+        await runner.cleanup()
+        await store.close()
+        return 1
+    log.info(
+        "node %s serving on %s (epoch %s, last version %d, db %s)",
+        cfg.name,
+        cfg.url,
+        store.epoch,
+        store.last_version(),
+        db_path,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("node %s stopping: finishing pending requests", cfg.name)
+    await runner.cleanup()
+    await store.close()
+    log.info("node %s stopped at version %d", cfg.name, store.last_version())
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="dtm node", description="Run one data node.")
+    parser.add_argument("--config", required=True, help="the cluster TOML file")
+    parser.add_argument("--name", required=True, help="this node's name in the config")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format=f"%(asctime)s %(levelname)s node {args.name}: %(message)s",
+    )
+    try:
+        cluster = load_config(args.config)
+        cfg = cluster.node_named(args.name)
+        data_dir = cluster.data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        return uvloop.run(serve(cfg, data_dir / f"{cfg.name}.db"))
+    except DtmError as err:
+        log.error("%s: %s", err.name, err.message)
+        return err.exit_code
+    except OSError as exc:
+        log.error("cannot start: %s", exc)
+        return 1

@@ -1,0 +1,100 @@
+"""The data node's Prometheus metrics, in a registry of its own (one per process).
+
+Rule: request metrics are labelled by route template (never by raw path), method and status, so
+their number stays small whatever clients send; store counters are read at scrape time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from dtm.storage.base import Store
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60)
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class _StoreCollector(Collector):
+    """Counts the store keeps itself, read when Prometheus scrapes."""
+
+    def __init__(self, store: Store, commits: Callable[[], tuple[int, int]] | None) -> None:
+        self._store = store
+        self._commits = commits
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._store.stats()
+        yield GaugeMetricFamily(
+            "dtm_node_last_version", "Highest version committed", self._store.last_version()
+        )
+        yield GaugeMetricFamily("dtm_node_live_rows", "Live (not deleted) rows", stats.live_rows)
+        yield GaugeMetricFamily("dtm_node_tombstones", "Tombstone rows", stats.tombstones)
+        yield GaugeMetricFamily("dtm_node_hlc", "The hybrid logical clock's last stamp", stats.hlc)
+        yield CounterMetricFamily(
+            "dtm_node_skew_events",
+            "Stamps observed further ahead of the local clock than the max offset",
+            stats.skew_events,
+        )
+        if self._commits is not None:
+            commits, ops = self._commits()
+            yield CounterMetricFamily(
+                "dtm_node_commits", "Transactions committed by the store's writer", commits
+            )
+            yield CounterMetricFamily(
+                "dtm_node_committed_ops", "Write operations in those transactions", ops
+            )
+
+
+class NodeMetrics:
+    """Every metric of one data node process."""
+
+    def __init__(
+        self,
+        store: Store,
+        waiters: Callable[[], int],
+        commits: Callable[[], tuple[int, int]] | None = None,
+    ) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "dtm_node_http_requests",
+            "HTTP requests answered, by route template, method and status",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "dtm_node_http_request_duration_seconds",
+            "Time to answer an HTTP request, by route template, method and status",
+            ["route", "method", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.writes = Counter(
+            "dtm_node_writes",
+            "Rows changed or considered, by kind (put, delete, replicated, ignored, purged)",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.skews = Counter(
+            "dtm_node_skew_reports",
+            "Requests that carried a stamp further ahead than the max clock offset",
+            ["source"],
+            registry=self.registry,
+        )
+        waiting = Gauge(
+            "dtm_node_longpoll_waiters",
+            "Requests parked waiting for a change (long-poll or session catch-up)",
+            registry=self.registry,
+        )
+        waiting.set_function(lambda: float(waiters()))
+        self.registry.register(_StoreCollector(store, commits))
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        labels = (route, method, str(status))
+        self.requests.labels(*labels).inc()
+        self.latency.labels(*labels).observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

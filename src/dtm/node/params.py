@@ -1,0 +1,129 @@
+"""Parse and check what a request carries besides its body: query parameters and dtm headers.
+
+Rule: a parameter is either absent (its default) or a plain decimal integer within its range; any
+other text, a repeated parameter or an unknown one is ErrSyntaxInvalidArgs naming it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from aiohttp import web
+from multidict import MultiMapping
+
+from dtm import wire
+from dtm.core.keys import check_key
+from dtm.errors import ErrPayloadTooLarge, ErrSyntaxInvalidArgs
+
+_DIGITS = re.compile(r"[0-9]{1,18}")  # below 2**63: fits SQLite's integers
+
+MAX_LIMIT = 10_000
+DEFAULT_LIMIT = 1_000
+MAX_LONGPOLL_MS = 60_000
+MAX_SESSION_WAIT_MS = 10_000
+MAX_SESSION_HEADER = 16 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class IntRange:
+    """An integer parameter: its default and inclusive bounds."""
+
+    default: int
+    low: int
+    high: int
+
+
+SINCE = IntRange(0, 0, 10**18 - 1)
+LIMIT = IntRange(DEFAULT_LIMIT, 1, MAX_LIMIT)
+LONGPOLL = IntRange(0, 0, MAX_LONGPOLL_MS)
+SESSION_WAIT = IntRange(0, 0, MAX_SESSION_WAIT_MS)
+HLC = IntRange(0, 0, 10**18 - 1)
+
+
+def parse_int(text: str, name: str, rng: IntRange) -> int:
+    """``text`` as an integer in ``rng``, or ErrSyntaxInvalidArgs naming ``name``."""
+    if _DIGITS.fullmatch(text) is None:
+        raise ErrSyntaxInvalidArgs(f"{name} must be a non-negative integer, not {text[:40]!r}")
+    value = int(text)
+    if not rng.low <= value <= rng.high:
+        raise ErrSyntaxInvalidArgs(f"{name} must be in {rng.low}..{rng.high}, not {value}")
+    return value
+
+
+def query(request: web.Request, allowed: Mapping[str, IntRange | None]) -> dict[str, str]:
+    """The query parameters, checked: only ``allowed`` names, each at most once."""
+    q: MultiMapping[str] = request.query
+    out: dict[str, str] = {}
+    for name in q:
+        if name not in allowed:
+            known = ", ".join(sorted(allowed)) or "none"
+            raise ErrSyntaxInvalidArgs(f"unknown query parameter {name!r} (known: {known})")
+        if name in out:
+            raise ErrSyntaxInvalidArgs(f"query parameter {name!r} given more than once")
+        out[name] = q.getone(name)
+    return out
+
+
+def int_param(params: Mapping[str, str], name: str, rng: IntRange) -> int:
+    """An integer query parameter (already collected by `query`), or its default."""
+    text = params.get(name)
+    return rng.default if text is None else parse_int(text, name, rng)
+
+
+def key_param(params: Mapping[str, str], name: str) -> str | None:
+    """An optional key-valued query parameter; empty counts as absent."""
+    text = params.get(name)
+    return check_key(text) if text else None
+
+
+def path_key(request: web.Request) -> str:
+    """The ``{key}`` of the path, checked against the key rule."""
+    return check_key(request.match_info.get("key", ""))
+
+
+def int_header(request: web.Request, name: str, rng: IntRange) -> int:
+    """An integer header, or its default when absent."""
+    values = request.headers.getall(name, [])
+    if not values:
+        return rng.default
+    if len(values) > 1:
+        raise ErrSyntaxInvalidArgs(f"header {name} given more than once")
+    return parse_int(values[0].strip(), f"header {name}", rng)
+
+
+def session_header(request: web.Request) -> wire.SessionToken | None:
+    """The caller's session token, if any."""
+    values = request.headers.getall(wire.SESSION_HEADER, [])
+    if not values:
+        return None
+    if len(values) > 1:
+        raise ErrSyntaxInvalidArgs(f"header {wire.SESSION_HEADER} given more than once")
+    try:
+        return wire.decode(
+            values[0].encode("utf-8", "replace"),
+            wire.SessionToken,
+            limit=MAX_SESSION_HEADER,
+            what=f"header {wire.SESSION_HEADER}",
+        )
+    except ErrPayloadTooLarge as exc:
+        raise ErrSyntaxInvalidArgs(exc.message) from None
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole body, or ErrPayloadTooLarge as soon as it exceeds ``limit`` bytes."""
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise ErrPayloadTooLarge(f"body is {declared} bytes; the limit is {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await request.content.read(64 * 1024)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > limit:
+            raise ErrPayloadTooLarge(f"body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
