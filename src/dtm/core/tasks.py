@@ -1,0 +1,221 @@
+"""Tasks: their text, their IDs, how a typed reference finds one, and how a list is ordered.
+
+Rule: a task ID is 12 characters of lowercase Crockford base32 drawn from injected randomness; a
+reference is a full ID or a prefix of at least 4 characters that must match exactly one task; a
+text is stripped, non-empty, at most 1,000 characters and free of control characters; a list
+shows open and completed tasks apart, each oldest first (creation time, then ID).
+
+Everything here is pure: the caller passes the time (milliseconds since the epoch) and the random
+bytes in.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from dtm.core.keys import MAX_KEY_LEN
+from dtm.errors import ErrAmbiguousID, ErrNoDataFound, ErrPayloadTooLarge, ErrSyntaxInvalidArgs
+from dtm.wire import Task, TaskValue, UpdateTask
+
+ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lowercase
+ID_LEN = 12
+ID_BITS = 5 * ID_LEN  # 60 bits of randomness
+ENTROPY_BYTES = 8  # random bytes one ID needs (the top 60 of 64 bits are used)
+MIN_PREFIX = 4
+MAX_TEXT = 1000
+MAX_CANDIDATES = 10  # an ambiguous reference lists at most this many matching IDs
+
+Status = Literal["open", "complete"]
+
+_ALIASES = str.maketrans({"o": "0", "i": "1", "l": "1"})  # Crockford's typing-error aliases
+_ID_CHARS = frozenset(ALPHABET)
+# Every character a key may hold, in byte order (see dtm.core.keys).
+_KEY_CHARS = "".join(sorted("-._:0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"))
+
+
+# ---------------------------------------------------------------- IDs
+
+
+def new_task_id(entropy: bytes) -> str:
+    """A fresh task ID from ``ENTROPY_BYTES`` random bytes (the shell passes token_bytes)."""
+    if len(entropy) != ENTROPY_BYTES:
+        raise ValueError(f"a task ID needs {ENTROPY_BYTES} random bytes, got {len(entropy)}")
+    n = int.from_bytes(entropy, "big") >> (8 * ENTROPY_BYTES - ID_BITS)
+    chars = []
+    for _ in range(ID_LEN):
+        chars.append(ALPHABET[n & 31])
+        n >>= 5
+    return "".join(reversed(chars))
+
+
+def is_task_id(key: str) -> bool:
+    """True for a well-formed full task ID."""
+    return len(key) == ID_LEN and all(c in _ID_CHARS for c in key)
+
+
+def normalize_ref(ref: str) -> str:
+    """A typed reference as a lowercase ID prefix, or ErrSyntaxInvalidArgs saying what is wrong.
+
+    Case is ignored; Crockford's aliases are accepted (``o`` reads ``0``, ``i`` and ``l`` ``1``).
+    """
+    shown = ref if len(ref) <= 40 else ref[:40] + "…"
+    norm = ref.strip().lower().translate(_ALIASES)
+    if len(norm) < MIN_PREFIX:
+        raise ErrSyntaxInvalidArgs(
+            f"task ID {shown!r} is too short: give at least {MIN_PREFIX} characters of the ID"
+        )
+    if len(norm) > ID_LEN:
+        raise ErrSyntaxInvalidArgs(f"task ID {shown!r} is too long: IDs have {ID_LEN} characters")
+    if any(c not in _ID_CHARS for c in norm):
+        raise ErrSyntaxInvalidArgs(
+            f"task ID {shown!r} is not an ID: IDs use only the characters {ALPHABET}"
+        )
+    return norm
+
+
+def scan_bound(prefix: str) -> str:
+    """The greatest valid key below every key that starts with ``prefix``.
+
+    Scanning keys ``> scan_bound(prefix)`` in byte order starts exactly at the first key with that
+    prefix: the bound is the prefix with its last character lowered by one and padded with the
+    highest key character up to the longest key, so no valid key falls between it and the prefix.
+    """
+    if not prefix or any(c not in _KEY_CHARS for c in prefix) or len(prefix) > MAX_KEY_LEN:
+        raise ValueError(f"not a key prefix: {prefix!r}")
+    i = _KEY_CHARS.index(prefix[-1])
+    if i == 0:  # the lowest key character: the prefix without it is already just below
+        return prefix[:-1] if len(prefix) > 1 else ""
+    lowered = prefix[:-1] + _KEY_CHARS[i - 1]
+    return lowered + _KEY_CHARS[-1] * (MAX_KEY_LEN - len(lowered))
+
+
+class AmbiguousRef(ErrAmbiguousID):
+    """ErrAmbiguousID that also carries the matching IDs (sent as ErrorBody.candidates)."""
+
+    def __init__(self, ref: str, candidates: Sequence[str], more: bool = False) -> None:
+        listed = ", ".join(candidates) + (", …" if more else "")
+        super().__init__(f"task ID {ref!r} is ambiguous: it matches {listed}; type more characters")
+        self.candidates = list(candidates)
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """A reference that matched exactly one task."""
+
+    id: str
+
+
+def resolve_ref(ref: str, prefix: str, matching: Sequence[str], more: bool = False) -> Resolved:
+    """Which task ``prefix`` (the normalised ``ref``) names among the IDs that start with it.
+
+    ``more`` says the scan stopped before it saw every match. None -> ErrNoDataFound; more than
+    one -> ErrAmbiguousID naming the candidates.
+    """
+    found = sorted({i for i in matching if i.startswith(prefix)})
+    if not found:
+        raise ErrNoDataFound(f"no task with ID {ref!r}")
+    if len(found) == 1 and not more:
+        return Resolved(found[0])
+    raise AmbiguousRef(ref, found[:MAX_CANDIDATES], more or len(found) > MAX_CANDIDATES)
+
+
+def short_ids(ids: Iterable[str], minimum: int = MIN_PREFIX) -> dict[str, str]:
+    """Each ID's shortest prefix (at least ``minimum`` characters) that no other ID shares."""
+    ordered = sorted(set(ids))
+    need = [minimum] * len(ordered)
+    for k in range(len(ordered) - 1):
+        a, b = ordered[k], ordered[k + 1]
+        common = _common_prefix_len(a, b)
+        need[k] = max(need[k], common + 1)
+        need[k + 1] = max(need[k + 1], common + 1)
+    return {i: i[: min(n, len(i))] for i, n in zip(ordered, need, strict=True)}
+
+
+def _common_prefix_len(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+# ---------------------------------------------------------------- text
+
+
+def check_text(text: str) -> str:
+    """The text to store: stripped, non-empty, at most MAX_TEXT characters, no control chars."""
+    t = text.strip()
+    if not t:
+        raise ErrSyntaxInvalidArgs("the task text is empty")
+    if len(t) > MAX_TEXT:
+        raise ErrPayloadTooLarge(f"the task text is {len(t)} characters; the limit is {MAX_TEXT}")
+    for pos, c in enumerate(t):
+        cat = unicodedata.category(c)
+        if cat == "Cc":
+            raise ErrSyntaxInvalidArgs(
+                f"the task text has a control character (U+{ord(c):04X}) at position {pos + 1}: "
+                "tabs, newlines and other control characters are not allowed"
+            )
+        if cat == "Cs":
+            raise ErrSyntaxInvalidArgs(
+                f"the task text has a lone surrogate (U+{ord(c):04X}) at position {pos + 1}"
+            )
+    return t
+
+
+# ---------------------------------------------------------------- values and times
+
+
+def iso_ms(now_ms: int) -> str:
+    """UTC ISO 8601 with milliseconds, e.g. ``2026-01-02T03:04:05.678Z``."""
+    dt = datetime.fromtimestamp(now_ms / 1000, tz=UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now_ms % 1000:03d}Z"
+
+
+def new_value(text: str, now_ms: int) -> TaskValue:
+    """The row value of a task created now with ``text`` (checked here)."""
+    t = iso_ms(now_ms)
+    return TaskValue(text=check_text(text), status="open", created=t, updated=t)
+
+
+def check_update(update: UpdateTask) -> UpdateTask:
+    """The update with its text checked; ErrSyntaxInvalidArgs when it changes nothing."""
+    if update.status is None and update.text is None:
+        raise ErrSyntaxInvalidArgs("an update needs a status ('open' or 'complete') or a text")
+    if update.text is None:
+        return update
+    return UpdateTask(status=update.status, text=check_text(update.text))
+
+
+def apply_update(value: TaskValue, update: UpdateTask, now_ms: int) -> TaskValue | None:
+    """The value after ``update`` (already checked), or None when it would change nothing."""
+    text = value.text if update.text is None else update.text
+    status: Status = value.status if update.status is None else update.status
+    if text == value.text and status == value.status:
+        return None
+    return TaskValue(text=text, status=status, created=value.created, updated=iso_ms(now_ms))
+
+
+def to_task(task_id: str, value: TaskValue) -> Task:
+    """The API form of a stored task."""
+    return Task(
+        id=task_id,
+        text=value.text,
+        status=value.status,
+        created=value.created,
+        updated=value.updated,
+    )
+
+
+def split_and_order(tasks: Iterable[Task]) -> tuple[list[Task], list[Task]]:
+    """Open and completed tasks, each oldest first (creation time, then ID)."""
+    ordered = sorted(tasks, key=lambda t: (t.created, t.id))
+    return (
+        [t for t in ordered if t.status == "open"],
+        [t for t in ordered if t.status == "complete"],
+    )
