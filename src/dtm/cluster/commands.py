@@ -1,0 +1,219 @@
+"""The local cluster's commands: up, down, rm, status, logs.
+
+Rule: `up` converges on "every selected component RUNNING under supervisord and answering
+/healthz" from any starting point (nothing, all, a killed component, a killed supervisord) and
+starts only what is missing; `down` keeps data; `rm` keeps nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+
+from dtm.cluster import logtail
+from dtm.cluster.health import probe
+from dtm.cluster.layout import Component, RunDir, all_components, resolve_alias, select
+from dtm.cluster.supervisor_client import DOWN_STATES, ProcInfo, Supervisor
+from dtm.cluster.supervisor_conf import render
+from dtm.config import ClusterConfig, default_config_text, load_config
+from dtm.errors import ErrNoDataFound, ErrSyntaxInvalidArgs, ErrUnavailable
+
+DEFAULT_NODES = 2
+# How often a program that is down (FATAL, EXITED ...) is asked to start again while waiting.
+RESTART_EVERY = 2.0
+LOG_LINES_ON_FAILURE = 30
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    nodes: int | None
+    components: list[str] | None
+    timeout: float
+
+
+def _say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def _write_atomic(path: os.PathLike[str], text: str) -> bool:
+    """Write ``text`` to ``path`` unless it already holds it; True if the file changed."""
+    target = os.fspath(path)
+    try:
+        with open(target, encoding="utf-8") as f:
+            if f.read() == text:
+                return False
+    except OSError:
+        pass
+    tmp = f"{target}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, target)
+    return True
+
+
+def _ensure_config(run: RunDir, nodes: int | None, running: bool) -> ClusterConfig:
+    if run.config.exists():
+        cfg = load_config(run.config)
+        if nodes is None or nodes == len(cfg.node):
+            return cfg
+        have = len(cfg.node)
+        if running:
+            raise ErrSyntaxInvalidArgs(
+                f"{run.config} describes {have} node(s) but {nodes} were asked for, and the "
+                f"cluster is running: stop it first (`make down`, data is kept), then "
+                f"`make up NODES={nodes}`"
+            )
+        _say(f"NODES changed from {have} to {nodes}: rewriting {run.config} with default addresses")
+    _write_atomic(run.config, default_config_text(nodes or DEFAULT_NODES))
+    return load_config(run.config)
+
+
+def _states(sup: Supervisor) -> dict[str, ProcInfo]:
+    return {p.name: p for p in sup.processes()}
+
+
+def up(run: RunDir, python: str, opts: UpOptions) -> int:
+    run.check_socket_path()
+    for d in (run.root, run.data, run.logs):
+        d.mkdir(parents=True, exist_ok=True)
+    sup = Supervisor(run, python)
+    running = sup.alive()
+    cfg = _ensure_config(run, opts.nodes, running)
+    comps = select(cfg, opts.components)
+    _write_atomic(run.supervisor_conf, render(run, python, comps))
+    if not running:
+        sup.clean_stale()
+        sup.start_daemon()
+        _say(f"started supervisord ({run.supervisor_conf})")
+    else:
+        added, changed, removed = sup.update()
+        for verb, names in (("added", added), ("reconfigured", changed), ("removed", removed)):
+            if names:
+                _say(f"{verb}: {', '.join(sorted(names))}")
+    states = _states(sup)
+    for comp in comps:
+        info = states.get(comp.name)
+        if info is None or info.statename in DOWN_STATES:
+            _say(f"starting {comp.name}")
+            sup.start(comp.name)
+    _wait_healthy(run, sup, comps, opts.timeout)
+    _print_table(run, sup, comps)
+    return 0
+
+
+def _wait_healthy(run: RunDir, sup: Supervisor, comps: list[Component], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    last_start: dict[str, float] = {}
+    pending = {c.name: c for c in comps}
+    reasons: dict[str, str] = {}
+    while pending:
+        states = _states(sup)
+        for name, comp in list(pending.items()):
+            info = states.get(name)
+            state = info.statename if info is not None else "MISSING"
+            if state in DOWN_STATES:
+                now = time.monotonic()
+                if now - last_start.get(name, 0.0) >= RESTART_EVERY:
+                    last_start[name] = now
+                    sup.start(name)
+                reasons[name] = f"{state}: {info.description if info else ''}".strip()
+                continue
+            if state != "RUNNING":
+                reasons[name] = state
+                continue
+            ok, why = probe(comp)
+            if ok:
+                del pending[name]
+            else:
+                reasons[name] = why
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    for name in sorted(pending):
+        print(
+            f"{name} is not healthy after {timeout:.0f}s: {reasons.get(name, '?')}", file=sys.stderr
+        )
+        print(f"--- last lines of {run.log_of(name)} ---", file=sys.stderr)
+        print(logtail.tail(run.log_of(name), LOG_LINES_ON_FAILURE), file=sys.stderr)
+    raise ErrUnavailable(f"not healthy in time: {', '.join(sorted(pending))}")
+
+
+def _print_table(run: RunDir, sup: Supervisor | None, comps: list[Component]) -> bool:
+    """Print one line per component; True if every one is RUNNING and healthy."""
+    states = _states(sup) if sup is not None else {}
+    all_ok = bool(comps)
+    _say(f"{'COMPONENT':<10} {'STATE':<9} {'PID':>7}  {'URL':<24} HEALTH")
+    for comp in comps:
+        info = states.get(comp.name)
+        state = info.statename if info is not None else "DOWN"
+        pid = str(info.pid) if info is not None and info.pid else "-"
+        ok, why = probe(comp, timeout=0.5) if state == "RUNNING" else (False, "-")
+        all_ok = all_ok and ok
+        _say(f"{comp.name:<10} {state:<9} {pid:>7}  {comp.url:<24} {why}")
+    return all_ok
+
+
+def down(run: RunDir, python: str) -> int:
+    sup = Supervisor(run, python)
+    if not sup.alive():
+        had_leftovers = sup.pid() is not None
+        sup.clean_stale()
+        _say("cleaned up a supervisord that did not answer" if had_leftovers else "not running")
+        return 0
+    sup.shutdown()
+    _say("stopped (data kept in " + str(run.data) + ")")
+    return 0
+
+
+def rm(run: RunDir, python: str) -> int:
+    down(run, python)
+    for d in (run.data, run.logs):
+        shutil.rmtree(d, ignore_errors=True)
+    for f in (run.config, run.supervisor_conf, run.pidfile, run.socket):
+        f.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # something else lives there: leave it
+        run.root.rmdir()
+    _say(f"removed the cluster's data and configuration in {run.root}")
+    return 0
+
+
+def status(run: RunDir, python: str) -> int:
+    if not run.config.exists():
+        _say(f"no cluster in {run.root} (start one with `make up`)")
+        return 1
+    cfg = load_config(run.config)
+    sup = Supervisor(run, python)
+    if sup.alive():
+        names = set(_states(sup))
+        comps = [c for c in all_components(cfg) if c.name in names]
+        _say(f"supervisord: running (pid {sup.pid() or '?'})")
+        ok = _print_table(run, sup, comps)
+    else:
+        _say("supervisord: not running")
+        _print_table(run, None, all_components(cfg))
+        ok = False
+    return 0 if ok else 1
+
+
+def logs(run: RunDir, component: str, follow: bool, lines: int) -> int:
+    name = resolve_alias(component)
+    path = run.log_of(name)
+    if not path.exists():
+        have = sorted(p.stem for p in run.logs.glob("*.log")) if run.logs.exists() else []
+        raise ErrNoDataFound(
+            f"no log for {component!r} at {path} (have: {', '.join(have) or 'none'})"
+        )
+    text = logtail.tail(path, lines)
+    if text:
+        print(text, flush=True)
+    if follow:
+        logtail.follow(path)
+    return 0
