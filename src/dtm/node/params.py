@@ -56,13 +56,13 @@ def query(request: web.Request, allowed: Mapping[str, IntRange | None]) -> dict[
     """The query parameters, checked: only ``allowed`` names, each at most once."""
     q: MultiMapping[str] = request.query
     out: dict[str, str] = {}
-    for name in q:
+    for name, value in q.items():
         if name not in allowed:
             known = ", ".join(sorted(allowed)) or "none"
             raise ErrSyntaxInvalidArgs(f"unknown query parameter {name!r} (known: {known})")
         if name in out:
             raise ErrSyntaxInvalidArgs(f"query parameter {name!r} given more than once")
-        out[name] = q.getone(name)
+        out[name] = value
     return out
 
 
