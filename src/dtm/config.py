@@ -63,6 +63,10 @@ class BalancerConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=
     connect_timeout_ms: int = 500
     read_timeout_ms: int = 5000
     health_interval_ms: int = 500
+    # Balancer: a health check gets this long; this many failed checks in a row eject a node.
+    health_timeout_ms: int = 1000
+    health_fall: int = 2
+    max_body_bytes: int = 16 * 1024 * 1024
 
     @property
     def url(self) -> str:

@@ -265,3 +265,35 @@ class Deleted(Wire, frozen=True):
 
     id: str
     deleted: bool
+
+
+# ---------------------------------------------------------------- balancer
+
+UPSTREAM_HEADER: Final = "X-Dtm-Upstream"  # set by the balancer: the data node that answered
+
+
+class UpstreamStatus(Wire, frozen=True):
+    """One data node as the balancer sees it. Counts are since the balancer started:
+    ``requests`` attempts sent there, ``failures`` of them that got no usable answer,
+    ``retries`` attempts there that repeated a request first tried elsewhere."""
+
+    name: str
+    url: str
+    healthy: bool
+    in_flight: int
+    requests: int
+    failures: int
+    retries: int
+    ejections: int
+    readmissions: int
+
+
+class BalancerStatus(Wire, frozen=True):
+    """`GET /v1/status` of the balancer: ``unanswered`` requests got its own 503/504."""
+
+    component: Literal["balancer"]
+    requests: int
+    in_flight: int
+    unanswered: int
+    nodes: list[UpstreamStatus]
+

@@ -1,0 +1,67 @@
+"""`dtm balancer --config FILE`: the HTTP load balancer in front of the data nodes."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+import uvloop
+
+from dtm.config import ClusterConfig, load_config
+from dtm.errors import DtmError
+
+log = logging.getLogger("dtm.balancer")
+
+
+async def serve(cfg: ClusterConfig) -> int:
+    from dtm.balancer.downstream import ClientConn
+    from dtm.balancer.health import run_health_checks
+    from dtm.balancer.proxy import Balancer
+
+    loop = asyncio.get_running_loop()
+    balancer = Balancer(cfg.balancer, cfg.node)
+    host, port = cfg.balancer.host, cfg.balancer.port
+    try:
+        server = await loop.create_server(
+            lambda: ClientConn(balancer), host, port, reuse_address=True, backlog=1024
+        )
+    except OSError as exc:
+        log.error("cannot listen on %s:%d: %s", host, port, exc)
+        return 1
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    checks = loop.create_task(run_health_checks(balancer))
+    names = ", ".join(f"{n.name}={n.url}" for n in balancer.nodes)
+    log.info("balancer listening on http://%s:%d in front of %s", host, port, names)
+    await stop.wait()
+    log.info("balancer stopping")
+    server.close()
+    checks.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await checks
+    balancer.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="dtm balancer", description="HTTP load balancer in front of the data nodes."
+    )
+    parser.add_argument("--config", required=True, help="the cluster TOML file")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    try:
+        cfg = load_config(args.config)
+    except DtmError as err:
+        print(f"{err.name}: {err.message}", file=sys.stderr)
+        return err.exit_code
+    return uvloop.run(serve(cfg))

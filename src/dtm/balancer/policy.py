@@ -1,0 +1,29 @@
+"""When the balancer may try a request again on another data node.
+
+Rule: a failed attempt may be repeated on another node iff the request never reached a node
+(its connection could not be opened) or it is idempotent (GET, HEAD, OPTIONS, PUT, DELETE, and
+POST to /v1/replicate or /v1/purge); a read answered 409 ErrNotCaughtUp moves on to the next node.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+IDEMPOTENT_POSTS: Final = frozenset({"/v1/replicate", "/v1/purge"})
+READ_METHODS: Final = frozenset({"GET", "HEAD"})
+NOT_CAUGHT_UP: Final = b'"ErrNotCaughtUp"'
+
+
+def may_retry(method: str, path: str, reached_node: bool) -> bool:
+    """May a failed attempt of ``method path`` be repeated on another node?"""
+    if not reached_node:
+        return True
+    if method in IDEMPOTENT_METHODS:
+        return True
+    return method == "POST" and path in IDEMPOTENT_POSTS
+
+
+def is_not_caught_up(method: str, status: int, body: bytes) -> bool:
+    """Is this answer a replica saying it has not caught up with the session of a read?"""
+    return status == 409 and method in READ_METHODS and NOT_CAUGHT_UP in body

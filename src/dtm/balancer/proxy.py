@@ -1,0 +1,189 @@
+"""The balancer's request path: pick a data node, forward the bytes, fail over, answer.
+
+One `Balancer` owns the nodes and the totals; `forward` serves one client request. It tries
+nodes in `spread.attempt_order`, repeats on the next node only as `policy` allows, ejects a node
+on a connection failure or a timeout, and streams the first usable answer to the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry
+
+from dtm.balancer import status
+from dtm.balancer.http1 import RequestHead, UpstreamProtocolError
+from dtm.balancer.policy import READ_METHODS, is_not_caught_up, may_retry
+from dtm.balancer.spread import attempt_order
+from dtm.balancer.timeouts import read_timeout_ms
+from dtm.balancer.upstream import Node, UpstreamClosed, UpstreamConn, UpstreamTimeout
+from dtm.config import BalancerConfig, NodeConfig
+from dtm.errors import DtmError, ErrTimeout, ErrUnavailable
+from dtm.wire import encode
+
+log = logging.getLogger("dtm.balancer")
+
+LOCAL_PATHS = frozenset({"/healthz", "/v1/status", "/metrics"})
+
+
+class Client(Protocol):
+    """The client connection a request came on (see `downstream.ClientConn`)."""
+
+    transport: asyncio.Transport | None
+    upstream: UpstreamConn | None
+
+
+class Balancer:
+    def __init__(self, cfg: BalancerConfig, nodes: tuple[NodeConfig, ...]) -> None:
+        self.cfg = cfg
+        self.read_timeout_ms = cfg.read_timeout_ms
+        self.max_body_bytes = cfg.max_body_bytes
+        self.nodes = [Node(n.name, n.host, n.port, cfg.connect_timeout_ms / 1000) for n in nodes]
+        self.totals = status.Counters()
+        self.registry: CollectorRegistry = status.make_registry(self.nodes, self.totals)
+        self._turn = 0
+        self._loop = asyncio.get_running_loop()
+
+    # ------------------------------------------------------------ health
+
+    def eject(self, node: Node, why: str) -> None:
+        if node.eject():
+            log.warning("ejected %s (%s): %s", node.name, node.url, why)
+
+    def readmit(self, node: Node) -> None:
+        if node.readmit():
+            log.warning("readmitted %s (%s)", node.name, node.url)
+
+    # ------------------------------------------------------------ own endpoints
+
+    def local(self, head: RequestHead) -> bytes | None:
+        """The balancer's own answer for ``head``, or None to forward it."""
+        if head.path not in LOCAL_PATHS or head.method not in READ_METHODS:
+            return None
+        keep, head_only = head.keep_alive, head.method == "HEAD"
+        if head.path == "/healthz":
+            body = status.health_body("balancer")
+            return status.response(200, body, keep, head_only=head_only)
+        if head.path == "/v1/status":
+            body = encode(status.status_of(self.nodes, self.totals))
+            return status.response(200, body, keep, head_only=head_only)
+        body = status.metrics_body(self.registry)
+        return status.response(200, body, keep, status.PROMETHEUS_TYPE, head_only)
+
+    # ------------------------------------------------------------ forwarding
+
+    def _order(self) -> list[Node]:
+        nodes = self.nodes
+        turn = self._turn
+        self._turn = turn + 1
+        if len(nodes) == 1:
+            return nodes
+        return [nodes[i] for i in attempt_order([n.healthy for n in nodes], turn)]
+
+    async def forward(self, client: Client, head: RequestHead, body: bytes) -> bool:
+        """Serve one request; True if the client connection stays open."""
+        totals = self.totals
+        totals.requests += 1
+        totals.in_flight += 1
+        try:
+            return await self._forward(client, head, body)
+        finally:
+            totals.in_flight -= 1
+
+    async def _forward(self, client: Client, head: RequestHead, body: bytes) -> bool:
+        method = head.method
+        payload = head.upstream_bytes(body)
+        timeout_s = read_timeout_ms(method, head.target, self.read_timeout_ms) / 1000
+        keep = head.keep_alive
+        problems: list[str] = []
+        timeouts = 0
+        not_caught_up: tuple[bytes, bytes] | None = None
+        attempts = 0
+        for node in self._order():
+            if attempts:
+                node.retries += 1
+            attempts += 1
+            node.requests += 1
+            node.in_flight += 1
+            conn: UpstreamConn | None = None
+            streaming = False
+            try:
+                try:
+                    conn, _ = await node.acquire(self._loop)
+                except (OSError, TimeoutError) as exc:
+                    node.failures += 1
+                    why = _describe(exc, node.connect_timeout_s)
+                    timeouts += isinstance(exc, TimeoutError)
+                    problems.append(f"{node.name}: cannot connect: {why}")
+                    self.eject(node, why)
+                    continue  # it never reached a node: always safe to try the next
+                try:
+                    rhead = await conn.send(payload, method, timeout_s)
+                    if rhead.status == 409 and method in READ_METHODS:
+                        rbody = await conn.read_body()
+                        node.release(conn)
+                        conn = None
+                        answer = rhead.client_bytes(node.upstream_header, keep, len(rbody))
+                        if is_not_caught_up(method, rhead.status, rbody):
+                            not_caught_up = (answer, rbody)
+                            problems.append(f"{node.name}: not caught up")
+                            continue
+                        self._write(client, answer + rbody)
+                        return keep
+                    keep = keep and rhead.content_length >= 0
+                    client.upstream = conn
+                    streaming = True
+                    sink = client.transport
+                    if sink is None or sink.is_closing():
+                        return False
+                    await conn.stream_to(sink, rhead.client_bytes(node.upstream_header, keep))
+                    node.release(conn)
+                    conn = None
+                    return keep
+                except (UpstreamTimeout, UpstreamClosed, UpstreamProtocolError, OSError) as exc:
+                    node.failures += 1
+                    why = str(exc) or type(exc).__name__
+                    self.eject(node, why)
+                    if streaming:  # the client has part of this answer: end its connection
+                        log.warning("answer from %s broke off mid-stream: %s", node.name, why)
+                        return False
+                    timeouts += isinstance(exc, UpstreamTimeout)
+                    problems.append(f"{node.name}: {why}")
+                    if not may_retry(method, head.path, reached_node=True):
+                        break
+            finally:
+                node.in_flight -= 1
+                client.upstream = None
+                if conn is not None:
+                    conn.close()
+        if not_caught_up is not None:
+            self._write(client, not_caught_up[0] + not_caught_up[1])
+            return keep
+        self.totals.unanswered += 1
+        detail = "; ".join(problems) or "no data node configured"
+        err: DtmError
+        if attempts and timeouts == attempts:
+            err = ErrTimeout(f"no data node answered in time: {detail}")
+        else:
+            err = ErrUnavailable(f"no data node answered: {detail}")
+        self._write(client, status.error_response(err, keep))
+        return keep
+
+    @staticmethod
+    def _write(client: Client, data: bytes) -> None:
+        if client.transport is not None and not client.transport.is_closing():
+            client.transport.write(data)
+
+    def close(self) -> None:
+        for node in self.nodes:
+            for conn in node.idle:
+                conn.close()
+            node.idle.clear()
+
+
+def _describe(exc: BaseException, timeout_s: float) -> str:
+    if isinstance(exc, TimeoutError):
+        return f"connect timed out after {timeout_s * 1000:.0f} ms"
+    return str(exc) or type(exc).__name__
