@@ -25,6 +25,7 @@ from dtm.node.metrics import CONTENT_TYPE, NodeMetrics
 from dtm.node.middleware import make_middleware
 from dtm.node.notify import Changes
 from dtm.storage.base import Store
+from dtm.storage.sqlite import CommitCounters
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +60,23 @@ def _check_row(row: wire.Row, where: str) -> None:
 class NodeService:
     """The handlers of one data node, bound to its store and config."""
 
-    def __init__(self, store: Store, cfg: NodeConfig, now_ms: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        cfg: NodeConfig,
+        now_ms: Callable[[], int],
+        commits: Callable[[], CommitCounters] | None = None,
+    ) -> None:
         self.store = store
         self.cfg = cfg
         self.now_ms = now_ms
         self.changes = Changes()
-        self.metrics = NodeMetrics(store, lambda: self.changes.waiters)
+        self.metrics = NodeMetrics(store, lambda: self.changes.waiters, commits)
+
+    def committed(self, group_size: int) -> None:
+        """The store committed a group of writes: count it and wake every waiter."""
+        self.metrics.group_size.observe(group_size)
+        self.changes.fire()
 
     # ------------------------------------------------------------ helpers
 
@@ -262,9 +274,14 @@ class NodeService:
 SERVICE: web.AppKey[NodeService] = web.AppKey("dtm_node_service", NodeService)
 
 
-def make_app(store: Store, cfg: NodeConfig, now_ms: Callable[[], int]) -> web.Application:
-    """The aiohttp application of one data node."""
-    svc = NodeService(store, cfg, now_ms)
+def make_app(
+    store: Store,
+    cfg: NodeConfig,
+    now_ms: Callable[[], int],
+    commits: Callable[[], CommitCounters] | None = None,
+) -> web.Application:
+    """The aiohttp application of one data node (see `NodeService.committed` for the hook)."""
+    svc = NodeService(store, cfg, now_ms, commits)
     app = web.Application(
         middlewares=[make_middleware(svc.metrics, svc.finish)],
         client_max_size=cfg.max_batch_bytes + PUT_OVERHEAD,

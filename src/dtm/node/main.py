@@ -22,19 +22,28 @@ from aiohttp import web
 
 from dtm.config import NodeConfig, load_config
 from dtm.errors import DtmError
-from dtm.node.app import make_app
-from dtm.storage.base import Store
-from dtm.storage.memory import MemoryStore
+from dtm.node.app import SERVICE, make_app
+from dtm.storage.sqlite import SqliteStore
 
 log = logging.getLogger("dtm.node")
 
 SHUTDOWN_TIMEOUT_S = 10.0
 
 
-async def open_store(cfg: NodeConfig, db_path: Path, now_ms: Callable[[], int]) -> Store:
-    """The node's durable store at ``db_path``."""
-    del db_path
-    return MemoryStore(cfg.name, secrets.token_hex(8), now_ms, cfg.max_clock_offset_ms)
+class CommitHook:
+    """Forwards the store's commit callback to the service, which exists only after the store."""
+
+    def __init__(self) -> None:
+        self.target: Callable[[int], None] | None = None
+
+    def __call__(self, group_size: int) -> None:
+        if self.target is not None:
+            self.target(group_size)
+
+
+def new_epoch() -> str:
+    """A fresh random id for a new database."""
+    return secrets.token_hex(8)
 
 
 async def serve(cfg: NodeConfig, db_path: Path) -> int:
@@ -44,10 +53,19 @@ async def serve(cfg: NodeConfig, db_path: Path) -> int:
     def now_ms() -> int:
         return time.time_ns() // 1_000_000 + offset
 
-    store = await open_store(cfg, db_path, now_ms)
-    runner = web.AppRunner(
-        make_app(store, cfg, now_ms), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S
+    hook = CommitHook()
+    store = SqliteStore.open(
+        db_path,
+        cfg.name,
+        now_ms,
+        cfg.max_clock_offset_ms,
+        cfg.max_group,
+        new_epoch=new_epoch,
+        on_commit=hook,
     )
+    app = make_app(store, cfg, now_ms, store.commit_counters)
+    hook.target = app[SERVICE].committed
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
     await runner.setup()
     try:
         site = web.TCPSite(runner, cfg.host, cfg.port, backlog=1024, reuse_address=True)

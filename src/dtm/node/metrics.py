@@ -13,6 +13,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from dtm.storage.base import Store
+from dtm.storage.sqlite import CommitCounters
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -21,7 +22,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 class _StoreCollector(Collector):
     """Counts the store keeps itself, read when Prometheus scrapes."""
 
-    def __init__(self, store: Store, commits: Callable[[], tuple[int, int]] | None) -> None:
+    def __init__(self, store: Store, commits: Callable[[], CommitCounters] | None) -> None:
         self._store = store
         self._commits = commits
 
@@ -39,12 +40,15 @@ class _StoreCollector(Collector):
             stats.skew_events,
         )
         if self._commits is not None:
-            commits, ops = self._commits()
+            c = self._commits()
             yield CounterMetricFamily(
-                "dtm_node_commits", "Transactions committed by the store's writer", commits
+                "dtm_node_commits", "Transactions committed by the store's writer", c.commits
             )
             yield CounterMetricFamily(
-                "dtm_node_committed_ops", "Write operations in those transactions", ops
+                "dtm_node_committed_ops", "Write operations in those transactions", c.ops
+            )
+            yield CounterMetricFamily(
+                "dtm_node_failed_commits", "Groups whose transaction failed", c.failed_commits
             )
 
 
@@ -55,7 +59,7 @@ class NodeMetrics:
         self,
         store: Store,
         waiters: Callable[[], int],
-        commits: Callable[[], tuple[int, int]] | None = None,
+        commits: Callable[[], CommitCounters] | None = None,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
@@ -75,6 +79,12 @@ class NodeMetrics:
             "dtm_node_writes",
             "Rows changed or considered, by kind (put, delete, replicated, ignored, purged)",
             ["kind"],
+            registry=self.registry,
+        )
+        self.group_size = Histogram(
+            "dtm_node_commit_group_size",
+            "Writes that shared one committed transaction (one fsync)",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
             registry=self.registry,
         )
         self.skews = Counter(
