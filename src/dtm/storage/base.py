@@ -52,7 +52,11 @@ class Store(Protocol):
         ...
 
     def changes(self, since: int, limit: int) -> list[Row]:
-        """Rows with version > ``since`` in version order (tombstones too), at most ``limit``."""
+        """Rows with version > ``since`` in version order (tombstones too), at most ``limit``.
+
+        Each key appears at most once (a row carries only its latest version); ``limit <= 0``
+        gives no rows.
+        """
         ...
 
     def stats(self) -> StoreStats:
@@ -68,7 +72,10 @@ class Store(Protocol):
         ...
 
     async def replicate(self, batch: ReplicateRequest) -> ReplicateResponse:
-        """Merge another node's rows by the LWW rule, atomically, and record how far it got."""
+        """Merge another node's rows by the LWW rule, atomically, and record how far it got.
+
+        ``losers`` lists the incoming rows that lost the merge to a later local write.
+        """
         ...
 
     def digest(self, buckets: int) -> list[str]:

@@ -12,6 +12,7 @@ import msgspec
 
 from dtm.core.digest import bucket_of, digest
 from dtm.core.hlc import HLC
+from dtm.core.order import Outcome
 from dtm.core.writes import (
     StoreState,
     Written,
@@ -65,6 +66,8 @@ class MemoryStore:
 
     def changes(self, since: int, limit: int) -> list[Row]:
         out: list[Row] = []
+        if limit <= 0:
+            return out
         for v in sorted(v for v in self._by_version if v > since):
             out.append(self._rows[self._by_version[v]])
             if len(out) >= limit:
@@ -104,6 +107,7 @@ class MemoryStore:
 
     async def replicate(self, batch: ReplicateRequest) -> ReplicateResponse:
         applied = ignored = 0
+        losers: list[Row] = []
         for row in batch.rows:
             res = apply_replicated(self._state, self._rows.get(row.key), row, self._now_ms())
             if isinstance(res, Written):
@@ -113,10 +117,12 @@ class MemoryStore:
                 self._state = res.state
                 self._skew_events += res.skewed
                 ignored += 1
+                if res.outcome is Outcome.LOSE:
+                    losers.append(row)
         self._applied[batch.source] = advance_applied(
             self._applied.get(batch.source), batch.epoch, batch.source_version
         )
-        return ReplicateResponse(applied, ignored, self._state.last_version)
+        return ReplicateResponse(applied, ignored, self._state.last_version, losers)
 
     def digest(self, buckets: int) -> list[str]:
         return digest(self._rows.values(), buckets)

@@ -1,0 +1,126 @@
+"""What one queued write does inside the SQLite writer's group transaction.
+
+Rule: an op reads the current row inside the transaction, asks `dtm.core.writes` what to do,
+and writes back exactly that, returning the next snapshot and the caller's answer (an expected
+failure such as "not found" is an answer, not an exception).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import msgspec
+
+from dtm.core.order import Outcome
+from dtm.core.writes import Written, advance_applied, apply_replicated, local_delete, local_put
+from dtm.storage.sqlite_schema import COLS, Snapshot, read_row
+from dtm.wire import ReplicateRequest, ReplicateResponse, Row, RowId
+
+_UPSERT = (
+    f"INSERT INTO rows ({COLS}) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+    "value = excluded.value, deleted = excluded.deleted, version = excluded.version, "
+    "hlc = excluded.hlc, origin = excluded.origin"
+)
+_UPSERT_PEER = (
+    "INSERT INTO peers (source, epoch, version) VALUES (?, ?, ?) ON CONFLICT (source) "
+    "DO UPDATE SET epoch = excluded.epoch, version = excluded.version"
+)
+_PURGE = "DELETE FROM rows WHERE key = ? AND deleted = 1 AND hlc = ? AND origin = ?"
+
+
+@dataclass(frozen=True, slots=True)
+class Put:
+    key: str
+    value: msgspec.Raw
+    seen_hlc: int
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    key: str
+    seen_hlc: int
+
+
+@dataclass(frozen=True, slots=True)
+class Replicate:
+    batch: ReplicateRequest
+
+
+@dataclass(frozen=True, slots=True)
+class Purge:
+    ids: list[RowId]
+
+
+Command = Put | Delete | Replicate | Purge
+
+
+def execute(
+    conn: sqlite3.Connection, snap: Snapshot, command: Command, now_ms: Callable[[], int]
+) -> tuple[Snapshot, object]:
+    """Run one op in the open transaction. An unchanged store returns ``snap`` itself."""
+    if isinstance(command, Put):
+        old = read_row(conn, command.key)
+        w = local_put(snap.state, command.key, command.value, now_ms(), command.seen_hlc)
+        return save(conn, snap, old, w), w.row
+    if isinstance(command, Delete):
+        old = read_row(conn, command.key)
+        res = local_delete(snap.state, old, command.key, now_ms(), command.seen_hlc)
+        if not isinstance(res, Written):
+            return snap, res
+        return save(conn, snap, old, res), res.row
+    if isinstance(command, Replicate):
+        return replicate(conn, snap, command.batch, now_ms)
+    return purge(conn, snap, command.ids)
+
+
+def replicate(
+    conn: sqlite3.Connection, snap: Snapshot, batch: ReplicateRequest, now_ms: Callable[[], int]
+) -> tuple[Snapshot, ReplicateResponse]:
+    """Merge each row by the LWW rule, then record how far this node has applied the source."""
+    applied = ignored = 0
+    losers: list[Row] = []
+    for row in batch.rows:
+        old = read_row(conn, row.key)
+        res = apply_replicated(snap.state, old, row, now_ms())
+        if isinstance(res, Written):
+            snap = save(conn, snap, old, res)
+            applied += 1
+        else:
+            snap = replace(snap, state=res.state, skew_events=snap.skew_events + res.skewed)
+            ignored += 1
+            if res.outcome is Outcome.LOSE:
+                losers.append(row)
+    peer = advance_applied(snap.applied.get(batch.source), batch.epoch, batch.source_version)
+    conn.execute(_UPSERT_PEER, (batch.source, peer.epoch, peer.version))
+    snap = replace(snap, applied={**snap.applied, batch.source: peer})
+    return snap, ReplicateResponse(applied, ignored, snap.state.last_version, losers)
+
+
+def purge(conn: sqlite3.Connection, snap: Snapshot, ids: list[RowId]) -> tuple[Snapshot, int]:
+    """Drop each named tombstone iff it is still exactly that write; no version moves."""
+    purged = 0
+    for rid in ids:
+        purged += conn.execute(_PURGE, (rid.key, rid.hlc, rid.origin)).rowcount
+    if purged == 0:
+        return snap, 0
+    return replace(snap, tombstones=snap.tombstones - purged), purged
+
+
+def save(conn: sqlite3.Connection, snap: Snapshot, old: Row | None, w: Written) -> Snapshot:
+    """Write ``w.row`` over ``old`` and account for it in the counters."""
+    r = w.row
+    value = None if r.deleted else bytes(r.value)
+    conn.execute(_UPSERT, (r.key, value, int(r.deleted), r.version, r.hlc, r.origin))
+    live, dead = snap.live, snap.tombstones
+    if old is not None:
+        if old.deleted:
+            dead -= 1
+        else:
+            live -= 1
+    if r.deleted:
+        dead += 1
+    else:
+        live += 1
+    return Snapshot(w.state, live, dead, snap.skew_events + w.skewed, snap.applied)
