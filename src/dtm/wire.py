@@ -297,3 +297,23 @@ class BalancerStatus(Wire, frozen=True):
     unanswered: int
     nodes: list[UpstreamStatus]
 
+
+# ---------------------------------------------------------------- request handler
+
+
+class HandlerStatus(Wire, frozen=True):
+    """`GET /v1/status` of the request handler. Counts are since it started: ``requests`` it
+    answered, ``failed`` of them with an error, ``upstream_requests`` it sent to the balancer,
+    ``catch_up_retries`` reads repeated with a wait, ``not_caught_up`` reads answered 409, and
+    ``invalid_rows`` rows skipped because their value was not a task."""
+
+    component: Literal["handler"]
+    balancer: str
+    requests: int
+    in_flight: int
+    failed: int
+    upstream_requests: int
+    catch_up_retries: int
+    not_caught_up: int
+    invalid_rows: int
+

@@ -1,0 +1,214 @@
+"""The request handler's HTTP API: routes, the one error middleware, bodies and sessions.
+
+Rule: a route parses and checks its input, calls `TaskService`, and encodes a wire struct; every
+DtmError becomes ``{"error", "message"[, "candidates"]}`` with its own status in one middleware,
+which also answers with the request's session token in ``X-Dtm-Session``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
+
+from aiohttp import web
+
+from dtm import wire
+from dtm.core.tasks import AmbiguousRef
+from dtm.errors import (
+    DtmError,
+    ErrInternal,
+    ErrNoDataFound,
+    ErrPayloadTooLarge,
+    ErrSyntaxInvalidArgs,
+    from_status,
+)
+from dtm.handler.metrics import CONTENT_TYPE, HandlerMetrics
+from dtm.handler.openapi import build_document
+from dtm.handler.service import TaskService
+from dtm.handler.session import Session, parse_token
+from dtm.handler.upstream import Upstream
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+MAX_BODY = 16 * 1024
+SESSION_KEY = "dtm_session"
+UPSTREAM = web.AppKey("upstream", Upstream)
+
+
+def _json(msg: object, status: int = 200) -> web.Response:
+    return web.Response(status=status, body=wire.encode(msg), content_type="application/json")
+
+
+def error_response(err: DtmError, status: int | None = None) -> web.Response:
+    """The JSON answer for one of our errors."""
+    candidates = err.candidates if isinstance(err, AmbiguousRef) else []
+    return _json(wire.ErrorBody(err.name, err.message, candidates), status or err.http_status)
+
+
+def _from_http(exc: web.HTTPException, request: web.Request) -> web.Response:
+    """aiohttp's own refusals (unknown path, wrong method, body too large) in our JSON shape."""
+    if exc.status == 404:
+        return error_response(ErrNoDataFound(f"no such path: {request.method} {request.path}"))
+    if exc.status == 405:
+        allowed = exc.headers.get("Allow", "")
+        resp = error_response(
+            ErrSyntaxInvalidArgs(f"method {request.method} not allowed here (allowed: {allowed})"),
+            405,
+        )
+        if allowed:
+            resp.headers["Allow"] = allowed
+        return resp
+    if exc.status == 413:
+        return error_response(ErrPayloadTooLarge(f"the body is over the {MAX_BODY}-byte limit"))
+    return error_response(from_status(exc.status, exc.text or exc.reason), exc.status)
+
+
+def _route(request: web.Request) -> str:
+    route = request.match_info.route
+    resource = route.resource if route is not None else None
+    return resource.canonical if resource is not None else "unmatched"
+
+
+def make_middleware(metrics: HandlerMetrics) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """The handler's single middleware: errors to JSON, the session header, metrics."""
+
+    @web.middleware
+    async def mw(request: web.Request, handler: Handler) -> web.StreamResponse:
+        start = time.perf_counter()
+        metrics.started()
+        resp: web.StreamResponse
+        try:
+            resp = await handler(request)
+        except DtmError as err:
+            resp = error_response(err)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            resp = _from_http(exc, request)
+        except Exception:
+            log.exception("unexpected error answering %s %s", request.method, request.path)
+            resp = error_response(ErrInternal("an unexpected error; see the handler's log"))
+        session: Session | None = request.get(SESSION_KEY)
+        if session is not None:
+            resp.headers[wire.SESSION_HEADER] = session.header
+        metrics.answered(_route(request), request.method, resp.status, time.perf_counter() - start)
+        return resp
+
+    return mw
+
+
+# ---------------------------------------------------------------- input
+
+
+def _session(request: web.Request) -> Session:
+    """The request's session, from its ``X-Dtm-Session`` header (checked)."""
+    values = request.headers.getall(wire.SESSION_HEADER, [])
+    if len(values) > 1:
+        raise ErrSyntaxInvalidArgs(f"header {wire.SESSION_HEADER} given more than once")
+    s = Session(parse_token(values[0] if values else None))
+    request[SESSION_KEY] = s
+    return s
+
+
+def _no_query(request: web.Request) -> None:
+    if request.query:
+        names = ", ".join(sorted(set(request.query)))
+        raise ErrSyntaxInvalidArgs(f"unexpected query parameter(s): {names}")
+
+
+async def _body(request: web.Request, type_: type[T]) -> T:
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise ErrPayloadTooLarge(
+            f"the body is {request.content_length} bytes; the limit is {MAX_BODY}"
+        )
+    try:
+        data = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise ErrPayloadTooLarge(f"the body is over the {MAX_BODY}-byte limit") from None
+    return wire.decode(data, type_, limit=MAX_BODY)
+
+
+# ---------------------------------------------------------------- routes
+
+
+class Routes:
+    """The route handlers, bound to one service."""
+
+    def __init__(self, service: TaskService, metrics: HandlerMetrics, name: str) -> None:
+        self.service = service
+        self.metrics = metrics
+        self.name = name
+        self._openapi: bytes | None = None
+
+    async def create(self, request: web.Request) -> web.Response:
+        _no_query(request)
+        s = _session(request)
+        body = await _body(request, wire.CreateTask)
+        return _json(await self.service.create(body, s), 201)
+
+    async def list(self, request: web.Request) -> web.Response:
+        _no_query(request)
+        return _json(await self.service.list(_session(request)))
+
+    async def get(self, request: web.Request) -> web.Response:
+        _no_query(request)
+        s = _session(request)
+        return _json(await self.service.get(request.match_info["ref"], s))
+
+    async def update(self, request: web.Request) -> web.Response:
+        _no_query(request)
+        s = _session(request)
+        body = await _body(request, wire.UpdateTask)
+        return _json(await self.service.update(request.match_info["ref"], body, s))
+
+    async def delete(self, request: web.Request) -> web.Response:
+        _no_query(request)
+        s = _session(request)
+        return _json(await self.service.delete(request.match_info["ref"], s))
+
+    async def health(self, request: web.Request) -> web.Response:
+        return _json(wire.Health(status="ok", component="handler", name=self.name))
+
+    async def status(self, request: web.Request) -> web.Response:
+        return _json(self.metrics.status())
+
+    async def metrics_page(self, request: web.Request) -> web.Response:
+        resp = web.Response(body=self.metrics.render())
+        resp.headers["Content-Type"] = CONTENT_TYPE
+        return resp
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        if self._openapi is None:
+            self._openapi = wire.encode(build_document(f"http://{self.name}"))
+        return web.Response(body=self._openapi, content_type="application/json")
+
+
+def make_app(
+    upstream: Upstream, service: TaskService, metrics: HandlerMetrics, name: str
+) -> web.Application:
+    """The handler's aiohttp application; ``upstream`` is started and closed with it."""
+    app = web.Application(middlewares=[make_middleware(metrics)], client_max_size=MAX_BODY)
+    app[UPSTREAM] = upstream
+    r = Routes(service, metrics, name)
+    app.router.add_post("/v1/tasks", r.create)
+    app.router.add_get("/v1/tasks", r.list, allow_head=False)
+    app.router.add_get("/v1/tasks/{ref}", r.get, allow_head=False)
+    app.router.add_patch("/v1/tasks/{ref}", r.update)
+    app.router.add_delete("/v1/tasks/{ref}", r.delete)
+    app.router.add_get("/healthz", r.health)
+    app.router.add_get("/v1/status", r.status)
+    app.router.add_get("/metrics", r.metrics_page)
+    app.router.add_get("/openapi.json", r.openapi)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await app[UPSTREAM].start()
+        yield
+        await app[UPSTREAM].close()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app

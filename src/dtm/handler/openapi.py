@@ -1,0 +1,189 @@
+"""The OpenAPI 3.1 document of the request handler's API, served at ``GET /openapi.json``.
+
+Rule: the schemas are generated from the wire structs the handler really decodes and encodes
+(msgspec.json.schema_components); only the paths, statuses and headers are written here.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import msgspec
+
+from dtm import wire
+from dtm.core.tasks import ALPHABET, ID_LEN, MIN_PREFIX
+
+JSON = "application/json"
+Doc = dict[str, Any]
+
+_STRUCTS = (
+    wire.Task,
+    wire.TaskList,
+    wire.CreateTask,
+    wire.UpdateTask,
+    wire.Deleted,
+    wire.ErrorBody,
+    wire.Health,
+    wire.HandlerStatus,
+    wire.SessionToken,
+)
+
+_ERRORS = {
+    "400": "ErrSyntaxInvalidArgs: a malformed body, reference, header or query",
+    "404": "ErrNoDataFound: no task with that ID",
+    "409": "ErrAmbiguousID (with `candidates`), or ErrNotCaughtUp: no data node has caught up "
+    "with the session yet",
+    "413": "ErrPayloadTooLarge: the body or the text is over its cap",
+    "503": "ErrUnavailable: the load balancer or every data node is unreachable",
+    "504": "ErrTimeout: the load balancer did not answer in time",
+}
+
+
+def _ref(name: str) -> Doc:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _session_header() -> Doc:
+    return {
+        "description": "The session token after this request (JSON SessionToken).",
+        "schema": {"type": "string"},
+    }
+
+
+def _ok(status: str, schema: str, what: str) -> Doc:
+    return {
+        status: {
+            "description": what,
+            "headers": {wire.SESSION_HEADER: _session_header()},
+            "content": {JSON: {"schema": _ref(schema)}},
+        }
+    }
+
+
+def _errors(*statuses: str) -> Doc:
+    return {
+        s: {
+            "description": _ERRORS[s],
+            "headers": {wire.SESSION_HEADER: _session_header()},
+            "content": {JSON: {"schema": _ref("ErrorBody")}},
+        }
+        for s in statuses
+    }
+
+
+def _body(schema: str) -> Doc:
+    return {"required": True, "content": {JSON: {"schema": _ref(schema)}}}
+
+
+_SESSION_PARAM: Doc = {
+    "name": wire.SESSION_HEADER,
+    "in": "header",
+    "required": False,
+    "description": "The session token from the previous answer (JSON SessionToken); "
+    "absent means a new session.",
+    "schema": {"type": "string"},
+}
+
+_REF_PARAM: Doc = {
+    "name": "ref",
+    "in": "path",
+    "required": True,
+    "description": f"A full task ID or any unique prefix of at least {MIN_PREFIX} characters "
+    "(case-insensitive; o reads as 0, i and l as 1).",
+    "schema": {"type": "string", "minLength": MIN_PREFIX, "maxLength": ID_LEN},
+}
+
+
+def _plain(what: str, media: str = JSON, schema: Doc | None = None) -> Doc:
+    content: Doc = {media: {"schema": schema or {"type": "string"}}}
+    return {"200": {"description": what, "content": content}}
+
+
+def build_document(server_url: str) -> Doc:
+    """The whole document, for a handler answering at ``server_url``."""
+    _, components = msgspec.json.schema_components(
+        _STRUCTS, ref_template="#/components/schemas/{name}"
+    )
+    components = copy.deepcopy(components)
+    components["Task"]["properties"]["id"]["pattern"] = f"^[{ALPHABET}]{{{ID_LEN}}}$"
+    read_errors = ("400", "409", "503", "504")
+    ref_errors = ("400", "404", "409", "503", "504")
+    paths: Doc = {
+        "/v1/tasks": {
+            "parameters": [_SESSION_PARAM],
+            "post": {
+                "operationId": "createTask",
+                "summary": "Create a task; the handler picks its ID.",
+                "requestBody": _body("CreateTask"),
+                "responses": _ok("201", "Task", "The new task.")
+                | _errors("400", "413", "503", "504"),
+            },
+            "get": {
+                "operationId": "listTasks",
+                "summary": "Every task: open ones and completed ones, each oldest first.",
+                "responses": _ok("200", "TaskList", "The tasks.") | _errors(*read_errors),
+            },
+        },
+        "/v1/tasks/{ref}": {
+            "parameters": [_REF_PARAM, _SESSION_PARAM],
+            "get": {
+                "operationId": "getTask",
+                "summary": "One task.",
+                "responses": _ok("200", "Task", "The task.") | _errors(*ref_errors),
+            },
+            "patch": {
+                "operationId": "updateTask",
+                "summary": "Change a task's status and/or text (at least one).",
+                "requestBody": _body("UpdateTask"),
+                "responses": _ok("200", "Task", "The task as changed.")
+                | _errors(*ref_errors, "413"),
+            },
+            "delete": {
+                "operationId": "deleteTask",
+                "summary": "Delete a task.",
+                "responses": _ok("200", "Deleted", "The task is gone.") | _errors(*ref_errors),
+            },
+        },
+        "/healthz": {
+            "get": {
+                "operationId": "health",
+                "summary": "Liveness.",
+                "responses": _plain("Alive.", schema=_ref("Health")),
+            }
+        },
+        "/v1/status": {
+            "get": {
+                "operationId": "status",
+                "summary": "Counters since start.",
+                "responses": _plain("The counters.", schema=_ref("HandlerStatus")),
+            }
+        },
+        "/metrics": {
+            "get": {
+                "operationId": "metrics",
+                "summary": "Prometheus metrics.",
+                "responses": _plain("Prometheus text format.", "text/plain"),
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "summary": "This document.",
+                "responses": _plain("OpenAPI 3.1.", schema={"type": "object"}),
+            }
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "dtm request handler",
+            "version": "1",
+            "description": "The task API of dtm: a TODO list on a small distributed key-value "
+            "store. Every answer carries the session token in the "
+            f"{wire.SESSION_HEADER} header; send it back to read your own writes.",
+        },
+        "servers": [{"url": server_url}],
+        "paths": paths,
+        "components": {"schemas": components},
+    }

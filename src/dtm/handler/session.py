@@ -1,0 +1,70 @@
+"""One request's session token, as the handler carries it to the data tier and back.
+
+Rule: the token starts as the client's ``X-Dtm-Session`` header (absent = empty); every successful
+data-node answer's contribution is merged in with `dtm.core.session.merge_tokens`; the merged token
+is what the handler answers with.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import msgspec
+
+from dtm import wire
+from dtm.core.session import merge_tokens
+from dtm.errors import ErrSyntaxInvalidArgs
+
+log = logging.getLogger(__name__)
+
+MAX_HEADER = 16 * 1024
+EMPTY = wire.SessionToken()
+
+
+def parse_token(header: str | None) -> wire.SessionToken:
+    """The client's token from its header value; ErrSyntaxInvalidArgs if malformed."""
+    if header is None or not header.strip():
+        return EMPTY
+    token = wire.decode(
+        header.encode(), wire.SessionToken, limit=MAX_HEADER, what=f"header {wire.SESSION_HEADER}"
+    )
+    if token.hlc < 0 or any(v < 0 for v in token.versions.values()):
+        raise ErrSyntaxInvalidArgs(f"header {wire.SESSION_HEADER}: versions and hlc must be >= 0")
+    if set(token.epochs) - set(token.versions):
+        raise ErrSyntaxInvalidArgs(f"header {wire.SESSION_HEADER}: an epoch names no version")
+    return token
+
+
+class Session:
+    """The token of one request, growing with every answer from the data tier."""
+
+    __slots__ = ("token",)
+
+    def __init__(self, token: wire.SessionToken = EMPTY) -> None:
+        self.token = token
+
+    @property
+    def header(self) -> str:
+        """The token as a header value."""
+        return wire.encode(self.token).decode()
+
+    @property
+    def hlc(self) -> int:
+        """The highest stamp this session has seen: what a write sends as ``X-Dtm-Hlc``."""
+        return self.token.hlc
+
+    def absorb(self, header: str | None) -> None:
+        """Merge a data node's contribution (its ``X-Dtm-Session`` answer header)."""
+        if not header:
+            return
+        try:
+            contribution = wire.decode(header.encode(), wire.SessionToken, limit=MAX_HEADER)
+        except ErrSyntaxInvalidArgs as exc:
+            log.warning("ignoring a malformed session header from upstream: %s", exc.message)
+            return
+        self.token = merge_tokens(self.token, contribution)
+
+    def see_hlc(self, stamp: int) -> None:
+        """Make later writes order after ``stamp`` (a row this session read)."""
+        if stamp > self.token.hlc:
+            self.token = msgspec.structs.replace(self.token, hlc=stamp)
