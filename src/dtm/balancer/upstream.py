@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Final
+from typing import Final, cast
 
 from dtm.balancer.http1 import (
     MAX_HEAD_BYTES,
@@ -62,8 +62,7 @@ class UpstreamConn(asyncio.Protocol):
     # ------------------------------------------------------------ asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     def data_received(self, data: bytes) -> None:
         state = self._state
@@ -123,15 +122,17 @@ class UpstreamConn(asyncio.Protocol):
     def read_body(self) -> asyncio.Future[bytes]:
         """Collect the whole body of the answer whose head `send` returned."""
         assert self._state == _HELD
-        self._body_fut = self._loop.create_future()
+        fut: asyncio.Future[bytes] = self._loop.create_future()
+        self._body_fut = fut
         self._state = _BUFFER
         self._try_body()
-        return self._body_fut
+        return fut
 
     def stream_to(self, sink: asyncio.Transport, head: bytes) -> asyncio.Future[bytes]:
         """Write ``head`` and then the body, as it arrives, to ``sink``."""
         assert self._state == _HELD
-        self._body_fut = self._loop.create_future()
+        fut: asyncio.Future[bytes] = self._loop.create_future()
+        self._body_fut = fut
         self._sink = sink
         self._state = _STREAM
         data = bytes(self._buf)
@@ -142,7 +143,7 @@ class UpstreamConn(asyncio.Protocol):
             sink.write(head)
             if self._body_complete():
                 self._finish()
-        return self._body_fut
+        return fut
 
     def close(self) -> None:
         self.reusable = False
