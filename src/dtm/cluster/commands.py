@@ -161,20 +161,25 @@ def _print_table(run: RunDir, sup: Supervisor | None, comps: list[Component]) ->
     return all_ok
 
 
-def down(run: RunDir, python: str) -> int:
+def _stop(run: RunDir, python: str) -> str:
+    """Stop every program and supervisord; say what was done."""
     sup = Supervisor(run, python)
     if not sup.alive():
         had_leftovers = sup.pid() is not None
         sup.clean_stale()
-        _say("cleaned up a supervisord that did not answer" if had_leftovers else "not running")
-        return 0
+        return "killed a supervisord that did not answer" if had_leftovers else "not running"
     sup.shutdown()
-    _say("stopped (data kept in " + str(run.data) + ")")
+    return "stopped"
+
+
+def down(run: RunDir, python: str) -> int:
+    what = _stop(run, python)
+    _say(f"{what} (data kept in {run.data})" if what == "stopped" else what)
     return 0
 
 
 def rm(run: RunDir, python: str) -> int:
-    down(run, python)
+    _say(_stop(run, python))
     for d in (run.data, run.logs):
         shutil.rmtree(d, ignore_errors=True)
     for f in (run.config, run.supervisor_conf, run.pidfile, run.socket):
