@@ -1,0 +1,126 @@
+"""The request handler's task API as the CLI calls it, with the session token carried along.
+
+Rule: every request sends the session's token in ``X-Dtm-Session``; every answer's token (on
+errors too) is merged in by pointwise maximum and handed to ``on_token`` when it grew, so the next
+command — in this process or the next — reads at least what this one wrote or saw.
+
+Answers are decoded into the wire structs; an error body becomes the matching `DtmError`.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from typing import TypeVar
+
+from dtm.cli.transport import Answer, BaseUrl, exchange
+from dtm.core.session import merge_tokens
+from dtm.core.tasks import Status
+from dtm.errors import DtmError, ErrInternal, from_status, from_wire
+from dtm.wire import (
+    SESSION_HEADER,
+    CreateTask,
+    Deleted,
+    ErrorBody,
+    SessionToken,
+    Task,
+    TaskList,
+    UpdateTask,
+    decode,
+    encode,
+)
+
+T = TypeVar("T")
+_SESSION = SESSION_HEADER.lower()
+
+# The candidates an ErrAmbiguousID answer listed, kept beside the error for the report.
+_candidates: weakref.WeakKeyDictionary[DtmError, tuple[str, ...]] = weakref.WeakKeyDictionary()
+
+
+def candidates_of(err: DtmError) -> tuple[str, ...]:
+    """The task IDs an ambiguous-prefix error named (empty for every other error)."""
+    return _candidates.get(err, ())
+
+
+def error_from_answer(answer: Answer) -> DtmError:
+    """The error a non-2xx answer stands for: its ErrorBody if it has one, else its status."""
+    try:
+        body = decode(answer.body, ErrorBody, what="error body")
+    except DtmError:
+        snippet = answer.body[:200].decode("utf-8", "replace").strip()
+        return from_status(answer.status, f"HTTP {answer.status}: {snippet or 'no details'}")
+    err = from_wire(body.error, body.message)
+    if body.candidates:
+        _candidates[err] = tuple(body.candidates)
+    return err
+
+
+def read_answer(answer: Answer, type_: type[T]) -> T:
+    """The struct a 2xx answer carries, or the error a non-2xx answer stands for."""
+    if not 200 <= answer.status < 300:
+        raise error_from_answer(answer)
+    try:
+        return decode(answer.body, type_, what="answer")
+    except DtmError as exc:
+        raise ErrInternal(f"the request handler sent an unexpected answer: {exc}") from None
+
+
+def token_from_header(value: str | None) -> SessionToken | None:
+    """The session token of an answer's header; None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return decode(value, SessionToken, what="session header")
+    except DtmError:
+        return None
+
+
+class TaskClient:
+    """Calls the task API of one request handler."""
+
+    def __init__(
+        self,
+        base: BaseUrl,
+        *,
+        timeout: float = 15.0,
+        token: SessionToken | None = None,
+        on_token: Callable[[SessionToken], None] | None = None,
+    ) -> None:
+        self.base = base
+        self.timeout = timeout
+        self.token = token or SessionToken()
+        self.on_token = on_token
+
+    def _call(self, method: str, path: str, body: bytes | None, type_: type[T]) -> T:
+        answer = exchange(
+            self.base,
+            method,
+            path,
+            body=body,
+            headers={SESSION_HEADER: encode(self.token).decode()},
+            timeout=self.timeout,
+        )
+        seen = token_from_header(answer.headers.get(_SESSION))
+        if seen is not None:
+            merged = merge_tokens(self.token, seen)
+            if merged != self.token:
+                self.token = merged
+                if self.on_token is not None:
+                    self.on_token(merged)
+        return read_answer(answer, type_)
+
+    def create(self, text: str) -> Task:
+        return self._call("POST", "/v1/tasks", encode(CreateTask(text)), Task)
+
+    def list(self) -> TaskList:
+        return self._call("GET", "/v1/tasks", None, TaskList)
+
+    def get(self, ref: str) -> Task:
+        return self._call("GET", f"/v1/tasks/{ref}", None, Task)
+
+    def update(self, ref: str, status: Status | None = None, text: str | None = None) -> Task:
+        body = encode(UpdateTask(status, text))
+        return self._call("PATCH", f"/v1/tasks/{ref}", body, Task)
+
+    def delete(self, ref: str) -> Deleted:
+        return self._call("DELETE", f"/v1/tasks/{ref}", None, Deleted)

@@ -1,0 +1,83 @@
+"""`todo`: the command-line client of the task list.
+
+    todo add Buy groceries        one-shot commands (see `todo help`)
+    todo                          the interactive shell (also `todo shell`)
+
+Settings, the session file and the console are set up here and only here. The one-shot path
+imports only the standard library, msgspec and dtm's own small modules; the shell's line editor
+is loaded when a shell opens on a terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+
+from dtm.cli.client import TaskClient
+from dtm.cli.commands import report, run
+from dtm.cli.grammar import Help, Invalid, Invocation, Shell, Words, parse
+from dtm.cli.render import Console
+from dtm.cli.settings import read_config, resolve
+from dtm.cli.state import SessionStore, config_file, state_dir
+from dtm.errors import DtmError, ErrInternal
+
+DEBUG_ENV = "DTM_DEBUG"  # set it to see a traceback instead of ErrInternal on a bug
+
+
+def _prepare_streams() -> None:
+    """Never die on an unencodable character or an undecodable input byte."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+    reconfigure = getattr(sys.stdin, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(errors="surrogateescape")
+
+
+def _run(inv: Invocation, console: Console, env: Mapping[str, str]) -> int:
+    cmd = inv.command
+    if isinstance(cmd, Help | Invalid):
+        code, _ = run(cmd, None, console)
+        return code
+    try:
+        settings = resolve(inv.options.url, env, read_config(config_file(env)))
+    except DtmError as err:
+        return report(console, err)
+    store = SessionStore(state_dir(env), str(settings.url), console.warn)
+    client = TaskClient(
+        settings.url, timeout=settings.timeout, token=store.load(), on_token=store.save
+    )
+    if isinstance(cmd, Shell):
+        from dtm.cli.shell import run_shell
+
+        return run_shell(client, console, env, sys.stdin)
+    code, _ = run(cmd, client, console)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else list(argv)
+    env = os.environ
+    _prepare_streams()
+    inv = parse(Words.from_argv(args))
+    console = Console.detect(sys.stdout, sys.stderr, env, inv.options.json)
+    try:
+        return _run(inv, console, env)
+    except KeyboardInterrupt:
+        console.err.write("\n")
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`todo list | head -1`): say nothing more.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+    except Exception as exc:
+        if env.get(DEBUG_ENV):
+            raise
+        return report(console, ErrInternal(f"unexpected {type(exc).__name__}: {exc}"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""The CLI's own files under the XDG base directories: the session state and the shell history.
+
+Rule: the session file maps a handler URL to the session token last seen there; it is replaced
+atomically (write a temporary file, fsync, rename, fsync the folder) under an exclusive lock,
+merging with what another `todo` process may have saved meanwhile; a malformed file is ignored
+with a warning, never fatal.
+
+    $XDG_STATE_HOME/dtm/session.json   (default ~/.local/state/dtm/session.json)
+    $XDG_STATE_HOME/dtm/history        the interactive shell's history
+    $XDG_CONFIG_HOME/dtm/config.toml   (default ~/.config/dtm/config.toml), read by settings.py
+
+The session file is private to the CLI (no service reads it), so its format lives here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import msgspec
+
+from dtm.core.session import merge_tokens
+from dtm.errors import DtmError
+from dtm.wire import SessionToken, decode
+
+MAX_STATE_BYTES = 1024 * 1024
+
+
+class SessionFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The session file: one token per request-handler URL."""
+
+    sessions: dict[str, SessionToken] = {}
+
+
+def _xdg(env: Mapping[str, str], name: str, fallback: str) -> Path:
+    value = env.get(name, "")
+    if value and os.path.isabs(value):  # relative values are invalid per the XDG spec
+        return Path(value)
+    home = env.get("HOME") or str(Path.home())
+    return Path(home) / fallback
+
+
+def state_dir(env: Mapping[str, str]) -> Path:
+    return _xdg(env, "XDG_STATE_HOME", ".local/state") / "dtm"
+
+
+def config_file(env: Mapping[str, str]) -> Path:
+    return _xdg(env, "XDG_CONFIG_HOME", ".config") / "dtm" / "config.toml"
+
+
+def history_file(env: Mapping[str, str]) -> Path:
+    return state_dir(env) / "history"
+
+
+def ensure_dir(path: Path) -> None:
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+class SessionStore:
+    """Load and save the session token of one handler URL."""
+
+    def __init__(self, directory: Path, url: str, warn: Callable[[str], None]) -> None:
+        self.dir = directory
+        self.path = directory / "session.json"
+        self.url = url
+        self.warn = warn
+
+    def _read(self) -> SessionFile:
+        try:
+            with open(self.path, "rb") as f:
+                data = f.read(MAX_STATE_BYTES + 1)
+        except FileNotFoundError:
+            return SessionFile()
+        except OSError as exc:
+            self.warn(f"cannot read the session file {self.path}: {exc.strerror or exc}")
+            return SessionFile()
+        try:
+            return decode(data, SessionFile, limit=MAX_STATE_BYTES, what="session file")
+        except DtmError as exc:
+            self.warn(f"ignoring the malformed session file {self.path}: {exc.message}")
+            return SessionFile()
+
+    def load(self) -> SessionToken:
+        """The token saved for this URL (empty if none, or if the file is unreadable)."""
+        return self._read().sessions.get(self.url, SessionToken())
+
+    def save(self, token: SessionToken) -> None:
+        """Merge ``token`` into the file for this URL; problems are warnings, never errors."""
+        import fcntl
+
+        try:
+            ensure_dir(self.dir)
+            with open(self.dir / "session.lock", "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                current = self._read()
+                old = current.sessions.get(self.url)
+                merged = token if old is None else merge_tokens(old, token)
+                if merged == old:
+                    return
+                sessions = dict(current.sessions)
+                sessions[self.url] = merged
+                self._replace(msgspec.json.encode(SessionFile(sessions)))
+        except OSError as exc:
+            self.warn(f"cannot save the session file {self.path}: {exc.strerror or exc}")
+
+    def _replace(self, data: bytes) -> None:
+        tmp = self.dir / f".session.json.{os.getpid()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+            os.close(fd)
+            fd = -1
+            os.replace(tmp, self.path)
+        except OSError:
+            if fd >= 0:
+                os.close(fd)
+            tmp.unlink(missing_ok=True)
+            raise
+        dfd = os.open(self.dir, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
