@@ -212,6 +212,21 @@ class LocalCluster:
             self.wait_healthy(key)
         return proc
 
+    def start_another(self, component: str, key: str, *args: str, wait: bool = True) -> Proc:
+        """Start one more ``component`` process (e.g. a second handler) named ``key``, on a free
+        port of its own passed as ``--port``; ``url(key)`` then reaches it."""
+        self.ports.setdefault(key, free_port())
+        argv = [component, "--config", str(self.config_path), "--port", str(self.ports[key])]
+        argv = [sys.executable, "-m", "dtm.run", *argv, *args]
+        env = dict(os.environ, DTM_DIE_WITH_PARENT="1", PYTHONUNBUFFERED="1")
+        (self.root / "logs").mkdir(exist_ok=True)
+        proc = Proc(key, argv, self.root / "logs" / f"{key}.test.log", env)
+        self.procs[key] = proc
+        self._all.append(proc)
+        if wait:
+            self.wait_healthy(key)
+        return proc
+
     def start_nodes(self) -> None:
         for n in self.node_names:
             self.start(n, wait=False)

@@ -219,13 +219,19 @@ def test_control_characters_are_rejected(ch: str) -> None:
     assert type(info.value) is ErrSyntaxInvalidArgs
 
 
+@pytest.mark.parametrize("text", ["trailing newline\n", "\tleading tab", "nel\x85", "us\x1f"])
+def test_surrounding_control_characters_are_rejected_too(text: str) -> None:
+    with pytest.raises(ErrSyntaxInvalidArgs, match="control character"):
+        tasks.check_text(text)
+
+
 @given(st.text(max_size=1100))
 def test_check_text_accepts_exactly_the_valid_texts(text: str) -> None:
     t = text.strip()
     valid = (
         0 < len(t) <= tasks.MAX_TEXT
-        and not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in t)
-        and not any(0xD800 <= ord(c) <= 0xDFFF for c in t)
+        and not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in text)
+        and not any(0xD800 <= ord(c) <= 0xDFFF for c in text)
     )
     if valid:
         assert tasks.check_text(text) == t

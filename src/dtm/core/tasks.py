@@ -2,7 +2,7 @@
 
 Rule: a task ID is 12 characters of lowercase Crockford base32 drawn from injected randomness; a
 reference is a full ID or a prefix of at least 4 characters that must match exactly one task; a
-text is stripped, non-empty, at most 1,000 characters and free of control characters; a list
+text is free of control characters, stripped, non-empty and at most 1,000 characters; a list
 shows open and completed tasks apart, each oldest first (creation time, then ID).
 
 Everything here is pure: the caller passes the time (milliseconds since the epoch) and the random
@@ -148,13 +148,8 @@ def _common_prefix_len(a: str, b: str) -> int:
 
 
 def check_text(text: str) -> str:
-    """The text to store: stripped, non-empty, at most MAX_TEXT characters, no control chars."""
-    t = text.strip()
-    if not t:
-        raise ErrSyntaxInvalidArgs("the task text is empty")
-    if len(t) > MAX_TEXT:
-        raise ErrPayloadTooLarge(f"the task text is {len(t)} characters; the limit is {MAX_TEXT}")
-    for pos, c in enumerate(t):
+    """The text to store: no control chars anywhere, stripped, non-empty, at most MAX_TEXT."""
+    for pos, c in enumerate(text):
         cat = unicodedata.category(c)
         if cat == "Cc":
             raise ErrSyntaxInvalidArgs(
@@ -165,6 +160,11 @@ def check_text(text: str) -> str:
             raise ErrSyntaxInvalidArgs(
                 f"the task text has a lone surrogate (U+{ord(c):04X}) at position {pos + 1}"
             )
+    t = text.strip()
+    if not t:
+        raise ErrSyntaxInvalidArgs("the task text is empty")
+    if len(t) > MAX_TEXT:
+        raise ErrPayloadTooLarge(f"the task text is {len(t)} characters; the limit is {MAX_TEXT}")
     return t
 
 

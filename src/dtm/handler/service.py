@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 
 LIST_PAGE = 2000  # rows per page when listing
 PREFIX_PAGE = tasks.MAX_CANDIDATES + 1  # rows read to resolve a prefix
-DELETE_ATTEMPTS = 4
+DELETE_ROUNDS = 3
+DELETES_PER_ROUND = 2
 DELETE_BACKOFF_MS = 20
 
 
@@ -113,10 +114,12 @@ class TaskService:
     async def delete(self, ref: str, s: Session) -> wire.Deleted:
         task, row = await self.find(ref, s)
         s.see_hlc(row.hlc)
-        for attempt in range(DELETE_ATTEMPTS):
-            if await self.upstream.delete(task.id, s):
-                return wire.Deleted(id=task.id, deleted=True)
-            # The node that took the DELETE did not hold the task live: it is deleted already
+        for attempt in range(DELETE_ROUNDS):
+            # The balancer spreads requests, so consecutive attempts go to different nodes.
+            for _ in range(DELETES_PER_ROUND):
+                if await self.upstream.delete(task.id, s):
+                    return wire.Deleted(id=task.id, deleted=True)
+            # The nodes that took the DELETE did not hold the task live: it is deleted already
             # (an earlier attempt, or someone else), or replication has not brought it there.
             again = await self.upstream.get_row(task.id, s)
             if again is None or self._task(again) is None:

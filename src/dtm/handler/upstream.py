@@ -103,9 +103,7 @@ class Upstream:
                 timeout=timeout,
                 allow_redirects=False,
             ) as resp:
-                data = await resp.content.read(MAX_ANSWER + 1)
-                if len(data) > MAX_ANSWER:
-                    raise ErrUnavailable(f"{where} answered {method} {path} with too large a body")
+                data = await _read_capped(resp, f"{where} answered {method} {path}")
                 outcome = str(resp.status)
                 return Reply(resp.status, data, resp.headers.get(wire.SESSION_HEADER))
         except TimeoutError:
@@ -209,3 +207,17 @@ class Upstream:
         if isinstance(err, ErrNoDataFound):
             return False
         raise err
+
+
+async def _read_capped(resp: aiohttp.ClientResponse, what: str) -> bytes:
+    """The whole body of ``resp``, refusing one over MAX_ANSWER bytes."""
+    if resp.content_length is not None:
+        if resp.content_length > MAX_ANSWER:
+            raise ErrUnavailable(f"{what} with too large a body ({resp.content_length} bytes)")
+        return await resp.read()
+    data = bytearray()
+    while chunk := await resp.content.readany():
+        data += chunk
+        if len(data) > MAX_ANSWER:
+            raise ErrUnavailable(f"{what} with too large a body")
+    return bytes(data)
