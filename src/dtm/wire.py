@@ -317,3 +317,103 @@ class HandlerStatus(Wire, frozen=True):
     not_caught_up: int
     invalid_rows: int
 
+
+# ---------------------------------------------------------------- sync
+
+
+class SyncPair(Wire, frozen=True):
+    """One (source, target) pair of the sync process: how far ``target`` has applied ``source``.
+
+    ``lag_seconds`` is the age of the oldest change not yet applied (None: not known yet).
+    """
+
+    source: str
+    target: str
+    cursor: int
+    source_last_version: int
+    lag_versions: int
+    lag_seconds: float | None
+    rows_sent: int
+    conflicts: int
+    reachable: bool
+
+
+class PurgeHold(Wire, frozen=True):
+    """A tombstone awaiting purge and what holds it back."""
+
+    key: str
+    hlc: int
+    origin: str
+    waiting_for: list[str]
+
+
+class AntiEntropyResult(Wire, frozen=True):
+    """The outcome of one anti-entropy pass (``at_ms``: when it finished, Unix ms)."""
+
+    at_ms: int
+    nodes: list[str]
+    buckets: int
+    differing_buckets: int
+    rows_repaired: int
+    error: str | None = None
+
+
+class SyncStatus(Wire, frozen=True):
+    """`GET /v1/status` of the sync process."""
+
+    component: Literal["sync"]
+    mode: Literal["longpoll", "interval"]
+    nodes: list[str]
+    forgotten: list[str]
+    epochs: dict[str, str]
+    pairs: list[SyncPair]
+    conflicts: int
+    tombstones_awaiting_purge: int
+    purge_holds: list[PurgeHold]
+    purged: int
+    anti_entropy: AntiEntropyResult | None
+
+
+class ConflictEntry(Wire, frozen=True):
+    """One conflict: the same key written on two nodes; last-writer-wins kept ``winner``."""
+
+    key: str
+    winner: Row
+    loser: Row
+    node: str
+    at_ms: int
+
+
+class ConflictLog(Wire, frozen=True):
+    """`GET /v1/conflicts`: the most recent conflicts (oldest first) and the total since start."""
+
+    total: int
+    conflicts: list[ConflictEntry]
+
+
+class ForgetRequest(Wire, frozen=True):
+    """`POST /v1/forget`: remove a node from the cluster for good (it holds no purge back)."""
+
+    node: str
+
+
+class ForgetResponse(Wire, frozen=True):
+    node: str
+    forgotten: list[str]
+
+
+class CursorRecord(Wire, frozen=True):
+    """One persisted cursor: ``target`` durably applied ``source``'s feed up to ``version``."""
+
+    source: str
+    target: str
+    source_epoch: str
+    target_epoch: str
+    version: int
+
+
+class SyncStateFile(Wire, frozen=True):
+    """The sync process's state file (written atomically after acknowledged batches)."""
+
+    cursors: list[CursorRecord]
+    forgotten: list[str] = []

@@ -1,0 +1,139 @@
+"""One sync step for one source node: where to read its feed, and what each target receives.
+
+Rule: a cursor (source, target) counts only while both epochs it was recorded at are current
+(else it is 0); a step reads the source's feed from the lowest cursor over its reachable targets,
+sends each target exactly the rows beyond its own cursor (an empty batch when only the source's
+version moved), and a cursor moves to a batch's reach only once that target acknowledged it.
+
+A page's reach (the source version a batch brings the target up to) is the version of its last row
+when the page is full (more may follow), or the page's ``last_version`` when it is complete.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from dtm.wire import ChangesPage, ReplicateRequest, Row
+
+Pair = tuple[str, str]  # (source, target)
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """The target has durably applied the source's feed up to ``version`` (at these epochs)."""
+
+    source_epoch: str
+    target_epoch: str
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Rows of ``source``'s feed in ``(since, reach]`` for ``target``, planned at these epochs."""
+
+    source: str
+    source_epoch: str
+    target: str
+    target_epoch: str
+    since: int
+    reach: int
+    rows: tuple[Row, ...]
+
+    def request(self) -> ReplicateRequest:
+        return ReplicateRequest(self.source, self.source_epoch, self.reach, list(self.rows))
+
+
+def cursor_of(
+    cursors: Mapping[Pair, Cursor], source: str, target: str, epochs: Mapping[str, str]
+) -> int:
+    """The valid cursor of a pair: 0 unless it was recorded at both nodes' current epochs.
+
+    An epoch not yet learned (a node not contacted since start) is taken on trust from the cursor;
+    the first answer of that node corrects it.
+    """
+    c = cursors.get((source, target))
+    if c is None:
+        return 0
+    if epochs.get(source, c.source_epoch) != c.source_epoch:
+        return 0
+    if epochs.get(target, c.target_epoch) != c.target_epoch:
+        return 0
+    return c.version
+
+
+def fetch_since(
+    cursors: Mapping[Pair, Cursor], source: str, targets: Iterable[str], epochs: Mapping[str, str]
+) -> int | None:
+    """Where to read ``source``'s feed: the lowest valid cursor of the targets (None: no target)."""
+    found = [cursor_of(cursors, source, t, epochs) for t in targets if t != source]
+    return min(found) if found else None
+
+
+def page_reach(page: ChangesPage, since: int, limit: int) -> int:
+    """The source version a page covers: its last row if full, else up to ``last_version``."""
+    if page.rows and len(page.rows) >= limit:
+        return max(since, page.rows[-1].version)
+    top = page.rows[-1].version if page.rows else 0
+    return max(since, page.last_version, top)
+
+
+def plan_batches(
+    page: ChangesPage,
+    since: int,
+    limit: int,
+    cursors: Mapping[Pair, Cursor],
+    targets: Mapping[str, str],
+    epochs: Mapping[str, str],
+) -> list[Batch]:
+    """The batch each target needs from a page read at ``since`` (targets: name -> epoch).
+
+    A target whose cursor is below ``since`` is skipped (the page does not cover its gap); one whose
+    cursor is already at the reach gets nothing.
+    """
+    source = page.node
+    reach = page_reach(page, since, limit)
+    out: list[Batch] = []
+    for target, target_epoch in sorted(targets.items()):
+        if target == source:
+            continue
+        c = cursor_of(cursors, source, target, epochs)
+        if c < since or c >= reach:
+            continue
+        rows = tuple(r for r in page.rows if c < r.version <= reach)
+        out.append(Batch(source, page.epoch, target, target_epoch, c, reach, rows))
+    return out
+
+
+def advance(cursors: Mapping[Pair, Cursor], batch: Batch, epochs: Mapping[str, str]) -> Cursor:
+    """The pair's cursor once the target acknowledged ``batch``.
+
+    It moves only if the batch was planned at the current epochs and starts at or below the
+    current cursor (no gap); it never moves backwards within the same epochs.
+    """
+    pair = (batch.source, batch.target)
+    old = cursors.get(pair)
+    same_epochs = (
+        epochs.get(batch.source, batch.source_epoch) == batch.source_epoch
+        and epochs.get(batch.target, batch.target_epoch) == batch.target_epoch
+    )
+    current = cursor_of(cursors, batch.source, batch.target, epochs)
+    if old is not None and (old.source_epoch, old.target_epoch) != (
+        batch.source_epoch,
+        batch.target_epoch,
+    ):
+        current = 0
+    if not same_epochs or batch.since > current:
+        return old if old is not None else Cursor(batch.source_epoch, batch.target_epoch, 0)
+    return Cursor(batch.source_epoch, batch.target_epoch, max(current, batch.reach))
+
+
+def lag_versions(
+    cursors: Mapping[Pair, Cursor],
+    source: str,
+    target: str,
+    epochs: Mapping[str, str],
+    source_last_version: int,
+) -> int:
+    """How many source versions the target has not yet applied."""
+    return max(0, source_last_version - cursor_of(cursors, source, target, epochs))

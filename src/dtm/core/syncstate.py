@@ -1,0 +1,287 @@
+"""The sync process's state machine: it returns work, the shell performs it and reports back.
+
+Rule: state changes only through ``on_page`` / ``on_ack`` / ``on_purged`` / ``on_repaired`` /
+``forget`` with what a node durably answered, each delegating its decision to one pure rule
+(`syncplan`, `conflicts`, `purge`, `repair`); nothing here reads a clock or does I/O.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from dtm.core import purge as purge_rule
+from dtm.core.conflicts import Conflict, Delivery, conflict
+from dtm.core.hlc import physical_ms
+from dtm.core.repair import Repair
+from dtm.core.syncplan import (
+    Batch,
+    Cursor,
+    Pair,
+    advance,
+    cursor_of,
+    fetch_since,
+    lag_versions,
+    plan_batches,
+)
+from dtm.wire import (
+    ChangesPage,
+    CursorRecord,
+    ReplicateResponse,
+    Row,
+    RowId,
+    SyncStateFile,
+)
+
+WriteKey = tuple[str, int, str]  # (key, hlc, origin)
+
+
+@dataclass(frozen=True, slots=True)
+class PageOutcome:
+    """What to do with a page: send ``batches``; or, if ``refetch``, read the feed again."""
+
+    batches: tuple[Batch, ...]
+    refetch: bool
+    conflicts: tuple[Conflict, ...]
+
+
+class _Lru(OrderedDict[str, "Row | Delivery"]):
+    def __init__(self, cap: int) -> None:
+        super().__init__()
+        self.cap = cap
+
+    def put(self, key: str, value: Row | Delivery) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > self.cap:
+            self.popitem(last=False)
+
+
+class SyncEngine:
+    """Cursors, epochs, purge candidates and the conflict log of one sync process."""
+
+    def __init__(self, nodes: Sequence[str], *, recent: int = 4096, log_size: int = 1000) -> None:
+        self.nodes = tuple(nodes)
+        self.forgotten: set[str] = set()
+        self.cursors: dict[Pair, Cursor] = {}
+        self.epochs: dict[str, str] = {}
+        self.last_versions: dict[str, int] = {}
+        self.candidates: dict[WriteKey, purge_rule.Candidate] = {}
+        self._recent_rows: dict[str, _Lru] = {n: _Lru(recent) for n in nodes}
+        self._recent_in: dict[str, _Lru] = {n: _Lru(recent) for n in nodes}
+        self.conflict_log: deque[Conflict] = deque(maxlen=log_size)
+        self.conflict_total = 0
+        self.pair_conflicts: dict[Pair, int] = {}
+        self.rows_sent: dict[Pair, int] = {}
+        self.oldest_pending: dict[Pair, int] = {}  # hlc of the oldest row not yet applied
+        self.purged = 0
+        self.dirty = False  # cursors changed since the last snapshot
+
+    # ------------------------------------------------------------ membership
+
+    @property
+    def members(self) -> list[str]:
+        return [n for n in self.nodes if n not in self.forgotten]
+
+    def forget(self, node: str) -> None:
+        """Remove ``node`` for good: no more polling, no batches, no purge held back by it."""
+        self.forgotten.add(node)
+        for pair in [p for p in self.cursors if node in p]:
+            del self.cursors[pair]
+        self.dirty = True
+
+    def targets(self, source: str, reachable: Iterable[str]) -> dict[str, str]:
+        """The targets a source's rows go to now: reachable members with a known epoch."""
+        ok = set(reachable)
+        return {
+            t: self.epochs[t] for t in self.members if t != source and t in ok and t in self.epochs
+        }
+
+    # ------------------------------------------------------------ the cursor path
+
+    def plan_fetch(self, source: str, reachable: Iterable[str]) -> int | None:
+        """Where to read ``source``'s feed, or None if no target can take its rows now."""
+        if source not in self.members:
+            return None
+        if source not in self.epochs:  # not heard from yet: read it to learn its epoch
+            others = [t for t in self.members if t != source]
+            return fetch_since(self.cursors, source, others, self.epochs) or 0
+        return fetch_since(self.cursors, source, self.targets(source, reachable), self.epochs)
+
+    def learn_epoch(self, node: str, epoch: str, last_version: int) -> None:
+        """Take in a node's current epoch and version (from any answer of that node)."""
+        if self.epochs.get(node) not in (None, epoch):
+            self._recent_rows[node].clear()
+            self._recent_in[node].clear()
+        self.epochs[node] = epoch
+        self.last_versions[node] = last_version
+
+    def on_page(
+        self,
+        source: str,
+        since: int,
+        limit: int,
+        page: ChangesPage,
+        reachable: Iterable[str],
+        now_ms: int,
+    ) -> PageOutcome:
+        """A page of ``source``'s feed read at ``since``: the batches each target needs."""
+        self.learn_epoch(source, page.epoch, page.last_version)
+        targets = self.targets(source, reachable)
+        again = fetch_since(self.cursors, source, targets, self.epochs)
+        if again is not None and again < since:
+            return PageOutcome((), True, ())
+        found: list[Conflict] = []
+        rows = self._recent_rows[source]
+        inbox = self._recent_in[source]
+        for row in page.rows:
+            rows.put(row.key, row)
+            d = inbox.get(row.key)
+            if isinstance(d, Delivery):
+                back = self._recent_in[d.source].get(row.key) if d.source in self.nodes else None
+                c = conflict(d, row, back if isinstance(back, Delivery) else None, now_ms)
+                if c is not None:
+                    found.append(c)
+            if row.deleted:
+                self._note_held(row, source, page.epoch, row.version, create=True)
+        batches = plan_batches(page, since, limit, self.cursors, targets, self.epochs)
+        for b in batches:
+            if b.rows:
+                self.oldest_pending[(b.source, b.target)] = b.rows[0].hlc
+        self._log(found)
+        return PageOutcome(tuple(batches), False, tuple(found))
+
+    def on_ack(self, batch: Batch, resp: ReplicateResponse, now_ms: int) -> list[Conflict]:
+        """The target durably applied ``batch``: advance its cursor, note what it now holds."""
+        pair = (batch.source, batch.target)
+        new = advance(self.cursors, batch, self.epochs)
+        if new != self.cursors.get(pair):
+            self.cursors[pair] = new
+            self.dirty = True
+        if resp.last_version >= self.last_versions.get(batch.target, 0):
+            self.last_versions[batch.target] = resp.last_version
+        self.rows_sent[pair] = self.rows_sent.get(pair, 0) + len(batch.rows)
+        if new.version >= self.last_versions.get(batch.source, 0):
+            self.oldest_pending.pop(pair, None)
+        found: list[Conflict] = []
+        theirs = self._recent_rows[batch.target]
+        inbox = self._recent_in[batch.target]
+        for row in batch.rows:
+            d = Delivery(batch.source, batch.target, row, resp.last_version)
+            inbox.put(row.key, d)
+            mine = theirs.get(row.key)
+            if isinstance(mine, Row):
+                back = self._recent_in[batch.source].get(row.key)
+                c = conflict(d, mine, back if isinstance(back, Delivery) else None, now_ms)
+                if c is not None:
+                    found.append(c)
+            if row.deleted:
+                self._note_held(row, batch.target, batch.target_epoch, resp.last_version)
+        self._log(found)
+        return found
+
+    def _log(self, found: Iterable[Conflict]) -> None:
+        for c in found:
+            self.conflict_log.append(c)
+            self.conflict_total += 1
+            pair = (
+                (c.winner.origin, c.node) if c.winner.origin != c.node else (c.loser.origin, c.node)
+            )
+            self.pair_conflicts[pair] = self.pair_conflicts.get(pair, 0) + 1
+
+    # ------------------------------------------------------------ tombstones
+
+    def _note_held(
+        self, row: Row, node: str, epoch: str, version: int, create: bool = False
+    ) -> None:
+        wk = (row.key, row.hlc, row.origin)
+        c = self.candidates.get(wk)
+        if c is None:
+            if not create:
+                return
+            c = purge_rule.Candidate(RowId(row.key, row.hlc, row.origin))
+        self.candidates[wk] = purge_rule.note_held(c, node, epoch, version)
+
+    def purge_plan(self, reachable: Iterable[str]) -> dict[str, list[RowId]]:
+        """Decided purges to send now, per reachable node."""
+        ok = set(reachable)
+        members = self.members
+        out: dict[str, list[RowId]] = {}
+        for c in self.candidates.values():
+            if c.purged_on or not purge_rule.waiting_for(c, members, self.epochs, self.cursors):
+                for node in purge_rule.purge_targets(c, members):
+                    if node in ok:
+                        out.setdefault(node, []).append(c.rid)
+        return out
+
+    def on_purged(self, node: str, rids: Iterable[RowId], purged: int) -> None:
+        """``node`` confirmed the purge of ``rids`` (each gone, or superseded there)."""
+        self.purged += purged
+        members = self.members
+        for rid in rids:
+            wk = (rid.key, rid.hlc, rid.origin)
+            c = self.candidates.get(wk)
+            if c is None:
+                continue
+            c = purge_rule.Candidate(c.rid, c.held, c.purged_on | {node})
+            if not purge_rule.purge_targets(c, members):
+                del self.candidates[wk]
+            else:
+                self.candidates[wk] = c
+
+    def purge_holds(self, limit: int = 20) -> list[tuple[RowId, list[str]]]:
+        """Tombstones awaiting purge and why (at most ``limit``)."""
+        out: list[tuple[RowId, list[str]]] = []
+        members = self.members
+        for c in self.candidates.values():
+            reasons = purge_rule.waiting_for(c, members, self.epochs, self.cursors)
+            if c.purged_on:
+                reasons = [
+                    f"{n}: purge not yet confirmed" for n in purge_rule.purge_targets(c, members)
+                ]
+            out.append((c.rid, reasons))
+            if len(out) >= limit:
+                break
+        return out
+
+    def repair_skip(self) -> set[WriteKey]:
+        """Writes anti-entropy must not spread: tombstones being purged."""
+        return set(self.candidates)
+
+    def on_repaired(self, rep: Repair, resp: ReplicateResponse, target_epoch: str) -> None:
+        """A repair batch was applied: its tombstones are held by the target."""
+        for row in rep.rows:
+            if row.deleted:
+                self._note_held(row, rep.target, target_epoch, resp.last_version)
+
+    # ------------------------------------------------------------ status and persistence
+
+    def lag(self, source: str, target: str, now_ms: int) -> tuple[int, int, float | None]:
+        """(cursor, lag in versions, lag in seconds or None if unknown) of a pair."""
+        cur = cursor_of(self.cursors, source, target, self.epochs)
+        top = self.last_versions.get(source, 0)
+        versions = lag_versions(self.cursors, source, target, self.epochs, top)
+        if versions == 0:
+            return cur, 0, 0.0
+        hlc = self.oldest_pending.get((source, target))
+        if hlc is None:
+            return cur, versions, None
+        return cur, versions, max(0.0, (now_ms - physical_ms(hlc)) / 1000.0)
+
+    def snapshot(self) -> SyncStateFile:
+        self.dirty = False
+        recs = [
+            CursorRecord(s, t, c.source_epoch, c.target_epoch, c.version)
+            for (s, t), c in sorted(self.cursors.items())
+        ]
+        return SyncStateFile(recs, sorted(self.forgotten))
+
+    def restore(self, state: SyncStateFile) -> None:
+        known = set(self.nodes)
+        self.forgotten = {n for n in state.forgotten if n in known}
+        for r in state.cursors:
+            if r.source in known and r.target in known and r.source != r.target:
+                self.cursors[(r.source, r.target)] = Cursor(
+                    r.source_epoch, r.target_epoch, r.version
+                )
