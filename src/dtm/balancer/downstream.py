@@ -117,9 +117,9 @@ class ClientConn(asyncio.Protocol):
             while buf.startswith(b"\r\n"):  # tolerated between requests
                 del buf[:2]
             end = buf.find(b"\r\n\r\n")
+            if end > MAX_HEAD_BYTES or (end < 0 and len(buf) > MAX_HEAD_BYTES):
+                raise ErrSyntaxInvalidArgs(f"request head over {MAX_HEAD_BYTES} bytes")
             if end < 0:
-                if len(buf) > MAX_HEAD_BYTES:
-                    raise ErrSyntaxInvalidArgs(f"request head over {MAX_HEAD_BYTES} bytes")
                 return None
             head = parse_request_head(bytes(buf[:end]))
             del buf[: end + 4]

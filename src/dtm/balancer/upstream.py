@@ -157,9 +157,10 @@ class UpstreamConn(asyncio.Protocol):
     def _try_head(self) -> None:
         while True:
             end = self._buf.find(b"\r\n\r\n")
+            if end > MAX_HEAD_BYTES or (end < 0 and len(self._buf) > MAX_HEAD_BYTES):
+                self._fail(UpstreamProtocolError("answer head too large"))
+                return
             if end < 0:
-                if len(self._buf) > MAX_HEAD_BYTES:
-                    self._fail(UpstreamProtocolError("answer head too large"))
                 return
             try:
                 head = parse_response_head(bytes(self._buf[:end]), self._method)
