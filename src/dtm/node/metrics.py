@@ -62,6 +62,8 @@ class NodeMetrics:
         commits: Callable[[], CommitCounters] | None = None,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        # Labelled children by (route, method, status): a request pays one dict lookup.
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.requests = Counter(
             "dtm_node_http_requests",
             "HTTP requests answered, by route template, method and status",
@@ -102,9 +104,14 @@ class NodeMetrics:
         self.registry.register(_StoreCollector(store, commits))
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
-        labels = (route, method, str(status))
-        self.requests.labels(*labels).inc()
-        self.latency.labels(*labels).observe(seconds)
+        key = (route, method, status)
+        children = self._children.get(key)
+        if children is None:
+            labels = (route, method, str(status))
+            children = (self.requests.labels(*labels), self.latency.labels(*labels))
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -26,6 +26,7 @@ from dtm.node.metrics import NodeMetrics
 
 log = logging.getLogger(__name__)
 
+METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", "OPTIONS"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Finisher = Callable[[web.Request, web.StreamResponse], None]
 
@@ -81,7 +82,8 @@ def make_middleware(metrics: NodeMetrics, finish: Finisher) -> Middleware:
             log.exception("internal error answering %s %s", request.method, request.path)
             resp = error_response(ErrInternal("internal error; see the node's log"))
         finish(request, resp)
-        metrics.observe(route_of(request), request.method, resp.status, time.perf_counter() - start)
+        method = request.method if request.method in METHODS else "other"
+        metrics.observe(route_of(request), method, resp.status, time.perf_counter() - start)
         return resp
 
     return mw
