@@ -1,0 +1,149 @@
+"""Read-your-writes and monotonic reads through the handler, with two data nodes, the balancer
+spreading requests over both, and NO sync process: a session's reads can only be served by the
+node that holds what the session saw, and the session token is what gets them there.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import LocalCluster, Response, request
+
+CATCH_UP_WAIT_MS = 200
+
+
+class Client:
+    """One session: every call is a new HTTP connection carrying the token of the last answer."""
+
+    def __init__(self, url: str, token: str = "") -> None:
+        self.url = url
+        self.token = token
+
+    def call(self, method: str, path: str, body: Any = None) -> Response:
+        headers = {"X-Dtm-Session": self.token} if self.token else {}
+        resp = request(method, self.url + path, body, headers)
+        if "x-dtm-session" in resp.headers:
+            self.token = resp.headers["x-dtm-session"]
+        return resp
+
+    def nodes(self) -> set[str]:
+        return set(json.loads(self.token or "{}").get("versions", {}))
+
+
+@pytest.fixture(scope="module")
+def cluster2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    c = LocalCluster(
+        Path(tmp_path_factory.mktemp("handler_sessions")),
+        nodes=2,
+        sections={"handler": {"catch_up_wait_ms": CATCH_UP_WAIT_MS}},
+    )
+    try:
+        c.start_nodes()
+        c.start("balancer")
+        c.start("handler")
+        yield c
+    finally:
+        c.stop_all()
+
+
+def ids_in(resp: Response) -> list[str]:
+    assert resp.status == 200, resp
+    return [t["id"] for section in resp.json().values() for t in section]
+
+
+def test_create_then_list_200_rounds_without_sync(cluster2: LocalCluster) -> None:
+    url = cluster2.url("handler")
+    origins: dict[str, int] = {}
+    created: list[str] = []
+    for round_ in range(200):
+        writer = Client(url)
+        resp = writer.call("POST", "/v1/tasks", {"text": "read me back"})
+        assert resp.status == 201, resp
+        task_id = resp.json()["id"]
+        created.append(task_id)
+        (origin,) = writer.nodes()
+        origins[origin] = origins.get(origin, 0) + 1
+        # A separate client, carrying only the token the create answered with.
+        reader = Client(url, writer.token)
+        assert task_id in ids_in(reader.call("GET", "/v1/tasks"))
+        assert origin in reader.nodes()
+        if round_ % 2:
+            # Also by a short prefix. (The extra request shifts the balancer's round-robin, so
+            # the creates alternate between the nodes instead of always landing on one.)
+            got = Client(url, writer.token).call("GET", f"/v1/tasks/{task_id[:5]}")
+            assert got.status == 200 and got.json()["id"] == task_id, got
+    # The balancer really spread the writes, so the lists had to be steered to their origin.
+    assert set(origins) == {"store1", "store2"}, origins
+    assert min(origins.values()) >= 50, origins
+    # And without a token a list sees only one node's tasks: there is no sync behind this.
+    assert len(set(ids_in(Client(url).call("GET", "/v1/tasks"))) & set(created)) < 200
+    status = request("GET", url + "/v1/status").json()
+    assert status["not_caught_up"] == 0
+
+
+def test_monotonic_reads_while_others_write(cluster2: LocalCluster) -> None:
+    url = cluster2.url("handler")
+    me = Client(url)
+    mine = me.call("POST", "/v1/tasks", {"text": "my own"}).json()["id"]
+    seen: set[str] = set()
+    others: set[str] = set()
+    for round_ in range(40):
+        for _ in range(2):  # others write, landing on both nodes
+            other = Client(url)
+            assert other.call("POST", "/v1/tasks", {"text": "other"}).status == 201
+            others |= other.nodes()
+        now = set(ids_in(me.call("GET", "/v1/tasks")))
+        assert mine in now
+        assert seen <= now, f"round {round_}: {len(seen - now)} tasks vanished from a later list"
+        seen = now
+    assert len(seen) > 1
+    assert others == {"store1", "store2"}  # so a list from the wrong node would miss tasks
+
+
+def test_update_and_delete_read_with_the_token(cluster2: LocalCluster) -> None:
+    url = cluster2.url("handler")
+    for i in range(20):
+        s = Client(url)
+        task = s.call("POST", "/v1/tasks", {"text": f"change me {i}"}).json()
+        # The read half of the read-modify-write must find the task on its origin node.
+        upd = Client(url, s.token).call(
+            "PATCH", f"/v1/tasks/{task['id'][:6]}", {"status": "complete"}
+        )
+        assert upd.status == 200, upd
+        assert upd.json()["status"] == "complete"
+        d = Client(url)
+        task = d.call("POST", "/v1/tasks", {"text": f"delete me {i}"}).json()
+        gone = Client(url, d.token).call("DELETE", f"/v1/tasks/{task['id']}")
+        assert gone.status == 200, gone
+        assert gone.json() == {"id": task["id"], "deleted": True}
+
+
+def test_a_session_no_node_can_serve_is_not_caught_up(cluster2: LocalCluster) -> None:
+    url = cluster2.url("handler")
+    before = request("GET", url + "/v1/status").json()
+    s = Client(url)
+    for _ in range(10):
+        assert s.call("POST", "/v1/tasks", {"text": "both sides"}).status == 201
+        if s.nodes() == {"store1", "store2"}:
+            break
+    assert s.nodes() == {"store1", "store2"}
+    token = s.token
+    start = time.monotonic()
+    resp = s.call("GET", "/v1/tasks")
+    elapsed = time.monotonic() - start
+    assert resp.status == 409, resp
+    body = resp.json()
+    assert body["error"] == "ErrNotCaughtUp"
+    assert "caught up" in body["message"]
+    # Never served stale; the client keeps its token (nothing was read, nothing is lost).
+    assert json.loads(resp.headers["x-dtm-session"]) == json.loads(token)
+    assert CATCH_UP_WAIT_MS / 1000 <= elapsed < 5
+    after = request("GET", url + "/v1/status").json()
+    assert after["catch_up_retries"] > before["catch_up_retries"]
+    assert after["not_caught_up"] == before["not_caught_up"] + 1
