@@ -9,7 +9,6 @@ Answers are decoded into the wire structs; an error body becomes the matching `D
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -33,13 +32,14 @@ from dtm.wire import (
 T = TypeVar("T")
 _SESSION = SESSION_HEADER.lower()
 
-# The candidates an ErrAmbiguousID answer listed, kept beside the error for the report.
-_candidates: weakref.WeakKeyDictionary[DtmError, tuple[str, ...]] = weakref.WeakKeyDictionary()
-
 
 def candidates_of(err: DtmError) -> tuple[str, ...]:
-    """The task IDs an ambiguous-prefix error named (empty for every other error)."""
-    return _candidates.get(err, ())
+    """The task IDs an ambiguous-prefix error named (empty for every other error).
+
+    They travel as the error's ``candidates`` attribute, as dtm.core.tasks.AmbiguousRef has it.
+    """
+    found = vars(err).get("candidates", ())
+    return tuple(str(c) for c in found) if isinstance(found, list | tuple) else ()
 
 
 def error_from_answer(answer: Answer) -> DtmError:
@@ -51,7 +51,7 @@ def error_from_answer(answer: Answer) -> DtmError:
         return from_status(answer.status, f"HTTP {answer.status}: {snippet or 'no details'}")
     err = from_wire(body.error, body.message)
     if body.candidates:
-        _candidates[err] = tuple(body.candidates)
+        vars(err)["candidates"] = list(body.candidates)
     return err
 
 
