@@ -69,6 +69,7 @@ async def test_sigkill_mid_stream_keeps_every_acknowledged_write(cluster: Cluste
     epoch = status(url)["epoch"]
     acked: dict[str, Ident] = {}
     inflight: dict[int, tuple[str, Any]] = {}
+    acks = [0]
     killed = asyncio.Event()
 
     async def writer(i: int, s: aiohttp.ClientSession) -> None:
@@ -85,6 +86,7 @@ async def test_sigkill_mid_stream_keeps_every_acknowledged_write(cluster: Cluste
                 assert killed.is_set()
                 return
             acked[key] = (row["hlc"], row["origin"], row["value"])
+            acks[0] += 1
             n += 1
 
     timeout = aiohttp.ClientTimeout(total=10)
@@ -92,14 +94,14 @@ async def test_sigkill_mid_stream_keeps_every_acknowledged_write(cluster: Cluste
         tasks = [asyncio.create_task(writer(i, s)) for i in range(16)]
 
         async def enough() -> bool:
-            return len(acked) >= 1000 or any(t.done() for t in tasks)
+            return acks[0] >= 1500 or any(t.done() for t in tasks)
 
         await until(enough, 30, "writes to be acknowledged")
         proc.popen.kill()  # SIGKILL: no chance to flush anything
         proc.popen.wait(10)
         killed.set()
         await asyncio.gather(*tasks)
-    assert len(acked) >= 1000
+    assert acks[0] >= 1500 and len(acked) == 16 * 40
     top = max(hlc for hlc, _, _ in acked.values())
 
     c.start("store1")  # the same config, so the same data directory
