@@ -372,6 +372,8 @@ class SyncStatus(Wire, frozen=True):
     purge_holds: list[PurgeHold]
     purged: int
     anti_entropy: AntiEntropyResult | None
+    rounds: dict[str, int]  # feed pages read per source since start
+    errors: dict[str, str] = {}  # the last error of each node currently in backoff
 
 
 class ConflictEntry(Wire, frozen=True):
