@@ -67,6 +67,8 @@ class BalancerConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=
     health_timeout_ms: int = 1000
     health_fall: int = 2
     max_body_bytes: int = 16 * 1024 * 1024
+    # A client connection with no request in progress and nothing received is closed after this.
+    client_idle_timeout_ms: int = 60000
 
     @property
     def url(self) -> str:

@@ -66,7 +66,8 @@ def test_sigkill_during_1000_operations_loses_none(cluster: Callable[..., LocalC
     assert failed == []
     assert {r.headers["x-dtm-upstream"] for r in results[-100:]} == {"store2"}
     store1 = _node(c, "store1")
-    assert not store1.healthy and store1.ejections == 1
+    assert not store1.healthy and store1.ejections == 1 and store1.failures >= 1
+    assert _node(c, "store2").retries >= 1  # what store1 failed, store2 answered
 
     c.start("store1")
     wait_until(lambda: _node(c, "store1").healthy, 10, 0.02, "store1 to be readmitted")

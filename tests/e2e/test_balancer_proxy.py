@@ -127,8 +127,11 @@ def test_bodies_and_dtm_headers_pass_unchanged(cluster: Callable[..., LocalClust
 
 
 def test_malformed_requests_get_json_errors(cluster: Callable[..., LocalCluster]) -> None:
-    c = _up(cluster, max_body_bytes=1000)
+    c = _up(cluster, max_body_bytes=1000, client_idle_timeout_ms=200)
     port = c.ports["balancer"]
+    t0 = time.monotonic()  # a client that stalls mid-head is dropped after the idle timeout
+    assert _raw(port, b"GET /healthz HTTP/1.1\r\n") == b""
+    assert time.monotonic() - t0 < 1.0
     for garbage in (
         b"HELLO\r\n\r\n",
         b"GET / HTTP/9.9\r\n\r\n",

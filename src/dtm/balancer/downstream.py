@@ -36,13 +36,19 @@ class ClientConn(asyncio.Protocol):
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._reading_paused = False
+        self._eof = False
+        self._received = 0  # packets; the idle check compares it between two ticks
+        self._idle_seen = -1
+        self._idle_timer: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------ asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self._arm_idle()
 
     def data_received(self, data: bytes) -> None:
+        self._received += 1
         self._buf += data
         if self._task is None:
             self._advance()
@@ -52,11 +58,14 @@ class ClientConn(asyncio.Protocol):
             self.transport.pause_reading()
 
     def eof_received(self) -> bool:
-        # A half-closed client may still be owed an answer: keep writing until it is served.
+        # A half-closed client may still be owed answers: close once they are written.
+        self._eof = True
         return self._task is not None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
         if self._task is not None:
             self._task.cancel()
 
@@ -67,6 +76,20 @@ class ClientConn(asyncio.Protocol):
     def resume_writing(self) -> None:
         if self.upstream is not None:
             self.upstream.resume_reading()
+
+    def _arm_idle(self) -> None:
+        delay = self.balancer.cfg.client_idle_timeout_ms / 1000
+        self._idle_timer = asyncio.get_running_loop().call_later(delay, self._idle_tick)
+
+    def _idle_tick(self) -> None:
+        """Close a connection that received nothing for a whole tick while no request ran."""
+        if self._closing:
+            return
+        if self._task is None and self._received == self._idle_seen:
+            self._close()
+            return
+        self._idle_seen = self._received
+        self._arm_idle()
 
     # ------------------------------------------------------------ requests
 
@@ -81,6 +104,9 @@ class ClientConn(asyncio.Protocol):
                 self._reject(err)
                 return
             if request is None:
+                if self._eof:
+                    self._close()
+                    return
                 if self._reading_paused:
                     self._reading_paused = False
                     transport.resume_reading()
