@@ -147,3 +147,46 @@ def test_a_session_no_node_can_serve_is_not_caught_up(cluster2: LocalCluster) ->
     after = request("GET", url + "/v1/status").json()
     assert after["catch_up_retries"] > before["catch_up_retries"]
     assert after["not_caught_up"] == before["not_caught_up"] + 1
+
+
+def test_one_session_across_every_operation_with_sync(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """With the sync running, one session's writes land on both nodes and it still sees each of
+    them at once, in every later read, by separate clients passing the token along."""
+    c = LocalCluster(Path(tmp_path_factory.mktemp("handler_sync")), nodes=2)
+    try:
+        c.start_nodes()
+        c.start("balancer")
+        c.start("handler")
+        c.start("sync")
+        url = c.url("handler")
+        token = ""
+        live: dict[str, str] = {}  # id -> status, as this session last wrote it
+        for i in range(40):
+            s = Client(url, token)
+            task = s.call("POST", "/v1/tasks", {"text": f"session task {i}"})
+            assert task.status == 201, task
+            live[task.json()["id"]] = "open"
+            if i % 3 == 1:
+                victim = sorted(live)[0]
+                done = Client(url, s.token)
+                resp = done.call("PATCH", f"/v1/tasks/{victim}", {"status": "complete"})
+                assert resp.status == 200, resp
+                live[victim] = "complete"
+                s.token = done.token
+            if i % 5 == 4:
+                victim = sorted(live)[-1]
+                gone = Client(url, s.token)
+                assert gone.call("DELETE", f"/v1/tasks/{victim}").status == 200
+                del live[victim]
+                s.token = gone.token
+            reader = Client(url, s.token)
+            resp = reader.call("GET", "/v1/tasks")
+            assert resp.status == 200, resp
+            got = {t["id"]: t["status"] for sec in resp.json().values() for t in sec}
+            assert got == live, f"round {i}: the list differs from this session's writes"
+            token = reader.token
+        assert json.loads(token)["versions"].keys() == {"store1", "store2"}
+    finally:
+        c.stop_all()
