@@ -310,11 +310,24 @@ def test_invalid_keys(node: str, method: str, key: str) -> None:
         b'{"value": null}',
         b'{"value": 1',
         b'{"value": \xff}',
+        b'{"value": ' + b"[" * 1010 + b"]" * 1010 + b"}",  # nested deeper than the parser goes
     ],
 )
 def test_put_rejects_bad_bodies(node: str, body: bytes) -> None:
     err(call("PUT", f"{node}/v1/kv/body:1", body), 400, "ErrSyntaxInvalidArgs")
     err(call("GET", f"{node}/v1/kv/body:1"), 404, "ErrNoDataFound")  # no partial write
+
+
+def test_deep_values_never_break_the_node(node: str) -> None:
+    for depth in (900, 960, 980, 990, 1000):
+        deep = b"[" * depth + b"]" * depth
+        put = call("PUT", f"{node}/v1/kv/deep:{depth}", b'{"value": ' + deep + b"}")
+        assert put.status in (200, 400, 413), put
+        rep = _batch([{**_row("deep:r", None, 5), "value": "VALUE"}])
+        body = json.dumps(rep).encode().replace(b'"VALUE"', deep)
+        r = call("POST", f"{node}/v1/replicate", body)
+        assert r.status in (200, 400), r
+    assert call("GET", f"{node}/healthz").status == 200
 
 
 def test_put_size_limits(node: str) -> None:

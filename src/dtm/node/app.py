@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-import msgspec
 from aiohttp import web
 
 from dtm import wire
@@ -129,11 +128,7 @@ class NodeService:
         params.query(request, {})
         seen = params.int_header(request, wire.HLC_HEADER, params.HLC)
         body = await params.read_body(request, self.cfg.max_value_bytes + PUT_OVERHEAD)
-        value = wire.decode(body, wire.PutBody).value
-        try:
-            canonical = wire.canonical_json(value)
-        except (msgspec.DecodeError, ValueError) as exc:
-            raise ErrSyntaxInvalidArgs(f"value is not valid JSON: {exc}") from None
+        canonical = params.canonical(params.decode(body, wire.PutBody, "body").value)
         if bytes(canonical) == b"null":
             raise ErrSyntaxInvalidArgs("value must not be null; use DELETE to remove a key")
         if len(canonical) > self.cfg.max_value_bytes:
@@ -200,7 +195,7 @@ class NodeService:
     async def replicate(self, request: web.Request) -> web.Response:
         params.query(request, {})
         body = await params.read_body(request, self.cfg.max_batch_bytes)
-        batch = wire.decode(body, wire.ReplicateRequest, what="replicate batch")
+        batch = params.decode(body, wire.ReplicateRequest, "replicate batch")
         if not batch.source or not batch.epoch:
             raise ErrSyntaxInvalidArgs("replicate batch: source and epoch must not be empty")
         if batch.source == self.store.node:
@@ -218,7 +213,7 @@ class NodeService:
     async def purge(self, request: web.Request) -> web.Response:
         params.query(request, {})
         body = await params.read_body(request, SMALL_BODY)
-        req = wire.decode(body, wire.PurgeRequest, what="purge request")
+        req = params.decode(body, wire.PurgeRequest, "purge request")
         for i, rid in enumerate(req.rows):
             if not is_valid_key(rid.key) or rid.hlc < 0 or not rid.origin:
                 raise ErrSyntaxInvalidArgs(f"purge request row {i}: invalid key, hlc or origin")

@@ -9,13 +9,17 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
+import msgspec
 from aiohttp import web
 from multidict import MultiMapping
 
 from dtm import wire
 from dtm.core.keys import check_key
 from dtm.errors import ErrPayloadTooLarge, ErrSyntaxInvalidArgs
+
+T = TypeVar("T")
 
 _DIGITS = re.compile(r"[0-9]{1,18}")  # below 2**63: fits SQLite's integers
 
@@ -100,15 +104,28 @@ def session_header(request: web.Request) -> wire.SessionToken | None:
         return None
     if len(values) > 1:
         raise ErrSyntaxInvalidArgs(f"header {wire.SESSION_HEADER} given more than once")
+    data = values[0].encode("utf-8", "replace")
+    if len(data) > MAX_SESSION_HEADER:
+        raise ErrSyntaxInvalidArgs(f"header {wire.SESSION_HEADER} is over {MAX_SESSION_HEADER} B")
+    return decode(data, wire.SessionToken, f"header {wire.SESSION_HEADER}")
+
+
+def decode(data: bytes, type_: type[T], what: str) -> T:
+    """`wire.decode`, also refusing JSON nested too deeply to parse."""
     try:
-        return wire.decode(
-            values[0].encode("utf-8", "replace"),
-            wire.SessionToken,
-            limit=MAX_SESSION_HEADER,
-            what=f"header {wire.SESSION_HEADER}",
-        )
-    except ErrPayloadTooLarge as exc:
-        raise ErrSyntaxInvalidArgs(exc.message) from None
+        return wire.decode(data, type_, what=what)
+    except RecursionError:
+        raise ErrSyntaxInvalidArgs(f"{what} is nested too deeply") from None
+
+
+def canonical(value: msgspec.Raw) -> msgspec.Raw:
+    """`wire.canonical_json`, with every failure as ErrSyntaxInvalidArgs."""
+    try:
+        return wire.canonical_json(value)
+    except RecursionError:
+        raise ErrSyntaxInvalidArgs("value is nested too deeply") from None
+    except (msgspec.DecodeError, ValueError) as exc:
+        raise ErrSyntaxInvalidArgs(f"value is not valid JSON: {exc}") from None
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
