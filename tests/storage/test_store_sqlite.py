@@ -241,3 +241,45 @@ def test_the_feed_and_scans_use_indexes(db: Path) -> None:
     assert "USING INDEX" in str(feed) and "version>?" in str(feed), feed
     assert "PRIMARY KEY" in str(scan) and "TEMP B-TREE" not in str(scan), scan
     assert mode == "wal"
+
+
+async def test_a_reader_never_sees_a_version_before_its_row(db: Path) -> None:
+    store = SqliteStore.open(db, "n1", ManualClock(), new_epoch=lambda: "e")
+    stop = False
+    checks = [0]
+
+    def follow() -> None:  # on another thread, while the writer commits groups
+        while not stop:
+            v = store.last_version()
+            versions = {r.version for r in store.changes(0, 10_000)}
+            assert set(range(1, v + 1)) <= versions, v
+            checks[0] += 1
+
+    try:
+        reader = asyncio.ensure_future(asyncio.to_thread(follow))
+        for start in range(0, 2000, 200):
+            await asyncio.gather(*(store.put(f"k{i}", raw(i)) for i in range(start, start + 200)))
+            assert {r.version for r in store.changes(0, 10_000)} == set(
+                range(1, store.last_version() + 1)
+            )
+        stop = True
+        await asyncio.wait_for(reader, timeout=10)
+        assert checks[0] > 0 and store.last_version() == 2000
+    finally:
+        stop = True
+        await store.close()
+
+
+async def test_a_cancelled_caller_leaves_the_store_working(db: Path) -> None:
+    store = SqliteStore.open(db, "n1", ManualClock(), new_epoch=lambda: "e")
+    try:
+        tasks = [asyncio.ensure_future(store.put(f"k{i}", raw(i))) for i in range(20)]
+        await asyncio.sleep(0)  # every put is queued
+        for t in tasks[::2]:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        row = await asyncio.wait_for(store.put("after", raw(1)), timeout=5)
+        # cancelling stops the waiting, not the write: every queued put committed
+        assert row.version == 21 and store.get("k0") is not None
+    finally:
+        await store.close()
