@@ -190,6 +190,9 @@ BAD_BATCHES = [
     pytest.param(_batch([_row("k", None, 5)]), id="live-row-null"),
     pytest.param(_batch([{**_row("k", 1, 5), "version": -1}]), id="negative-version"),
     pytest.param(_batch([_row("k", 1, -5)]), id="negative-hlc"),
+    pytest.param(_batch([_row("k", 1, 2**63)]), id="hlc-beyond-int64"),
+    pytest.param(_batch([{**_row("k", 1, 5), "version": 2**64}]), id="version-beyond-int64"),
+    pytest.param(_batch([], 2**63), id="source-version-beyond-int64"),
     pytest.param(_batch([_row("k", 1, 5, origin="")]), id="empty-origin"),
     pytest.param(_batch([{**_row("k", 1, 5), "extra": 1}]), id="extra-row-field"),
     pytest.param(_batch([], -1), id="negative-source-version"),
@@ -221,6 +224,7 @@ def test_replicate_batch_over_cap(node: str) -> None:
     [
         {"rows": [{"key": "bad key", "hlc": 1, "origin": "x"}]},
         {"rows": [{"key": "k", "hlc": -1, "origin": "x"}]},
+        {"rows": [{"key": "k", "hlc": 2**63, "origin": "x"}]},
         {"rows": [{"key": "k", "hlc": 1, "origin": ""}]},
         {"rows": [{"key": "k", "hlc": 1}]},
         {"ids": []},

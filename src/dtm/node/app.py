@@ -34,6 +34,7 @@ BUCKETS = params.IntRange(DEFAULT_BUCKETS, 1, MAX_BUCKETS)
 BUCKET_INDEX = params.IntRange(0, 0, MAX_BUCKETS - 1)
 VERSION_KEY = "dtm_version"  # request slot: the last_version an answer may claim
 SESSION_PATHS = ("/v1/kv", "/v1/changes")
+MAX_INT = 2**63  # what SQLite stores as an integer
 
 
 def _json(msg: object, status: int = 200) -> web.Response:
@@ -50,8 +51,8 @@ def _check_row(row: wire.Row, where: str) -> None:
         raise ErrSyntaxInvalidArgs(f"{where}: invalid key {row.key[:40]!r}")
     if row.deleted != (bytes(row.value) == b"null"):
         raise ErrSyntaxInvalidArgs(f"{where}: a row is a tombstone iff its value is null")
-    if row.version < 0 or row.hlc < 0:
-        raise ErrSyntaxInvalidArgs(f"{where}: version and hlc must be >= 0")
+    if not (0 <= row.version < MAX_INT and 0 <= row.hlc < MAX_INT):
+        raise ErrSyntaxInvalidArgs(f"{where}: version and hlc must be in 0..2**63-1")
     if not row.origin:
         raise ErrSyntaxInvalidArgs(f"{where}: origin must not be empty")
 
@@ -200,8 +201,8 @@ class NodeService:
             raise ErrSyntaxInvalidArgs("replicate batch: source and epoch must not be empty")
         if batch.source == self.store.node:
             raise ErrSyntaxInvalidArgs(f"replicate batch: {batch.source} cannot feed itself")
-        if batch.source_version < 0:
-            raise ErrSyntaxInvalidArgs("replicate batch: source_version must be >= 0")
+        if not 0 <= batch.source_version < MAX_INT:
+            raise ErrSyntaxInvalidArgs("replicate batch: source_version must be in 0..2**63-1")
         for i, row in enumerate(batch.rows):
             _check_row(row, f"replicate batch row {i}")
         self._note_skew(_max_hlc(batch.rows), batch.source)
@@ -215,7 +216,7 @@ class NodeService:
         body = await params.read_body(request, SMALL_BODY)
         req = params.decode(body, wire.PurgeRequest, "purge request")
         for i, rid in enumerate(req.rows):
-            if not is_valid_key(rid.key) or rid.hlc < 0 or not rid.origin:
+            if not is_valid_key(rid.key) or not 0 <= rid.hlc < MAX_INT or not rid.origin:
                 raise ErrSyntaxInvalidArgs(f"purge request row {i}: invalid key, hlc or origin")
         purged = await self.store.purge(list(req.rows))
         self.metrics.writes.labels("purged").inc(purged)
