@@ -1,0 +1,1 @@
+"""The data node: an HTTP service over one durable Store (see docs/protocol.md, "Data node")."""
