@@ -208,6 +208,8 @@ def decode(data: bytes | str, type_: type[T], *, limit: int | None = None, what:
         raise ErrSyntaxInvalidArgs(f"invalid {what}: {exc}") from None
     except msgspec.DecodeError as exc:
         raise ErrSyntaxInvalidArgs(f"{what} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ErrSyntaxInvalidArgs(f"{what} is nested too deeply") from None
 
 
 def canonical_json(raw: msgspec.Raw) -> msgspec.Raw:

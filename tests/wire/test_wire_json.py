@@ -197,3 +197,9 @@ def test_an_oversized_body_is_refused_before_parsing() -> None:
 
 def test_canonical_json_is_compact() -> None:
     assert bytes(wire.canonical_json(msgspec.Raw(b' { "a" : [1, 2] } '))) == b'{"a":[1,2]}'
+
+
+def test_json_nested_too_deeply_is_a_syntax_error_not_a_crash() -> None:
+    deep = b'{"value":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    with pytest.raises(ErrSyntaxInvalidArgs, match="nested too deeply"):
+        wire.decode(deep, PutBody)
