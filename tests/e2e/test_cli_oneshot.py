@@ -8,7 +8,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -272,3 +272,25 @@ def test_help_everywhere(todo: Todo) -> None:
     assert ok(todo("help", "update")).out == ok(todo("update", "-h")).out
     # Help never needs the handler.
     assert ok(todo("help", TODO_URL=f"http://127.0.0.1:{free_port()}")).out == top
+
+
+def test_read_your_writes_across_processes_with_two_nodes(
+    cluster: Callable[..., LocalCluster], tmp_path: Path
+) -> None:
+    """No sync runs here, and the balancer alternates the nodes: a list finds the new task only
+    because the session file carried the create's token to the next process."""
+    c = cluster(nodes=2)
+    c.start_nodes()
+    c.start("balancer")
+    c.start("handler")
+    origins: list[str] = []
+    for n in range(8):
+        todo = Todo(tmp_path / f"user{n}", c.url("handler"))  # a fresh session each round
+        if n % 2:  # one more request moves the round-robin on, so the creates alternate
+            ok(Todo(tmp_path / f"other{n}", c.url("handler"))("list"))
+        task_id = ok(todo("add", f"round {n}")).out.strip()
+        (origin,) = json.loads(todo.session_file.read_text())["sessions"][todo.url]["versions"]
+        origins.append(origin)
+        listed = ok(todo("--json", "list")).json()
+        assert task_id in [t["id"] for t in listed["open"]], (n, origin)
+    assert set(origins) == {"store1", "store2"}, origins
