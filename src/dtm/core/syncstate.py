@@ -23,6 +23,7 @@ from dtm.core.syncplan import (
     cursor_of,
     fetch_since,
     lag_versions,
+    page_reach,
     plan_batches,
 )
 from dtm.wire import (
@@ -58,6 +59,17 @@ class _Lru(OrderedDict[str, "Row | Delivery"]):
             self.popitem(last=False)
 
 
+class _Seen(OrderedDict[tuple[str, int, str, int, str], bool]):
+    def __init__(self, cap: int) -> None:
+        super().__init__()
+        self.cap = cap
+
+    def put(self, key: tuple[str, int, str, int, str], value: bool) -> None:
+        self[key] = value
+        while len(self) > self.cap:
+            self.popitem(last=False)
+
+
 class SyncEngine:
     """Cursors, epochs, purge candidates and the conflict log of one sync process."""
 
@@ -72,9 +84,11 @@ class SyncEngine:
         self._recent_in: dict[str, _Lru] = {n: _Lru(recent) for n in nodes}
         self.conflict_log: deque[Conflict] = deque(maxlen=log_size)
         self.conflict_total = 0
+        self._seen_conflicts: _Seen = _Seen(log_size * 4)
         self.pair_conflicts: dict[Pair, int] = {}
         self.rows_sent: dict[Pair, int] = {}
         self.oldest_pending: dict[Pair, int] = {}  # hlc of the oldest row not yet applied
+        self.observed: dict[str, int] = {}  # how far each node's feed has been read
         self.purged = 0
         self.dirty = False  # cursors changed since the last snapshot
 
@@ -114,6 +128,7 @@ class SyncEngine:
         if self.epochs.get(node) not in (None, epoch):
             self._recent_rows[node].clear()
             self._recent_in[node].clear()
+            self.observed.pop(node, None)
         self.epochs[node] = epoch
         self.last_versions[node] = last_version
 
@@ -132,9 +147,22 @@ class SyncEngine:
         again = fetch_since(self.cursors, source, targets, self.epochs)
         if again is not None and again < since:
             return PageOutcome((), True, ())
+        found = self.observe(source, page, since, limit, now_ms)
+        batches = plan_batches(page, since, limit, self.cursors, targets, self.epochs)
+        for b in batches:
+            if b.rows:
+                self.oldest_pending[(b.source, b.target)] = b.rows[0].hlc
+        return PageOutcome(tuple(batches), False, tuple(found))
+
+    def observe(
+        self, node: str, page: ChangesPage, since: int, limit: int, now_ms: int
+    ) -> list[Conflict]:
+        """Take in rows of ``node``'s feed (read to plan, or just before writing into it):
+        the conflicts they reveal, and the tombstones it holds."""
+        self.learn_epoch(node, page.epoch, page.last_version)
         found: list[Conflict] = []
-        rows = self._recent_rows[source]
-        inbox = self._recent_in[source]
+        rows = self._recent_rows[node]
+        inbox = self._recent_in[node]
         for row in page.rows:
             rows.put(row.key, row)
             d = inbox.get(row.key)
@@ -144,13 +172,12 @@ class SyncEngine:
                 if c is not None:
                     found.append(c)
             if row.deleted:
-                self._note_held(row, source, page.epoch, row.version, create=True)
-        batches = plan_batches(page, since, limit, self.cursors, targets, self.epochs)
-        for b in batches:
-            if b.rows:
-                self.oldest_pending[(b.source, b.target)] = b.rows[0].hlc
+                self._note_held(row, node, page.epoch, row.version, create=True)
+        reach = page_reach(page, since, limit)
+        if reach > self.observed.get(node, 0) or since == 0:
+            self.observed[node] = reach
         self._log(found)
-        return PageOutcome(tuple(batches), False, tuple(found))
+        return found
 
     def on_ack(self, batch: Batch, resp: ReplicateResponse, now_ms: int) -> list[Conflict]:
         """The target durably applied ``batch``: advance its cursor, note what it now holds."""
@@ -181,7 +208,15 @@ class SyncEngine:
         self._log(found)
         return found
 
-    def _log(self, found: Iterable[Conflict]) -> None:
+    def _log(self, found: list[Conflict]) -> None:
+        fresh: list[Conflict] = []
+        for c in found:
+            ident = (c.key, c.winner.hlc, c.winner.origin, c.loser.hlc, c.loser.origin)
+            if ident in self._seen_conflicts:
+                continue
+            self._seen_conflicts.put(ident, True)
+            fresh.append(c)
+        found[:] = fresh
         for c in found:
             self.conflict_log.append(c)
             self.conflict_total += 1

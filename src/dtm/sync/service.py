@@ -175,6 +175,8 @@ class SyncService:
     async def _send(self, batch: Batch) -> None:
         start = time.perf_counter()
         try:
+            if batch.rows:
+                await self._look_before_writing(batch.target)
             resp = await self.client.replicate(batch.target, batch.request())
         except DtmError as exc:
             self._failed(batch.target, "replicate", exc)
@@ -188,6 +190,15 @@ class SyncService:
         self._report(found)
         if self.engine.dirty:
             self._dirty.set()
+
+    async def _look_before_writing(self, target: str) -> None:
+        """Read the target's newest changes just before writing into it, so a local write that
+        the batch is about to overwrite is seen (and logged as a conflict), not lost silently."""
+        since = self.engine.observed.get(target)
+        if since is None:
+            return
+        page = await self.client.changes(target, since, self.cfg.batch, 0)
+        self._report(self.engine.observe(target, page, since, self.cfg.batch, self.now_ms()))
 
     def _report(self, found: tuple[Conflict, ...] | list[Conflict]) -> None:
         for c in found:
