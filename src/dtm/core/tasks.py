@@ -32,7 +32,6 @@ MAX_CANDIDATES = 10  # an ambiguous reference lists at most this many matching I
 Status = Literal["open", "complete"]
 
 _ALIASES = str.maketrans({"o": "0", "i": "1", "l": "1"})  # Crockford's typing-error aliases
-_ID_CHARS = frozenset(ALPHABET)
 # Every character a key may hold, in byte order (see dtm.core.keys).
 _KEY_CHARS = "".join(sorted("-._:0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"))
 
@@ -54,7 +53,7 @@ def new_task_id(entropy: bytes) -> str:
 
 def is_task_id(key: str) -> bool:
     """True for a well-formed full task ID."""
-    return len(key) == ID_LEN and all(c in _ID_CHARS for c in key)
+    return len(key) == ID_LEN and not key.strip(ALPHABET)
 
 
 def normalize_ref(ref: str) -> str:
@@ -70,7 +69,7 @@ def normalize_ref(ref: str) -> str:
         )
     if len(norm) > ID_LEN:
         raise ErrSyntaxInvalidArgs(f"task ID {shown!r} is too long: IDs have {ID_LEN} characters")
-    if any(c not in _ID_CHARS for c in norm):
+    if norm.strip(ALPHABET):
         raise ErrSyntaxInvalidArgs(
             f"task ID {shown!r} is not an ID: IDs use only the characters {ALPHABET}"
         )

@@ -59,6 +59,9 @@ class HandlerMetrics:
         self.invalid = Counter(
             "dtm_handler_invalid_rows", "Rows skipped because their value is not a task", registry=r
         )
+        # Label children, looked up once (label sets stay few: route templates, methods).
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._upstream_children: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
         # Plain counts for /v1/status.
         self.n_requests = 0
         self.n_failed = 0
@@ -80,13 +83,26 @@ class HandlerMetrics:
         self.n_requests += 1
         if status >= 400:
             self.n_failed += 1
-        self.requests.labels(route, method, str(status)).inc()
-        self.latency.labels(route, method).observe(seconds)
+        key = (route, method, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(route, method, str(status)),
+                self.latency.labels(route, method),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def upstream_answered(self, method: str, outcome: str, seconds: float) -> None:
         self.n_upstream += 1
-        self.upstream.labels(method, outcome).inc()
-        self.upstream_latency.labels(method).observe(seconds)
+        key = (method, outcome)
+        children = self._upstream_children.get(key)
+        if children is None:
+            children = (self.upstream.labels(method, outcome), self.upstream_latency.labels(method))
+            self._upstream_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def catch_up_retry(self) -> None:
         self.n_catch_up += 1

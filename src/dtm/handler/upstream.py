@@ -61,6 +61,7 @@ class Upstream:
         self.metrics = metrics
         self._connections = connections
         self._http: aiohttp.ClientSession | None = None
+        self._timeouts: dict[int, aiohttp.ClientTimeout] = {}
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=self._connections, keepalive_timeout=30)
@@ -89,7 +90,11 @@ class Upstream:
         if self._http is None:
             raise ErrUnavailable("the request handler is shutting down")
         ms = self.timeout_ms + extra_ms
-        timeout = aiohttp.ClientTimeout(total=ms / 1000, connect=min(ms, self.timeout_ms) / 1000)
+        timeout = self._timeouts.get(ms)
+        if timeout is None:
+            timeout = self._timeouts[ms] = aiohttp.ClientTimeout(
+                total=ms / 1000, connect=self.timeout_ms / 1000
+            )
         where = f"the load balancer at {self.base_url}"
         start = time.perf_counter()
         outcome = "error"
