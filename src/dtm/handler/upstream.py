@@ -119,7 +119,7 @@ class Upstream:
             raise ErrUnavailable(f"cannot reach {where} ({reason.lower()})") from None
         except (aiohttp.ClientError, OSError) as exc:
             raise ErrUnavailable(
-                f"{where} failed on {method} {path}: {exc or type(exc).__name__}"
+                f"{where} failed on {method} {path}: {str(exc) or type(exc).__name__}"
             ) from None
         finally:
             self.metrics.upstream_answered(method, outcome, time.perf_counter() - start)
