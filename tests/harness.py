@@ -154,8 +154,14 @@ class LocalCluster:
         nodes: int = 2,
         sections: dict[str, dict[str, Any]] | None = None,
         node_options: dict[str, dict[str, Any]] | None = None,
+        node_hosts: dict[str, str] | None = None,
+        node_netns: dict[str, str] | None = None,
     ) -> None:
+        """``node_hosts``/``node_netns`` place a node on another address, inside a network
+        namespace the test made (it is started with ``ip netns exec``)."""
         self.root = root
+        self.node_hosts = node_hosts or {}
+        self.node_netns = node_netns or {}
         self.root.mkdir(parents=True, exist_ok=True)
         self.node_names = [f"store{i}" for i in range(1, nodes + 1)]
         self.ports: dict[str, int] = {n: free_port() for n in self.node_names}
@@ -173,7 +179,8 @@ class LocalCluster:
     def write_config(self) -> None:
         lines = ["[cluster]", 'data_dir = "data"', 'log_dir = "logs"', ""]
         for name in self.node_names:
-            lines += ["[[node]]", f'name = "{name}"', 'host = "127.0.0.1"']
+            host = self.node_hosts.get(name, "127.0.0.1")
+            lines += ["[[node]]", f'name = "{name}"', f'host = "{host}"']
             lines += [f"port = {self.ports[name]}"]
             lines += [f"{k} = {_toml(v)}" for k, v in self.node_options.get(name, {}).items()]
             lines.append("")
@@ -184,7 +191,8 @@ class LocalCluster:
         self.config_path.write_text("\n".join(lines))
 
     def url(self, component: str) -> str:
-        return f"http://127.0.0.1:{self.ports[component]}"
+        host = self.node_hosts.get(component, "127.0.0.1")
+        return f"http://{host}:{self.ports[component]}"
 
     @property
     def node_urls(self) -> list[str]:
@@ -203,6 +211,8 @@ class LocalCluster:
         else:
             argv = [component, "--config", str(self.config_path)]
         argv = [sys.executable, "-m", "dtm.run", *argv, *args]
+        if component in self.node_netns:
+            argv = ["ip", "netns", "exec", self.node_netns[component], *argv]
         env = dict(os.environ, DTM_DIE_WITH_PARENT="1", PYTHONUNBUFFERED="1")
         (self.root / "logs").mkdir(exist_ok=True)
         proc = Proc(key, argv, self.root / "logs" / f"{key}.test.log", env)
