@@ -294,3 +294,26 @@ def test_read_your_writes_across_processes_with_two_nodes(
         listed = ok(todo("--json", "list")).json()
         assert task_id in [t["id"] for t in listed["open"]], (n, origin)
     assert set(origins) == {"store1", "store2"}, origins
+
+
+def test_one_session_across_processes_with_two_nodes_and_the_sync(
+    cluster: Callable[..., LocalCluster], tmp_path: Path
+) -> None:
+    """The session spans both nodes; every command, a new process, still sees all it did."""
+    c = cluster(nodes=2)
+    c.start_nodes()
+    c.start("balancer")
+    c.start("handler")
+    c.start("sync")
+    todo = Todo(tmp_path, c.url("handler"))
+    ids = [ok(todo("add", f"task {n}")).out.strip() for n in range(4)]
+    for n, task_id in enumerate(ids):
+        listed = ok(todo("--json", "list")).json()
+        assert [t["id"] for t in listed["open"]] == ids[n:]
+        assert [t["id"] for t in listed["complete"]] == ids[:n]
+        ok(todo("update", task_id, "complete"))
+    ok(todo("rm", ids[0]))
+    listed = ok(todo("--json", "list")).json()
+    assert listed["open"] == [] and [t["id"] for t in listed["complete"]] == ids[1:]
+    versions = json.loads(todo.session_file.read_text())["sessions"][todo.url]["versions"]
+    assert set(versions) == {"store1", "store2"}
