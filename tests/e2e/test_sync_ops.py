@@ -198,3 +198,11 @@ def test_status_endpoints_and_garbage(cluster: Callable[..., LocalCluster]) -> N
         assert r.status == status, (path, body, r)
         assert r.json()["error"] == name, r
     assert sync_status(c)["forgotten"] == []
+    view = subprocess.run(
+        [sys.executable, "-m", "dtm.cli.cluster_status", "--config", str(c.config_path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert view.returncode == 0, view.stderr
+    assert "store1 -> store2" in view.stdout and "anti-entropy" in view.stdout

@@ -1,0 +1,123 @@
+"""`todo cluster status`: the sync process's view of the cluster, as a table.
+
+    todo cluster status [--url URL | --config FILE]
+
+Rule: it reads `GET /v1/status` of the sync process (``--url``, else the ``[sync]`` address of
+``--config``, else ``$DTM_SYNC_URL``, else http://127.0.0.1:7420) and renders it; it changes
+nothing. `render` is pure, `fetch_status` does the one request, `main` wires them for the CLI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+
+from dtm import wire
+from dtm.errors import DtmError, ErrTimeout, ErrUnavailable, from_status, from_wire
+
+DEFAULT_SYNC_URL = "http://127.0.0.1:7420"
+SYNC_URL_ENV = "DTM_SYNC_URL"
+
+
+def fetch_status(url: str, timeout: float = 5.0) -> wire.SyncStatus:
+    """`GET {url}/v1/status`, decoded; every failure is one of our errors."""
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/v1/status", timeout=timeout) as resp:
+            data = resp.read()
+    except urllib.error.HTTPError as exc:
+        body = exc.read()
+        try:
+            err = wire.decode(body, wire.ErrorBody)
+        except DtmError:
+            raise from_status(exc.code, f"sync at {url}: HTTP {exc.code}") from None
+        raise from_wire(err.error, err.message) from None
+    except TimeoutError:
+        raise ErrTimeout(f"sync at {url} did not answer within {timeout:.0f}s") from None
+    except OSError as exc:
+        raise ErrUnavailable(f"cannot reach the sync process at {url}: {exc}") from None
+    return wire.decode(data, wire.SyncStatus, what="sync status")
+
+
+def _secs(v: float | None) -> str:
+    return "?" if v is None else f"{v:.2f}"
+
+
+def render(st: wire.SyncStatus, url: str) -> str:
+    """The status as text: one line per pair, then conflicts, purges and anti-entropy."""
+    lines = [f"sync {url} ({st.mode}) nodes: {' '.join(st.nodes)}"]
+    if st.forgotten:
+        lines.append(f"forgotten: {' '.join(st.forgotten)}")
+    head = ("pair", "cursor", "lag", "lag s", "sent", "conflicts", "")
+    table = [head]
+    for p in st.pairs:
+        table.append(
+            (
+                f"{p.source} -> {p.target}",
+                str(p.cursor),
+                str(p.lag_versions),
+                _secs(p.lag_seconds),
+                str(p.rows_sent),
+                str(p.conflicts),
+                "" if p.reachable else "unreachable",
+            )
+        )
+    widths = [max(len(r[i]) for r in table) for i in range(len(head))]
+    for r in table:
+        cells = [r[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(r[1:], widths[1:], strict=True)
+        ]
+        lines.append("  ".join(cells).rstrip())
+    for node, err in sorted(st.errors.items()):
+        lines.append(f"{node}: {err}")
+    lines.append(
+        f"conflicts: {st.conflicts} (see /v1/conflicts)   tombstones awaiting purge: "
+        f"{st.tombstones_awaiting_purge}   purged: {st.purged}"
+    )
+    for h in st.purge_holds:
+        lines.append(f"  {h.key} ({h.origin}@{h.hlc}) waits for: {'; '.join(h.waiting_for)}")
+    ae = st.anti_entropy
+    if ae is None:
+        lines.append("anti-entropy: not run yet")
+    else:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ae.at_ms / 1000))
+        lines.append(
+            f"anti-entropy at {when} over {', '.join(ae.nodes)}: {ae.differing_buckets} of "
+            f"{ae.buckets} buckets differed, {ae.rows_repaired} rows repaired"
+            + (f" (stopped: {ae.error})" if ae.error else "")
+        )
+    return "\n".join(lines)
+
+
+def sync_url(url: str | None, config: str | None, env: Mapping[str, str]) -> str:
+    """Where the sync process answers."""
+    if url:
+        return url
+    if config:
+        from dtm.config import load_config
+
+        return load_config(config).sync.url
+    return env.get(SYNC_URL_ENV) or DEFAULT_SYNC_URL
+
+
+def main(argv: list[str], env: Mapping[str, str] | None = None) -> int:
+    """`todo cluster status [--url URL | --config FILE]`; returns the exit code."""
+    parser = argparse.ArgumentParser(prog="todo cluster status", description=__doc__)
+    parser.add_argument("--url", help="the sync process's address")
+    parser.add_argument("--config", help="the cluster TOML file (its [sync] address)")
+    ns = parser.parse_args(argv)
+    try:
+        url = sync_url(ns.url, ns.config, os.environ if env is None else env)
+        print(render(fetch_status(url), url))
+    except DtmError as err:
+        print(f"{err.name}: {err.message}", file=sys.stderr)
+        return err.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
