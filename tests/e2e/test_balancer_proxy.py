@@ -126,6 +126,31 @@ def test_bodies_and_dtm_headers_pass_unchanged(cluster: Callable[..., LocalClust
     assert b'"value":2' in reply
 
 
+def test_a_slow_client_of_a_large_answer_holds_up_nothing(
+    cluster: Callable[..., LocalCluster],
+) -> None:
+    c = _up(cluster)
+    big = {"value": "y" * 60000}
+    for url in c.node_urls:
+        for i in range(120):
+            assert request("PUT", f"{url}/v1/kv/big{i:03}", big).status == 200
+    direct = request("GET", c.url("store1") + "/v1/kv?limit=200").body
+    assert len(direct) > 7_000_000  # more than the kernel buffers: back-pressure
+    for _ in range(2):  # one answer from each node
+        with socket.create_connection(("127.0.0.1", c.ports["balancer"]), timeout=5) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            sock.sendall(b"GET /v1/kv?limit=200 HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n")
+            time.sleep(0.3)  # let the balancer's buffer toward us fill up
+            reply = b"".join(iter(lambda: sock.recv(65536), b""))
+        head, _, body = reply.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 ") and len(body) == len(direct)
+    for _ in range(10):  # the pooled connections still read their next answers at once
+        t0 = time.monotonic()
+        assert request("GET", c.url("balancer") + "/v1/kv/big000").status == 200
+        assert time.monotonic() - t0 < 1.0
+    assert all(n.failures == 0 for n in _status(c).nodes)
+
+
 def test_malformed_requests_get_json_errors(cluster: Callable[..., LocalCluster]) -> None:
     c = _up(cluster, max_body_bytes=1000, client_idle_timeout_ms=200)
     port = c.ports["balancer"]

@@ -58,6 +58,7 @@ class UpstreamConn(asyncio.Protocol):
         self.closed = False
         self.reusable = False
         self.received_any = False
+        self._paused = False
 
     # ------------------------------------------------------------ asyncio.Protocol
 
@@ -95,11 +96,14 @@ class UpstreamConn(asyncio.Protocol):
         self._state = _FAILED
 
     def pause_reading(self) -> None:
-        if self.transport is not None and not self.closed:
+        """Back-pressure: the client is not taking the body as fast as the node sends it."""
+        if self.transport is not None and not self.closed and not self._paused:
+            self._paused = True
             self.transport.pause_reading()
 
     def resume_reading(self) -> None:
-        if self.transport is not None and not self.closed:
+        if self.transport is not None and not self.closed and self._paused:
+            self._paused = False
             self.transport.resume_reading()
 
     # ------------------------------------------------------------ steps
@@ -235,6 +239,7 @@ class UpstreamConn(asyncio.Protocol):
         self._buf.clear()
         self._state = _IDLE if self.reusable else _FAILED
         self._sink = None
+        self.resume_reading()  # a pooled connection must read its next answer
         fut = self._body_fut
         self._body_fut = None
         if fut is not None and not fut.done():
