@@ -51,14 +51,12 @@ class TodoCompleter(Completer):
         current = "" if not before or before[-1].isspace() else words.pop()
         low = current.lower()
         for word, meta in candidates(self.shell, words):
-            if word.startswith(low) or self._id_matches(word, low):
-                yield Completion(word, start_position=-len(current), display_meta=meta)
-
-    def _id_matches(self, short: str, typed: str) -> bool:
-        """A typed prefix longer than the short ID still completes to it."""
-        return bool(typed) and any(
-            full.startswith(typed) and full.startswith(short) for full in self.shell.known
-        )
+            if not word.startswith(low):
+                # Typed past a short ID: complete to the whole ID instead.
+                word = next((i for i in self.shell.known if i.startswith(word)), word)
+                if word == low or not word.startswith(low):
+                    continue
+            yield Completion(word, start_position=-len(current), display_meta=meta)
 
 
 def _history(path: Path, shell: Shell) -> History:
