@@ -224,9 +224,13 @@ def test_long_poll_streams_through_and_outlives_the_read_timeout(
     worker = threading.Thread(target=poll)
     worker.start()
     try:
-        wait_until(lambda: _status(c).in_flight == 1, 5, 0.01, "the long-poll to be waiting")
-        time.sleep(0.1)  # the poll is parked on a node; now a write lands on both nodes
-        t_write = time.monotonic()
+
+        def parked() -> bool:
+            texts = [request("GET", f"{u}/metrics").body for u in c.node_urls]
+            return any(b"\ndtm_node_longpoll_waiters 1.0" in t for t in texts)
+
+        wait_until(parked, 5, 0.01, "the long-poll to be parked on a node")
+        t_write = time.monotonic()  # now a write lands on both nodes
         for url in c.node_urls:
             request("PUT", f"{url}/v1/kv/lp", {"value": 1})
     finally:
