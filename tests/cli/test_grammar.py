@@ -151,3 +151,18 @@ def test_shell_only_words() -> None:
     assert "already in the shell" in error_of(line("shell"))
     assert "when the shell starts" in error_of(line("list --url http://h:1"))
     assert "try 'help'" in error_of(line("frob"))
+
+
+def test_the_cluster_group() -> None:
+    from dtm.cli.grammar import ClusterStatus
+
+    assert argv("cluster", "status").command == ClusterStatus(())
+    # Its own options (the sync's --url, --config) are left for its own parser.
+    assert argv("cluster", "status", "--url", "http://h:1").command == ClusterStatus(
+        ("--url", "http://h:1")
+    )
+    assert argv("cluster", "--help").command == Help("cluster")
+    assert argv("help", "cluster").command == Help("cluster")
+    assert "needs a subcommand: status" in error_of(argv("cluster"))
+    assert "unknown cluster subcommand 'frob'" in error_of(argv("cluster", "frob"))
+    assert line("cluster status").command == ClusterStatus(())

@@ -317,3 +317,17 @@ def test_one_session_across_processes_with_two_nodes_and_the_sync(
     assert listed["open"] == [] and [t["id"] for t in listed["complete"]] == ids[1:]
     versions = json.loads(todo.session_file.read_text())["sessions"][todo.url]["versions"]
     assert set(versions) == {"store1", "store2"}
+    # The sync's view of it, through the same CLI.
+    view = ok(todo("cluster", "status", "--config", str(c.config_path))).out
+    assert "store1 -> store2" in view and "store2 -> store1" in view
+    assert "store1 -> store2" in ok(todo("cluster", "status", "--url", c.url("sync"))).out
+
+
+def test_cluster_status_mistakes(todo: Todo) -> None:
+    fails(todo("cluster"), 2, "ErrSyntaxInvalidArgs")
+    fails(todo("cluster", "frob"), 2, "ErrSyntaxInvalidArgs")
+    as_json = todo("--json", "cluster", "status")
+    assert as_json.code == 2 and as_json.err_json()["error"] == "ErrSyntaxInvalidArgs"
+    dead = f"http://127.0.0.1:{free_port()}"
+    fails(todo("cluster", "status", "--url", dead), 6, "ErrUnavailable")
+    assert "cluster status" in ok(todo("help", "cluster")).out

@@ -8,10 +8,19 @@ Rule: `run` is the one place where an error becomes output and an exit code: it 
 from __future__ import annotations
 
 from dtm.cli.client import TaskClient, candidates_of
-from dtm.cli.grammar import Command, Create, Delete, Help, Invalid, ListTasks, Update
+from dtm.cli.grammar import (
+    ClusterStatus,
+    Command,
+    Create,
+    Delete,
+    Help,
+    Invalid,
+    ListTasks,
+    Update,
+)
 from dtm.cli.helptext import help_text
 from dtm.cli.render import Console
-from dtm.errors import DtmError, ErrInternal
+from dtm.errors import DtmError, ErrInternal, ErrSyntaxInvalidArgs
 from dtm.wire import Deleted, Task, TaskList
 
 Result = Task | TaskList | Deleted | None
@@ -51,6 +60,19 @@ def execute(cmd: Command, client: TaskClient | None, console: Console, in_shell:
     raise ErrInternal(f"{type(cmd).__name__} is not a command to run here")
 
 
+def cluster_status(cmd: ClusterStatus, console: Console) -> int:
+    """`cluster status`: dtm.cli.cluster_status prints its view (or its error) itself."""
+    if console.json:
+        raise ErrSyntaxInvalidArgs("cluster status prints text only: --json is not available")
+    from dtm.cli import cluster_status as view
+
+    console.out.flush()
+    try:
+        return view.main(list(cmd.args))
+    except SystemExit as exc:  # its option parser on --help or a usage mistake
+        return exc.code if isinstance(exc.code, int) else 2
+
+
 def report(console: Console, err: DtmError) -> int:
     """Print ``err`` and return its exit code."""
     console.error(err, candidates_of(err))
@@ -62,6 +84,8 @@ def run(
 ) -> tuple[int, Result]:
     """Execute ``cmd``: its exit code and its result (None after an error)."""
     try:
+        if isinstance(cmd, ClusterStatus):
+            return cluster_status(cmd, console), None
         return 0, execute(cmd, client, console, in_shell)
     except DtmError as err:
         return report(console, err), None

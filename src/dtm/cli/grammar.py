@@ -91,6 +91,13 @@ class Exit:
 
 
 @dataclass(frozen=True, slots=True)
+class ClusterStatus:
+    """`cluster status …`: its own options are read by dtm.cli.cluster_status."""
+
+    args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Empty:
     """A blank or comment line in the shell."""
 
@@ -100,7 +107,9 @@ class Invalid:
     error: ErrSyntaxInvalidArgs
 
 
-Command = Create | ListTasks | Update | Delete | Help | Shell | Exit | Empty | Invalid
+Command = (
+    Create | ListTasks | Update | Delete | Help | Shell | Exit | ClusterStatus | Empty | Invalid
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +124,8 @@ class Invocation:
     options: Options = field(default_factory=Options)
 
 
-# Command words: canonical name -> aliases. A command group (e.g. `cluster status`) is added by
-# giving it a name here and a parser in `_PARSERS` that reads its subcommand word first.
+# Command words: canonical name -> aliases. A command group (like `cluster status`) is a name
+# here, its subcommands in GROUPS, and a parser in `_PARSERS` that reads the subcommand first.
 COMMANDS: dict[str, tuple[str, ...]] = {
     "create": ("add",),
     "list": ("ls",),
@@ -126,7 +135,9 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "help": (),
     "shell": (),
     "exit": ("quit",),
+    "cluster": (),
 }
+GROUPS: dict[str, tuple[str, ...]] = {"cluster": ("status",)}
 ALIASES: dict[str, str] = {a: name for name, aliases in COMMANDS.items() for a in (name, *aliases)}
 SHELL_ONLY = frozenset({"exit"})
 ONE_SHOT_ONLY = frozenset({"shell"})
@@ -308,6 +319,19 @@ def _parse_bare(sc: _Scanner) -> Command:
     return Shell() if sc.name == "shell" else Exit()
 
 
+def _parse_cluster(sc: _Scanner) -> Command:
+    """`cluster status [args…]`: the words after the subcommand go to its own parser."""
+    subs = GROUPS["cluster"]
+    if sc.i >= len(sc.words):
+        raise ErrSyntaxInvalidArgs(f"cluster needs a subcommand: {', '.join(subs)}")
+    sub = sc.words.items[sc.i]
+    if sub in ("-h", "--help"):
+        return Help("cluster")
+    if sub not in subs:
+        raise ErrSyntaxInvalidArgs(f"unknown cluster subcommand {sub!r} (have: {', '.join(subs)})")
+    return ClusterStatus(sc.words.items[sc.i + 1 :])
+
+
 _PARSERS = {
     "create": _parse_create,
     "list": _parse_list,
@@ -317,6 +341,7 @@ _PARSERS = {
     "help": _parse_help,
     "shell": _parse_bare,
     "exit": _parse_bare,
+    "cluster": _parse_cluster,
 }
 
 

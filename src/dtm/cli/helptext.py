@@ -50,6 +50,13 @@ ENTRIES: dict[str, Entry] = {
         "from a pipe it runs one command per line and ends at the end of the input; its\n"
         "exit status is that of the last command it ran.",
     ),
+    "cluster": Entry(
+        ("cluster status [--url URL | --config FILE]",),
+        "the sync process's view of the cluster",
+        "Reads the sync process's /v1/status at --url, else at the [sync] address of the\n"
+        "cluster file --config, else at $DTM_SYNC_URL, else at http://127.0.0.1:7420.\n"
+        "Text only (no --json). It changes nothing.",
+    ),
     "exit": Entry(("exit", "quit"), "leave the shell (Ctrl-D does too)"),
 }
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 from dtm.cli.client import TaskClient
 from dtm.cli.commands import report, run
-from dtm.cli.grammar import Help, Invalid, Invocation, Shell, Words, parse
+from dtm.cli.grammar import ClusterStatus, Help, Invalid, Invocation, Shell, Words, parse
 from dtm.cli.render import Console
 from dtm.cli.settings import read_config, resolve
 from dtm.cli.state import SessionStore, config_file, state_dir
@@ -38,7 +38,7 @@ def _prepare_streams() -> None:
 
 def _run(inv: Invocation, console: Console, env: Mapping[str, str]) -> int:
     cmd = inv.command
-    if isinstance(cmd, Help | Invalid):
+    if isinstance(cmd, Help | Invalid | ClusterStatus):  # no request handler needed
         code, _ = run(cmd, None, console)
         return code
     try:

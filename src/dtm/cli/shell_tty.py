@@ -15,7 +15,7 @@ from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 
-from dtm.cli.grammar import ALIASES, command_words
+from dtm.cli.grammar import ALIASES, GROUPS, command_words
 from dtm.cli.shell import Shell
 from dtm.cli.state import ensure_dir
 from dtm.core.tasks import short_ids
@@ -36,6 +36,8 @@ def candidates(shell: Shell, done: list[str]) -> list[tuple[str, str]]:
         return [(shorts[i], text) for i, text in sorted(shell.known.items())]
     if name == "update" and len(done) == 2:
         return [("complete", ""), ("open", ""), ("--text", "change the text")]
+    if name in GROUPS and len(done) == 1:
+        return [(sub, "") for sub in GROUPS[name]]
     if name == "help" and len(done) == 1:
         return [(w, "") for w in command_words(in_shell=True)]
     return []
