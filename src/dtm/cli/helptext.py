@@ -16,6 +16,7 @@ class Entry:
     usage: tuple[str, ...]
     summary: str
     details: str = ""
+    common_options: bool = True  # --json and --help apply
 
 
 ENTRIES: dict[str, Entry] = {
@@ -51,11 +52,13 @@ ENTRIES: dict[str, Entry] = {
         "exit status is that of the last command it ran.",
     ),
     "cluster": Entry(
-        ("cluster status [--url URL | --config FILE]",),
+        ("cluster status",),
         "the sync process's view of the cluster",
+        "Options: --url URL (the sync process) or --config FILE (a cluster file).\n"
         "Reads the sync process's /v1/status at --url, else at the [sync] address of the\n"
         "cluster file --config, else at $DTM_SYNC_URL, else at http://127.0.0.1:7420.\n"
         "Text only (no --json). It changes nothing.",
+        common_options=False,
     ),
     "exit": Entry(("exit", "quit"), "leave the shell (Ctrl-D does too)"),
 }
@@ -120,5 +123,6 @@ def help_text(topic: str | None, in_shell: bool) -> str:
     lines = ["Usage: " + "\n       ".join(_usage_lines(entry, prog)), "", summary]
     if entry.details:
         lines += ["", entry.details]
-    lines += ["", "Options: --json (print JSON), -h/--help (this help)."]
+    if entry.common_options:
+        lines += ["", "Options: --json (print JSON), -h/--help (this help)."]
     return "\n".join(lines)
