@@ -12,7 +12,7 @@ import time
 import pytest
 from syncsim import simulate
 
-SEEDS = int(os.environ.get("DTM_SIM_SEEDS", "2000"))
+SEEDS = int(os.environ.get("DTM_SIM_SEEDS", "5000"))
 BUDGET_S = float(os.environ.get("DTM_SIM_BUDGET_S", "60"))
 
 

@@ -42,6 +42,12 @@ class _Health:
     last_error: str = ""
 
 
+def _retrieve(task: asyncio.Task[wire.ChangesPage]) -> None:
+    """Mark a read-ahead's failure as seen (it is re-raised to whoever awaits the task)."""
+    if not task.cancelled():
+        task.exception()
+
+
 def wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -137,45 +143,86 @@ class SyncService:
 
     async def _source_loop(self, source: str) -> None:
         interval = self.cfg.mode == "interval"
-        while source in self.engine.members:
-            h = self.health[source]
-            delay = h.down_until - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-                continue
-            reach = self.reachable()
-            since = self.engine.plan_fetch(source, reach)
-            if since is None:
-                await asyncio.sleep(BACKOFF_MIN_S)
-                continue
-            wait = 0 if interval else self.cfg.wait_ms
-            if len(reach) < len(self.engine.members):
-                wait = min(wait, DOWN_WAIT_CAP_MS)
-            try:
-                page = await self.client.changes(source, since, self.cfg.batch, wait)
-                if page.node != source:
-                    raise DtmError(f"{source} answered as node {page.node!r}")
-            except DtmError as exc:
-                self._failed(source, "changes", exc)
-                continue
-            self._ok(source)
-            self.rounds[source] += 1
-            self.metrics.pages.labels(source).inc()
-            out = self.engine.on_page(source, since, self.cfg.batch, page, reach, self.now_ms())
-            self._report(out.conflicts)
-            if out.refetch:
-                log.info("%s has a new epoch %s: reading its feed again", source, page.epoch)
-                continue
-            if out.batches:
-                await asyncio.gather(*(self._send(b) for b in out.batches))
-            full = len(page.rows) >= self.cfg.batch
-            if interval and not full:
-                await asyncio.sleep(self.cfg.interval_ms / 1000.0)
+        ahead: tuple[int, asyncio.Task[wire.ChangesPage]] | None = None
+        try:
+            while source in self.engine.members:
+                ahead = await self._source_step(source, interval, ahead)
+        finally:
+            if ahead is not None:
+                ahead[1].cancel()
 
-    async def _send(self, batch: Batch) -> None:
+    async def _source_step(
+        self,
+        source: str,
+        interval: bool,
+        ahead: tuple[int, asyncio.Task[wire.ChangesPage]] | None,
+    ) -> tuple[int, asyncio.Task[wire.ChangesPage]] | None:
+        """One read of ``source``'s feed and its deliveries. While a backlog is paged, the next
+        page is read while this one is delivered; it is used only if the cursors then start
+        exactly where it was read from."""
+        try:
+            return await self._read_and_deliver(source, interval, ahead)
+        finally:
+            if ahead is not None and not ahead[1].done():
+                ahead[1].cancel()  # not used (a no-op if it was)
+
+    async def _read_and_deliver(
+        self,
+        source: str,
+        interval: bool,
+        ahead: tuple[int, asyncio.Task[wire.ChangesPage]] | None,
+    ) -> tuple[int, asyncio.Task[wire.ChangesPage]] | None:
+        h = self.health[source]
+        delay = h.down_until - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+            return None
+        reach = self.reachable()
+        since = self.engine.plan_fetch(source, reach)
+        if since is None:
+            await asyncio.sleep(BACKOFF_MIN_S)
+            return None
+        # A node not heard from yet is read at once: its epoch is needed by the others.
+        wait = 0 if interval or source not in self.engine.epochs else self.cfg.wait_ms
+        if len(reach) < len(self.engine.members):
+            wait = min(wait, DOWN_WAIT_CAP_MS)
+        try:
+            if ahead is not None and ahead[0] == since:
+                page = await ahead[1]
+            else:
+                page = await self.client.changes(source, since, self.cfg.batch, wait)
+            if page.node != source:
+                raise DtmError(f"{source} answered as node {page.node!r}")
+        except DtmError as exc:
+            self._failed(source, "changes", exc)
+            return None
+        self._ok(source)
+        self.rounds[source] += 1
+        self.metrics.pages.labels(source).inc()
+        out = self.engine.on_page(source, since, self.cfg.batch, page, reach, self.now_ms())
+        self._report(out.conflicts)
+        if out.refetch:
+            log.info("%s has a new epoch %s: reading its feed again", source, page.epoch)
+            return None
+        full = len(page.rows) >= self.cfg.batch
+        nxt: tuple[int, asyncio.Task[wire.ChangesPage]] | None = None
+        if full and out.batches:
+            at = out.batches[0].reach
+            task = asyncio.create_task(self.client.changes(source, at, self.cfg.batch, 0))
+            task.add_done_callback(_retrieve)
+            nxt = (at, task)
+        if out.batches:
+            # While catching up on a backlog, skip the look before writing: it would read
+            # back as much as is written.
+            await asyncio.gather(*(self._send(b, look=not full) for b in out.batches))
+        if interval and not full:
+            await asyncio.sleep(self.cfg.interval_ms / 1000.0)
+        return nxt
+
+    async def _send(self, batch: Batch, look: bool = True) -> None:
         start = time.perf_counter()
         try:
-            if batch.rows:
+            if batch.rows and look:
                 await self._look_before_writing(batch.target)
             resp = await self.client.replicate(batch.target, batch.request())
         except DtmError as exc:
