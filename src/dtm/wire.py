@@ -23,6 +23,7 @@ NULL: Final = msgspec.Raw(b"null")
 HLC_HEADER: Final = "X-Dtm-Hlc"  # the caller's highest seen HLC stamp, observed before stamping
 SESSION_HEADER: Final = "X-Dtm-Session"  # a compact JSON SessionToken
 WAIT_HEADER: Final = "X-Dtm-Wait"  # ms a read may wait for this replica to catch up (default 0)
+DEADLINE_HEADER: Final = "X-Dtm-Deadline"  # unix ms after which a forwarded write must not apply
 
 
 class Wire(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -78,12 +78,17 @@ class RequestHead:
         self.keep_alive = keep_alive
         self.expect_continue = expect_continue
 
-    def upstream_bytes(self, body: bytes) -> bytes:
+    def upstream_bytes(self, body: bytes, deadline_ms: int | None = None) -> bytes:
         """The request as sent to a data node: same start line and end-to-end headers, the body
-        framed with Content-Length."""
+        framed with Content-Length; with ``deadline_ms``, our X-Dtm-Deadline replaces any the
+        client sent."""
         parts = [self.method.encode(), b" ", self.target, b" ", self.version, b"\r\n"]
         for line in self.lines:
+            if deadline_ms is not None and line[:15].lower() == b"x-dtm-deadline:":
+                continue
             parts += (line, b"\r\n")
+        if deadline_ms is not None:
+            parts += (b"X-Dtm-Deadline: ", str(deadline_ms).encode(), b"\r\n")
         if body or self.method in ("POST", "PUT", "PATCH"):
             parts += (b"Content-Length: ", str(len(body)).encode(), b"\r\n")
         if self.version == b"HTTP/1.0":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry
@@ -95,7 +96,8 @@ class Balancer:
     async def _forward(self, client: Client, head: RequestHead, body: bytes) -> bool:
         method = head.method
         payload = head.upstream_bytes(body)
-        timeout_s = read_timeout_ms(method, head.target, self.read_timeout_ms) / 1000
+        timeout_ms = read_timeout_ms(method, head.target, self.read_timeout_ms)
+        timeout_s = timeout_ms / 1000
         keep = head.keep_alive
         problems: list[str] = []
         timeouts = 0
@@ -119,6 +121,10 @@ class Balancer:
                     problems.append(f"{node.name}: cannot connect: {why}")
                     self.eject(node, why)
                     continue  # it never reached a node: always safe to try the next
+                if method not in READ_METHODS:
+                    # A write must not apply after we stop waiting for it (and perhaps retry it
+                    # elsewhere): a late duplicate would order after newer writes of the key.
+                    payload = head.upstream_bytes(body, time.time_ns() // 1_000_000 + timeout_ms)
                 try:
                     rhead = await conn.send(payload, method, timeout_s)
                     if rhead.status == 409 and method in READ_METHODS:

@@ -15,10 +15,17 @@ from aiohttp import web
 from dtm import wire
 from dtm.config import NodeConfig
 from dtm.core import session
+from dtm.core.deadline import too_late
 from dtm.core.digest import DEFAULT_BUCKETS, MAX_BUCKETS
 from dtm.core.hlc import HLC
 from dtm.core.keys import is_valid_key
-from dtm.errors import ErrNoDataFound, ErrNotCaughtUp, ErrPayloadTooLarge, ErrSyntaxInvalidArgs
+from dtm.errors import (
+    ErrNoDataFound,
+    ErrNotCaughtUp,
+    ErrPayloadTooLarge,
+    ErrSyntaxInvalidArgs,
+    ErrTimeout,
+)
 from dtm.node import params
 from dtm.node.metrics import CONTENT_TYPE, NodeMetrics
 from dtm.node.middleware import make_middleware
@@ -66,10 +73,12 @@ class NodeService:
         cfg: NodeConfig,
         now_ms: Callable[[], int],
         commits: Callable[[], CommitCounters] | None = None,
+        wall_ms: Callable[[], int] | None = None,
     ) -> None:
         self.store = store
         self.cfg = cfg
         self.now_ms = now_ms
+        self.wall_ms = wall_ms or now_ms
         self.changes = Changes()
         self.metrics = NodeMetrics(store, lambda: self.changes.waiters, commits)
 
@@ -92,6 +101,15 @@ class NodeService:
         if obs.skewed:
             self.metrics.skews.labels(source).inc()
             log.warning("clock skew: a stamp from %s is %d ms ahead of ours", source, obs.skew_ms)
+
+    def _check_deadline(self, request: web.Request) -> None:
+        """Refuse a forwarded write that arrived after its sender stopped waiting for it."""
+        deadline = params.int_header(request, wire.DEADLINE_HEADER, params.HLC)
+        if too_late(deadline, self.wall_ms(), self.cfg.max_clock_offset_ms):
+            self.metrics.late_writes.inc()
+            raise ErrTimeout(
+                f"the write arrived {self.wall_ms() - deadline} ms after its deadline; not applied"
+            )
 
     def _claim(self, request: web.Request, version: int, hlc: int) -> None:
         request[VERSION_KEY] = (version, hlc)
@@ -137,6 +155,7 @@ class NodeService:
                 f"value is {len(canonical)} bytes; the limit is {self.cfg.max_value_bytes}"
             )
         self._note_skew(seen, "client")
+        self._check_deadline(request)
         row = await self.store.put(key, canonical, seen)
         self._claim(request, row.version, row.hlc)
         self._wrote("put")
@@ -147,6 +166,7 @@ class NodeService:
         params.query(request, {})
         seen = params.int_header(request, wire.HLC_HEADER, params.HLC)
         self._note_skew(seen, "client")
+        self._check_deadline(request)
         row = await self.store.delete(key, seen)
         self._claim(request, row.version, row.hlc)
         self._wrote("delete")
@@ -275,9 +295,10 @@ def make_app(
     cfg: NodeConfig,
     now_ms: Callable[[], int],
     commits: Callable[[], CommitCounters] | None = None,
+    wall_ms: Callable[[], int] | None = None,
 ) -> web.Application:
     """The aiohttp application of one data node (see `NodeService.committed` for the hook)."""
-    svc = NodeService(store, cfg, now_ms, commits)
+    svc = NodeService(store, cfg, now_ms, commits, wall_ms)
     app = web.Application(
         middlewares=[make_middleware(svc.metrics, svc.finish)],
         client_max_size=cfg.max_batch_bytes + PUT_OVERHEAD,

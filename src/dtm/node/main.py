@@ -63,7 +63,11 @@ async def serve(cfg: NodeConfig, db_path: Path) -> int:
         new_epoch=new_epoch,
         on_commit=hook,
     )
-    app = make_app(store, cfg, now_ms, store.commit_counters)
+
+    def wall_ms() -> int:  # the machine's clock, without the test-only offset
+        return time.time_ns() // 1_000_000
+
+    app = make_app(store, cfg, now_ms, store.commit_counters, wall_ms)
     hook.target = app[SERVICE].committed
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
     await runner.setup()

@@ -95,6 +95,11 @@ class NodeMetrics:
             ["source"],
             registry=self.registry,
         )
+        self.late_writes = Counter(
+            "dtm_node_late_writes",
+            "Forwarded writes refused because they arrived after their deadline",
+            registry=self.registry,
+        )
         waiting = Gauge(
             "dtm_node_longpoll_waiters",
             "Requests parked waiting for a change (long-poll or session catch-up)",
