@@ -1,0 +1,165 @@
+"""The goals the numbers are held against (from the benchmark issue), judged met or missed.
+
+Rule: a goal is met when its measured median (or ratio of medians) is on the right side of its
+threshold; a goal whose figure was not measured is "not measured", never met; a "flat" cost
+means the large table's figure is at most twice the small table's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bench.suite import g_node, g_paths, g_sync
+from bench.suite.model import Goal, Results
+
+FLAT = 2.0  # "flat": the large-table figure at most this many times the small-table one
+
+# What we believe would close each goal if it is missed (the page shows it only then).
+PROPOSALS = {
+    "put": "more writes per fsync (a longer group-commit window under load) and less Python per "
+    "request on the node (fewer middlewares, no per-request metric labels); past that, one "
+    "process per core with SO_REUSEPORT in front of one writer.",
+    "put_redis": "the same as above: Redis pays one fsync per event-loop turn for every client; "
+    "our node must batch as many writes into one commit to match it.",
+    "balancer": "forward bytes without building aiohttp request objects (a raw asyncio protocol "
+    "that copies the head and streams the body), keep upstream connections pooled, and run it "
+    "on its own core.",
+    "path": "fewer hops' worth of Python per request in the handler: reuse upstream connections, "
+    "skip re-encoding of rows it only forwards, and run several handler processes.",
+    "lag": "long-poll the feed with a shorter batching delay and send each batch to its target "
+    "as soon as it is read, without waiting for the other targets.",
+    "catchup": "larger pages from the feed and larger replicate batches, several batches in "
+    "flight per target, and one transaction per batch on the target.",
+    "flat": "keep every per-round query on an index (version > cursor) so its cost does not "
+    "depend on the table's size.",
+    "cli": "import less at start-up (lazy imports of the HTTP client and rendering), or ship "
+    "the one-shot path as a smaller entry point.",
+    "go": "the same as for the full path above.",
+}
+
+
+def _fmt(v: float | None, unit: str) -> str:
+    if v is None:
+        return "not measured"
+    if unit == "x":
+        return f"{v:.2f}×"
+    if unit == "ms":
+        return f"{v:,.1f} ms"
+    return f"{v:,.0f} {unit}"
+
+
+def evaluate(res: Results) -> list[Goal]:
+    """Every goal with its measured figure and a plain met / missed."""
+    goals: list[Goal] = []
+
+    def add(
+        text: str, value: float | None, unit: str, ok: Callable[[float], bool], key: str, prof: str
+    ) -> None:
+        met = None if value is None else ok(value)
+        where = res.profiles.get(prof, "") if met is False else ""
+        if met is False and not where:
+            where = "unprofiled"
+        goals.append(
+            Goal(text, value, _fmt(value, unit), met, where, PROPOSALS[key] if met is False else "")
+        )
+
+    put = res.find(g_node.PUT)
+    add(
+        "durable PUT per node ≥ 10,000/s",
+        put.median if put else None,
+        "req/s",
+        lambda v: v >= 10_000,
+        "put",
+        "node: durable PUT",
+    )
+    add(
+        "durable PUT ≥ 1/2 of Redis `appendfsync always`",
+        res.ratio_of(g_node.PUT, g_node.R_AOF),
+        "x",
+        lambda v: v >= 0.5,
+        "put_redis",
+        "node: durable PUT",
+    )
+    for op in ("GET", "PUT"):
+        add(
+            f"our balancer ≥ 50 % of HAProxy ({op})",
+            res.ratio_of(
+                g_paths.bal_row(op, "through ours"), g_paths.bal_row(op, "through HAProxy")
+            ),
+            "x",
+            lambda v: v >= 0.5,
+            "balancer",
+            "balancer: GET",
+        )
+    for op in ("create", "list"):
+        add(
+            f"full path ≥ 1/3 of direct-to-node ({op})",
+            res.ratio_of(
+                g_paths.path_row(op, "through the handler"),
+                g_paths.path_row(op, "direct to a node"),
+            ),
+            "x",
+            lambda v: v >= 1 / 3,
+            "path",
+            f"handler: {op}",
+        )
+    for op, go in (("create", g_paths.GO_CREATE), ("list", g_paths.GO_LIST)):
+        add(
+            f"full path beats the Go original ({op}, durable and lossless)",
+            res.ratio_of(g_paths.path_row(op, "through the handler"), go),
+            "x",
+            lambda v: v > 1.0,
+            "go",
+            f"handler: {op}",
+        )
+    lag = res.find(g_sync.LAG_LONGPOLL)
+    add(
+        "replication lag p99 < 50 ms long-polling",
+        lag.median if lag else None,
+        "ms",
+        lambda v: v < 50,
+        "lag",
+        "sync",
+    )
+    catch = res.find(g_sync.CATCHUP)
+    add(
+        "catch-up ≥ 50,000 rows/s",
+        catch.median if catch else None,
+        "rows/s",
+        lambda v: v >= 50_000,
+        "catchup",
+        "sync: catch-up",
+    )
+    rounds = [
+        r
+        for g in res.groups
+        for r in g.rows
+        if r.name.startswith("sync round:") and r.refs and r.median is not None
+    ]
+    add(
+        f"a sync round's cost flat from the small to the large table (≤ {FLAT:g}×)",
+        res.ratio(rounds[0], rounds[0].refs[0]) if rounds else None,
+        "x",
+        lambda v: v <= FLAT,
+        "flat",
+        "sync",
+    )
+    feeds = [r for g in res.groups for r in g.rows if r.refs and r.name.startswith("node: changes")]
+    add(
+        f"`changes` for 10 new rows flat from the small to the large table (≤ {FLAT:g}×)",
+        res.ratio(feeds[0], feeds[0].refs[0]) if feeds else None,
+        "x",
+        lambda v: v <= FLAT,
+        "flat",
+        "node: changes",
+    )
+    lst = next((r for g in res.groups for r in g.rows if r.name.startswith("CLI: todo list")), None)
+    add(
+        "`todo list` (1,000 tasks) < 100 ms",
+        lst.median if lst else None,
+        "ms",
+        lambda v: v < 100,
+        "cli",
+        "todo list",
+    )
+    return goals
