@@ -74,11 +74,12 @@ def throughput(res: Results, path: Path, plt: Any) -> bool:
         y = list(range(len(rows)))[::-1]
         ax.barh(y, vals, xerr=[lo, hi], color=[_color(r) for r in rows], capsize=3)
         ax.set_yticks(y, labels, fontsize=8)
-        for yi, v in zip(y, vals, strict=True):
-            ax.text(v, yi, f" {v:,.0f}", va="center", fontsize=8)
+        ends = [max(r.hi or 0, r.median or 0) for r in rows]
+        for yi, v, end in zip(y, vals, ends, strict=True):
+            ax.text(end, yi, f" {v:,.0f}", va="center", fontsize=8)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("requests/s (median, min–max)", fontsize=8)
-        ax.set_xlim(0, max(vals) * 1.25)
+        ax.set_xlim(0, max(ends) * 1.2)
     fig.suptitle(f"Throughput ({res.mode} run); green: ours, orange: references", fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -105,8 +105,11 @@ def run_balancer(plan: Plan, res: Results, workdir: Path) -> None:
                 refs_ = [cpu_row(op, "through HAProxy")] if path == "through ours" else []
                 cpu = [Run(r.cpu_us) for r in measured.runs if r.cpu_us is not None]
                 g.add(Row(cpu_row(op, path), "µs/req", cpu, refs=refs_))
-        ratio = res.ratio_of(bal_row("GET", "through ours"), bal_row("GET", "through HAProxy"))
-        if plan.profile and ratio is not None and ratio < 0.5:
+        ratios = [
+            res.ratio_of(bal_row(op, "through ours"), bal_row(op, "through HAProxy"))
+            for op in ("GET", "PUT")
+        ]
+        if plan.profile and any(r is not None and r < 0.5 for r in ratios):
             t = Target(c.url("balancer"), "GET", "/v1/kv/k", keys="random", key_count=1000)
             res.profiles["balancer: GET"] = profile_during(
                 c.procs["balancer"].pid,

@@ -18,7 +18,7 @@ import uvloop
 from bench.suite import refs, watch
 from bench.suite.model import Group, Results, Row, Run, percentile
 from bench.suite.plan import Plan
-from bench.suite.profile import profile_during
+from bench.suite.profile import Recorder
 from bench.suite.servers import PUT_BODY, LocalCluster, Servers, fill, node_status
 
 LAG_LONGPOLL = "lag: long-poll sync"
@@ -120,17 +120,23 @@ def run_lag(plan: Plan, res: Results, workdir: Path) -> None:
 
 
 def _wipe_and_catch_up(
-    c: LocalCluster, rows: int, timeout: float
+    c: LocalCluster, rows: int, timeout: float, spy: tuple[Path, Results, int] | None = None
 ) -> tuple[float, float, list[float], list[float]]:
     """Stop store2, delete its database, start it empty; wait until it holds ``rows`` rows.
     Returns rows/s from the first copied row to the last, ms from the restart to the first
-    row, and the curve (seconds since the restart, rows held)."""
+    row, and the curve (seconds since the restart, rows held). With ``spy`` (a folder, the
+    results, seconds), py-spy samples the sync process and the refilled node meanwhile."""
     c.procs["store2"].stop()
     db = c.db_path("store2")
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     c.start("store2")
     b = c.url("store2")
+    recs: dict[str, Recorder] = {}
+    if spy is not None:
+        folder, _, secs = spy
+        for name in ("sync", "store2"):
+            recs[name] = Recorder(c.procs[name].pid, secs, folder / f"spy-catchup-{name}.txt")
     t0 = time.perf_counter()
     first: float | None = None
     ts: list[float] = [0.0]
@@ -149,22 +155,11 @@ def _wipe_and_catch_up(
             raise RuntimeError(f"store2 holds {have:,} of {rows:,} rows after {timeout:.0f} s")
         time.sleep(0.1)
     start = first if first is not None and now > first else t0
+    for name, rec in recs.items():
+        assert spy is not None
+        where = "the sync process" if name == "sync" else "the refilled node"
+        spy[1].profiles[f"catch-up: {where}"] = rec.finish() + " (the last run, from the restart)"
     return rows / (now - start), (start - t0) * 1000, ts, held
-
-
-def _profiled(
-    c: LocalCluster, plan: Plan, timeout: float, workdir: Path, res: Results
-) -> tuple[float, float, list[float], list[float]]:
-    """A catch-up run with py-spy on the sync process for its first seconds."""
-    out: list[tuple[float, float, list[float], list[float]]] = []
-    res.profiles["sync: catch-up"] = profile_during(
-        c.procs["sync"].pid,
-        max(2, min(8, int(plan.big_rows / 40_000))),
-        lambda: out.append(_wipe_and_catch_up(c, plan.big_rows, timeout)),
-        workdir / "spy-sync.txt",
-    )
-    res.profiles["sync: catch-up"] += " (during the last catch-up run, from the node's restart)"
-    return out[0]
 
 
 def run_catchup(plan: Plan, res: Results, workdir: Path) -> None:
@@ -205,10 +200,10 @@ def run_catchup(plan: Plan, res: Results, workdir: Path) -> None:
         first = g.add(Row("catch-up: restart to the first copied row", "ms"))
         timeout = max(120.0, plan.big_rows / 2000)
         for i in range(plan.runs):
+            spy = None
             if plan.profile and i == plan.runs - 1 and (row.median or 0) < 50_000:
-                rate, first_ms, ts, held = _profiled(c, plan, timeout, workdir, res)
-            else:
-                rate, first_ms, ts, held = _wipe_and_catch_up(c, plan.big_rows, timeout)
+                spy = (workdir, res, max(3, min(10, plan.big_rows // 30_000)))
+            rate, first_ms, ts, held = _wipe_and_catch_up(c, plan.big_rows, timeout, spy)
             row.runs.append(Run(rate))
             first.runs.append(Run(first_ms))
             g.series[f"run {i + 1} seconds"] = ts

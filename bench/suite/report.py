@@ -155,6 +155,9 @@ def render(res: Results, charts: list[tuple[str, str]]) -> str:
             continue
         if g.method:
             out += [g.method, ""]
+        base = res.command.split(" --only")[0]
+        key = "catchup" if g.key == "memory" else g.key
+        out += [f"Produced by `{base}`; this group alone: `{base} --only {key}`.", ""]
         out += table(res, g.rows)
         out.append("")
         out += [f"- {n}" for n in g.notes]
