@@ -95,6 +95,8 @@ class SyncConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True
     wait_ms: int = 5000
     batch: int = 1000
     anti_entropy_interval_ms: int = 30000
+    # Timeout of each call to a data node; a decided purge waits 4x this (see docs/design.md).
+    call_timeout_ms: int = 10000
 
     @property
     def url(self) -> str:

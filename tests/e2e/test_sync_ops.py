@@ -111,7 +111,8 @@ def test_anti_entropy_repairs_what_the_cursor_path_missed(
 def test_tombstones_purged_only_when_every_node_has_them(
     cluster: Callable[..., LocalCluster],
 ) -> None:
-    c = cluster(nodes=3, sections={"sync": {"wait_ms": 200}})
+    # A decided purge waits 4 call timeouts (2 s here) for batches read before it.
+    c = cluster(nodes=3, sections={"sync": {"wait_ms": 200, "call_timeout_ms": 500}})
     c.start_nodes()
     c.start("sync")
     s1, s2, s3 = c.node_urls

@@ -40,6 +40,7 @@ T = TypeVar("T")
 
 KEYS = [f"k{i}" for i in range(8)]
 MAX_SKEW_MS = 20
+CALL_TIMEOUT_MS = 10  # a batch not delivered this long after its rows were read is dropped
 BUCKETS = 8
 
 
@@ -74,11 +75,20 @@ class Stats:
 
 
 @dataclass
+class SyncProc:
+    disk: bytes | None
+    engine: SyncEngine
+    pending: list[Batch]
+    read_at: dict[int, int] = field(default_factory=dict)  # id(batch) -> when its rows were read
+
+
+@dataclass
 class Sim:
     seed: int
     n: int
     limit: int
     faults: Faults = field(default_factory=Faults)
+    two_syncs: float = 0.0
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -92,11 +102,29 @@ class Sim:
         self.acked: dict[str, list[Row]] = {k: [] for k in KEYS}
         self.vulnerable: set[tuple[str, int, str]] = set()
         self.max_hlc = 0
-        self.disk: bytes | None = None
         self.stats = Stats()
-        self.engine = self._boot()
-        self.pending: list[Batch] = []
+        # One or two sync processes at once, each with its own state file and batches in flight.
+        self.procs = [
+            SyncProc(
+                None, SyncEngine(self.names, recent=64, purge_fence_ms=CALL_TIMEOUT_MS + 1), []
+            )
+        ]
+        if self.rng.random() < self.two_syncs:
+            self.procs.append(
+                SyncProc(
+                    None, SyncEngine(self.names, recent=64, purge_fence_ms=CALL_TIMEOUT_MS + 1), []
+                )
+            )
+        self.cur = self.procs[0]
         self.lossy = True
+
+    @property
+    def engine(self) -> SyncEngine:
+        return self.cur.engine
+
+    @property
+    def pending(self) -> list[Batch]:
+        return self.cur.pending
 
     # ------------------------------------------------------------ world
 
@@ -104,9 +132,9 @@ class Sim:
         return MemoryStore(x, f"{x}-e{self.gen[x]}", lambda: self.t + self.skew[x], MAX_SKEW_MS)
 
     def _boot(self) -> SyncEngine:
-        eng = SyncEngine(self.names, recent=64)
-        if self.disk is not None:
-            eng.restore(decode(self.disk, SyncStateFile))
+        eng = SyncEngine(self.names, recent=64, purge_fence_ms=CALL_TIMEOUT_MS + 1)
+        if self.cur.disk is not None:
+            eng.restore(decode(self.cur.disk, SyncStateFile))
         return eng
 
     def reachable(self) -> list[str]:
@@ -149,13 +177,20 @@ class Sim:
 
     def crash(self) -> None:
         """The sync process dies: in-memory state and in-flight batches are gone."""
-        self.engine = self._boot()
-        self.pending = []
+        self.cur.engine = self._boot()
+        self.cur.pending = []
+        self.cur.read_at.clear()
         self.stats.crashes += 1
 
     def persist(self) -> None:
         if self.engine.dirty:
-            self.disk = encode(self.engine.snapshot())
+            self.cur.disk = encode(self.engine.snapshot())
+
+    def _page(self, store: MemoryStore, since: int) -> ChangesPage:
+        """What `GET /v1/changes` answers: last_version read before the rows."""
+        top = store.last_version()
+        rows = store.changes(since, self.limit)
+        return ChangesPage(store.node, store.epoch, max([top, *(r.version for r in rows)]), rows)
 
     def fetch(self, source: str) -> None:
         reach = self.reachable()
@@ -164,26 +199,30 @@ class Sim:
         since = self.engine.plan_fetch(source, reach)
         if since is None:
             return
-        store = self.stores[source]
-        top = store.last_version()
-        rows = store.changes(since, self.limit)
-        top = max([top, *(r.version for r in rows)])
-        page = ChangesPage(store.node, store.epoch, top, rows)
+        page = self._page(self.stores[source], since)
         out = self.engine.on_page(source, since, self.limit, page, reach, self.t)
         self.stats.conflicts += len(out.conflicts)
         busy = {(b.source, b.target) for b in self.pending}
-        self.pending += [b for b in out.batches if (b.source, b.target) not in busy]
+        fresh = [b for b in out.batches if (b.source, b.target) not in busy]
+        self.pending.extend(fresh)
+        self.cur.read_at.update({id(b): self.t for b in fresh})
 
     def deliver_one(self) -> int:
         """Send one pending batch (random choice: reordering). Returns rows the target applied."""
         if not self.pending:
             return 0
         b = self.pending.pop(self.rng.randrange(len(self.pending)))
-        if b.target not in self.reachable():
+        if b.target not in self.reachable() or self.t - self.cur.read_at.pop(id(b)) > CALL_TIMEOUT_MS:
             return 0
         if self.lossy and self.rng.random() < self.faults.drop_request:
             return 0
         target = self.stores[b.target]
+        seen = self.engine.observed.get(b.target)
+        if b.rows and seen is not None and self.rng.random() < 0.5:
+            # The shell's look before writing: read the target's newest changes first.
+            self.stats.conflicts += len(
+                self.engine.observe(b.target, self._page(target, seen), seen, self.limit, self.t)
+            )
         req: ReplicateRequest = b.request()
         resp = run(target.replicate(req))
         applied = resp.applied
@@ -200,7 +239,7 @@ class Sim:
     def purge(self) -> int:
         reach = self.reachable()
         done = 0
-        for x, rids in self.engine.purge_plan(reach).items():
+        for x, rids in self.engine.purge_plan(reach, self.t).items():
             if self.lossy and self.rng.random() < self.faults.drop_request:
                 continue
             n = run(self.stores[x].purge(rids))
@@ -242,6 +281,7 @@ class Sim:
 
     def step(self) -> None:
         self.stats.steps += 1
+        self.cur = self.rng.choice(self.procs)
         f = self.faults
         r = self.rng.random()
         self.t += self.rng.randint(0, 3)
@@ -270,18 +310,21 @@ class Sim:
         self.lossy = False
         self.partitioned.clear()
         self.t = max([self.t, *self.down_until.values()]) + 1
-        self.persist()
         for rounds in range(max_rounds):
             self.t += 5
             moved = 0
-            for x in self.names:
-                self.fetch(x)
-            sent = sum(len(b.rows) for b in self.pending) + len(self.pending)
-            while self.pending:
-                moved += self.deliver_one()
-            moved += self.purge() + sent
+            for proc in self.procs:
+                self.cur = proc
+                for x in self.names:
+                    self.fetch(x)
+                moved += sum(len(b.rows) for b in self.pending) + len(self.pending)
+                while self.pending:
+                    moved += self.deliver_one()
+                moved += self.purge() + self.engine.purges_decided()
             if moved == 0 and rounds % 4 == 3:
-                moved += self.anti_entropy()
+                for proc in self.procs:
+                    self.cur = proc
+                    moved += self.anti_entropy()
                 if moved == 0:
                     return rounds
         raise AssertionError(f"seed {self.seed}: no quiescence after {max_rounds} rounds")
@@ -292,11 +335,13 @@ class Sim:
         sent = 0
         for _ in range(rounds):
             self.t += 5
-            for x in self.names:
-                self.fetch(x)
-            sent += sum(len(b.rows) for b in self.pending)
-            while self.pending:
-                self.deliver_one()
+            for proc in self.procs:
+                self.cur = proc
+                for x in self.names:
+                    self.fetch(x)
+                sent += sum(len(b.rows) for b in self.pending)
+                while self.pending:
+                    self.deliver_one()
         after = {x: s.last_version() for x, s in self.stores.items()}
         assert after == before, f"seed {self.seed}: last_version moved {before} -> {after}"
         return sent, after
@@ -345,7 +390,7 @@ class Sim:
 def simulate(seed: int, steps: int | None = None) -> Sim:
     """One full run: chaos, heal, quiesce, verify; returns the simulation for inspection."""
     rng = random.Random(seed ^ 0x5EED)
-    sim = Sim(seed, n=rng.randint(2, 5), limit=rng.choice([1, 2, 3, 5, 100]))
+    sim = Sim(seed, n=rng.randint(2, 5), limit=rng.choice([1, 2, 3, 5, 100]), two_syncs=0.3)
     for _ in range(steps if steps is not None else rng.randint(50, 400)):
         sim.step()
     sim.quiesce()

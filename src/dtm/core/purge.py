@@ -3,7 +3,9 @@
 Rule: a tombstone is purgeable iff every member node is known to hold it (or a later write of its
 key) at its current epoch, as of its version ``h`` (the version it had in that node's feed, or the
 node's last version when it acknowledged a batch carrying it), and every cursor out of that node
-has passed ``h`` (so no feed still owes anyone an older row of the key).
+has passed ``h`` (so no feed still owes anyone an older row of the key); a decided purge is sent
+once it has stayed decided for the fence (the replicate call timeout), so a batch read before the
+decision (by this or another sync process) can no longer land after it.
 """
 
 from __future__ import annotations
@@ -69,3 +71,8 @@ def waiting_for(
 def purge_targets(c: Candidate, members: Iterable[str]) -> list[str]:
     """The member nodes a decided purge has still to be sent to."""
     return sorted(set(members) - c.purged_on)
+
+
+def fence_passed(decided_ms: int, now_ms: int, fence_ms: int) -> bool:
+    """A purge decided at ``decided_ms`` may be sent at ``now_ms``."""
+    return now_ms - decided_ms >= fence_ms

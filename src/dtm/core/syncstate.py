@@ -73,8 +73,17 @@ class _Seen(OrderedDict[tuple[str, int, str, int, str], bool]):
 class SyncEngine:
     """Cursors, epochs, purge candidates and the conflict log of one sync process."""
 
-    def __init__(self, nodes: Sequence[str], *, recent: int = 4096, log_size: int = 1000) -> None:
+    def __init__(
+        self,
+        nodes: Sequence[str],
+        *,
+        recent: int = 4096,
+        log_size: int = 1000,
+        purge_fence_ms: int = 0,
+    ) -> None:
         self.nodes = tuple(nodes)
+        self.purge_fence_ms = purge_fence_ms
+        self._decided: dict[WriteKey, int] = {}  # when each purge was decided
         self.forgotten: set[str] = set()
         self.cursors: dict[Pair, Cursor] = {}
         self.epochs: dict[str, str] = {}
@@ -238,17 +247,27 @@ class SyncEngine:
             c = purge_rule.Candidate(RowId(row.key, row.hlc, row.origin))
         self.candidates[wk] = purge_rule.note_held(c, node, epoch, version)
 
-    def purge_plan(self, reachable: Iterable[str]) -> dict[str, list[RowId]]:
-        """Decided purges to send now, per reachable node."""
+    def purge_plan(self, reachable: Iterable[str], now_ms: int) -> dict[str, list[RowId]]:
+        """Decided purges to send now, per reachable node (each after its fence)."""
         ok = set(reachable)
         members = self.members
         out: dict[str, list[RowId]] = {}
-        for c in self.candidates.values():
-            if c.purged_on or not purge_rule.waiting_for(c, members, self.epochs, self.cursors):
-                for node in purge_rule.purge_targets(c, members):
-                    if node in ok:
-                        out.setdefault(node, []).append(c.rid)
+        for wk, c in self.candidates.items():
+            if not c.purged_on:
+                if purge_rule.waiting_for(c, members, self.epochs, self.cursors):
+                    self._decided.pop(wk, None)
+                    continue
+                decided = self._decided.setdefault(wk, now_ms)
+                if not purge_rule.fence_passed(decided, now_ms, self.purge_fence_ms):
+                    continue
+            for node in purge_rule.purge_targets(c, members):
+                if node in ok:
+                    out.setdefault(node, []).append(c.rid)
         return out
+
+    def purges_decided(self) -> int:
+        """Purges decided and not yet confirmed by every node."""
+        return sum(1 for wk, c in self.candidates.items() if c.purged_on or wk in self._decided)
 
     def on_purged(self, node: str, rids: Iterable[RowId], purged: int) -> None:
         """``node`` confirmed the purge of ``rids`` (each gone, or superseded there)."""
@@ -262,6 +281,7 @@ class SyncEngine:
             c = purge_rule.Candidate(c.rid, c.held, c.purged_on | {node})
             if not purge_rule.purge_targets(c, members):
                 del self.candidates[wk]
+                self._decided.pop(wk, None)
             else:
                 self.candidates[wk] = c
 
@@ -271,6 +291,8 @@ class SyncEngine:
         members = self.members
         for c in self.candidates.values():
             reasons = purge_rule.waiting_for(c, members, self.epochs, self.cursors)
+            if not reasons:
+                reasons = ["decided: purged once batches read before it can no longer land"]
             if c.purged_on:
                 reasons = [
                     f"{n}: purge not yet confirmed" for n in purge_rule.purge_targets(c, members)

@@ -42,10 +42,13 @@ def default_state_path(cluster: ClusterConfig) -> Path:
 
 
 async def serve(cluster: ClusterConfig, cfg: SyncConfig, state_path: Path) -> int:
-    engine = SyncEngine([n.name for n in cluster.node])
+    # A batch lands at most ~4 call timeouts after its rows were read (look, replicate, and a
+    # read-ahead page waiting for the previous delivery): only then may a decided purge go out.
+    fence_ms = 4 * cfg.call_timeout_ms
+    engine = SyncEngine([n.name for n in cluster.node], purge_fence_ms=fence_ms)
     engine.restore(statefile.load(state_path))
     urls = {n.name: n.url for n in cluster.node}
-    async with NodeClient(urls) as client:
+    async with NodeClient(urls, cfg.call_timeout_ms / 1000.0) as client:
         svc = SyncService(cluster, cfg, state_path, engine, client)
         runner = web.AppRunner(make_app(svc), access_log=None, shutdown_timeout=2.0)
         await runner.setup()
@@ -133,6 +136,8 @@ def main(argv: list[str]) -> int:
             cfg = msgspec.structs.replace(cfg, mode="interval", interval_ms=ns.interval)
         if ns.port is not None:
             cfg = msgspec.structs.replace(cfg, port=ns.port)
+        if cfg.call_timeout_ms < 1:
+            raise ErrSyntaxInvalidArgs("[sync] call_timeout_ms must be positive")
         if cfg.batch < 1 or cfg.batch > 10_000:
             raise ErrSyntaxInvalidArgs("[sync] batch must be in 1..10000")
         return uvloop.run(serve(cluster, cfg, state_path))

@@ -272,7 +272,7 @@ class SyncService:
 
     async def purge_once(self) -> int:
         """Send every decided purge to the reachable nodes; returns rows purged."""
-        plan = self.engine.purge_plan(self.reachable())
+        plan = self.engine.purge_plan(self.reachable(), self.now_ms())
         total = 0
         for node, rids in sorted(plan.items()):
             for i in range(0, len(rids), 1000):
