@@ -212,8 +212,9 @@ class Sim:
         if not self.pending:
             return 0
         b = self.pending.pop(self.rng.randrange(len(self.pending)))
-        if b.target not in self.reachable() or self.t - self.cur.read_at.pop(id(b)) > CALL_TIMEOUT_MS:
-            return 0
+        read_at = self.cur.read_at.pop(id(b))
+        if b.target not in self.reachable() or self.t - read_at > CALL_TIMEOUT_MS:
+            return 0  # unreachable, or the call timed out: never applied
         if self.lossy and self.rng.random() < self.faults.drop_request:
             return 0
         target = self.stores[b.target]
