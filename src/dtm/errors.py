@@ -30,9 +30,11 @@ class DtmError(Exception):
     exit_code: ClassVar[int] = 70
     http_status: ClassVar[int] = 500
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, candidates: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.message = message
+        # Only ErrAmbiguousID fills this: the task IDs a prefix matched.
+        self.candidates = candidates
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.message!r})"
@@ -111,12 +113,12 @@ ALL_ERRORS: tuple[type[DtmError], ...] = (
 _BY_NAME: dict[str, type[DtmError]] = {cls.name: cls for cls in ALL_ERRORS}
 
 
-def from_wire(name: str, message: str) -> DtmError:
-    """Rebuild the error a peer sent as ``{"error": name, "message": message}``."""
+def from_wire(name: str, message: str, candidates: tuple[str, ...] = ()) -> DtmError:
+    """Rebuild the error a peer sent as ``{"error": name, "message": message, ...}``."""
     cls = _BY_NAME.get(name, ErrInternal)
     if cls is ErrInternal and name != ErrInternal.name:
         message = f"{name}: {message}"
-    return cls(message)
+    return cls(message, candidates)
 
 
 def from_status(status: int, message: str) -> DtmError:

@@ -15,7 +15,13 @@ from typing import Any, Final, Literal, TypeVar
 
 import msgspec
 
-from dtm.errors import ErrPayloadTooLarge, ErrSyntaxInvalidArgs
+from dtm.errors import (
+    DtmError,
+    ErrPayloadTooLarge,
+    ErrSyntaxInvalidArgs,
+    from_status,
+    from_wire,
+)
 
 NULL: Final = msgspec.Raw(b"null")
 
@@ -211,6 +217,22 @@ def decode(data: bytes | str, type_: type[T], *, limit: int | None = None, what:
         raise ErrSyntaxInvalidArgs(f"{what} is not valid JSON: {exc}") from None
     except RecursionError:
         raise ErrSyntaxInvalidArgs(f"{what} is nested too deeply") from None
+
+
+def error_body(err: DtmError) -> ErrorBody:
+    """The body every service answers an error with."""
+    return ErrorBody(err.name, err.message, list(err.candidates))
+
+
+def error_from_answer(status: int, body: bytes, peer: str = "") -> DtmError:
+    """The error a non-2xx HTTP answer stands for: its ErrorBody if it has one (the same class,
+    message and candidates the peer raised), else one made from the status, naming ``peer``."""
+    try:
+        eb = decode(body, ErrorBody, what="error body")
+    except DtmError:
+        snippet = body[:200].decode("utf-8", "replace").strip() or "no details"
+        return from_status(status, f"{peer or 'the server'} answered HTTP {status}: {snippet}")
+    return from_wire(eb.error, eb.message, tuple(eb.candidates))
 
 
 def canonical_json(raw: msgspec.Raw) -> msgspec.Raw:

@@ -115,14 +115,16 @@ def test_errors_name_first_on_stderr() -> None:
 
 
 def test_ambiguous_errors_list_candidates_once() -> None:
-    e = ErrAmbiguousID("task ID 'abcd' is ambiguous")
-    assert format_error(e, ["abcd1", "abcd2"], False) == (
+    e = ErrAmbiguousID("task ID 'abcd' is ambiguous", ("abcd1", "abcd2"))
+    assert format_error(e, False) == (
         "ErrAmbiguousID: task ID 'abcd' is ambiguous\n  abcd1\n  abcd2"
     )
-    named = ErrAmbiguousID("task ID 'abcd' is ambiguous: it matches abcd1, abcd2")
-    assert format_error(named, ["abcd1", "abcd2"], False).count("abcd2") == 1
+    named = ErrAmbiguousID(
+        "task ID 'abcd' is ambiguous: it matches abcd1, abcd2", ("abcd1", "abcd2")
+    )
+    assert format_error(named, False).count("abcd2") == 1
     j = console(json=True)
-    j.error(e, ["abcd1", "abcd2"])
+    j.error(e)
     assert json.loads(err(j))["candidates"] == ["abcd1", "abcd2"]
 
 

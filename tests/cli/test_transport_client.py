@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dtm.cli.client import candidates_of, error_from_answer, read_answer, token_from_header
+from dtm.cli.client import error_from_answer, read_answer, token_from_header
 from dtm.cli.transport import Answer, exchange, parse_answer, parse_url
 from dtm.errors import (
     ErrAmbiguousID,
@@ -68,8 +68,8 @@ def test_error_bodies_become_our_errors() -> None:
     amb = error_from_answer(
         answer(409, b'{"error":"ErrAmbiguousID","message":"m","candidates":["abcd1","abcd2"]}')
     )
-    assert isinstance(amb, ErrAmbiguousID) and candidates_of(amb) == ("abcd1", "abcd2")
-    assert candidates_of(e) == ()
+    assert isinstance(amb, ErrAmbiguousID) and amb.candidates == ("abcd1", "abcd2")
+    assert e.candidates == ()
     big = error_from_answer(answer(413, b'{"error":"ErrPayloadTooLarge","message":"big"}'))
     assert isinstance(big, ErrPayloadTooLarge) and big.exit_code == 2
 

@@ -15,7 +15,7 @@ from prometheus_client.registry import Collector
 
 from dtm.balancer.upstream import Node
 from dtm.errors import DtmError
-from dtm.wire import BalancerStatus, ErrorBody, Health, UpstreamStatus, encode
+from dtm.wire import BalancerStatus, Health, UpstreamStatus, encode, error_body
 
 PROMETHEUS_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 JSON_TYPE = b"application/json"
@@ -59,7 +59,7 @@ def response(
 
 def error_response(err: DtmError, keep_alive: bool) -> bytes:
     """The answer for one of our errors."""
-    body = encode(ErrorBody(error=err.name, message=err.message))
+    body = encode(error_body(err))
     return response(err.http_status, body, keep_alive)
 
 

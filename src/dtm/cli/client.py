@@ -15,12 +15,11 @@ from typing import TypeVar
 from dtm.cli.transport import Answer, BaseUrl, exchange
 from dtm.core.session import merge_tokens
 from dtm.core.tasks import Status
-from dtm.errors import DtmError, ErrInternal, from_status, from_wire
+from dtm.errors import DtmError, ErrInternal
 from dtm.wire import (
     SESSION_HEADER,
     CreateTask,
     Deleted,
-    ErrorBody,
     SessionToken,
     Task,
     TaskList,
@@ -28,31 +27,17 @@ from dtm.wire import (
     decode,
     encode,
 )
+from dtm.wire import (
+    error_from_answer as error_from_answer_body,
+)
 
 T = TypeVar("T")
 _SESSION = SESSION_HEADER.lower()
 
 
-def candidates_of(err: DtmError) -> tuple[str, ...]:
-    """The task IDs an ambiguous-prefix error named (empty for every other error).
-
-    They travel as the error's ``candidates`` attribute, as dtm.core.tasks.AmbiguousRef has it.
-    """
-    found = vars(err).get("candidates", ())
-    return tuple(str(c) for c in found) if isinstance(found, list | tuple) else ()
-
-
 def error_from_answer(answer: Answer) -> DtmError:
     """The error a non-2xx answer stands for: its ErrorBody if it has one, else its status."""
-    try:
-        body = decode(answer.body, ErrorBody, what="error body")
-    except DtmError:
-        snippet = answer.body[:200].decode("utf-8", "replace").strip()
-        return from_status(answer.status, f"HTTP {answer.status}: {snippet or 'no details'}")
-    err = from_wire(body.error, body.message)
-    if body.candidates:
-        vars(err)["candidates"] = list(body.candidates)
-    return err
+    return error_from_answer_body(answer.status, answer.body)
 
 
 def read_answer(answer: Answer, type_: type[T]) -> T:

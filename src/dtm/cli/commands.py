@@ -7,7 +7,7 @@ Rule: `run` is the one place where an error becomes output and an exit code: it 
 
 from __future__ import annotations
 
-from dtm.cli.client import TaskClient, candidates_of
+from dtm.cli.client import TaskClient
 from dtm.cli.grammar import (
     ClusterStatus,
     Command,
@@ -75,7 +75,7 @@ def cluster_status(cmd: ClusterStatus, console: Console) -> int:
 
 def report(console: Console, err: DtmError) -> int:
     """Print ``err`` and return its exit code."""
-    console.error(err, candidates_of(err))
+    console.error(err)
     return err.exit_code
 
 

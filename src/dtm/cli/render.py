@@ -8,13 +8,13 @@ terminal and the bare full ID when piped, so ``id=$(todo add …)`` works.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TextIO
 
 from dtm.core.tasks import MIN_PREFIX, short_ids
 from dtm.errors import DtmError
-from dtm.wire import Deleted, ErrorBody, Task, TaskList, encode
+from dtm.wire import Deleted, Task, TaskList, encode, error_body
 
 BOLD, DIM, RED, GREEN, YELLOW, CYAN = "1", "2", "31", "32", "33", "36"
 
@@ -72,15 +72,15 @@ def format_task_line(verb: str, task: Task, colour: bool) -> str:
     return f"{paint(verb, colour, BOLD)} {show_id(task.id, colour)}  {task.text}"
 
 
-def format_error(err: DtmError, candidates: Sequence[str], colour: bool) -> str:
+def format_error(err: DtmError, colour: bool) -> str:
     """``ErrName: message``, then any candidate the message does not already name."""
     lines = [f"{paint(err.name, colour, BOLD, RED)}: {err.message}"]
-    lines += [f"  {c}" for c in candidates if c not in err.message]
+    lines += [f"  {c}" for c in err.candidates if c not in err.message]
     return "\n".join(lines)
 
 
-def error_json(err: DtmError, candidates: Sequence[str]) -> str:
-    return encode(ErrorBody(err.name, err.message, list(candidates))).decode()
+def error_json(err: DtmError) -> str:
+    return encode(error_body(err)).decode()
 
 
 @dataclass
@@ -106,11 +106,8 @@ class Console:
         self.err.write(f"{paint('warning', self.err_colour, BOLD, YELLOW)}: {message}\n")
         self.err.flush()
 
-    def error(self, err: DtmError, candidates: Sequence[str] = ()) -> None:
-        if self.json:
-            text = error_json(err, candidates)
-        else:
-            text = format_error(err, candidates, self.err_colour)
+    def error(self, err: DtmError) -> None:
+        text = error_json(err) if self.json else format_error(err, self.err_colour)
         self.err.write(text + "\n")
         self.err.flush()
 

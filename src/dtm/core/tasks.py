@@ -92,13 +92,13 @@ def scan_bound(prefix: str) -> str:
     return lowered + _KEY_CHARS[-1] * (MAX_KEY_LEN - len(lowered))
 
 
-class AmbiguousRef(ErrAmbiguousID):
-    """ErrAmbiguousID that also carries the matching IDs (sent as ErrorBody.candidates)."""
-
-    def __init__(self, ref: str, candidates: Sequence[str], more: bool = False) -> None:
-        listed = ", ".join(candidates) + (", …" if more else "")
-        super().__init__(f"task ID {ref!r} is ambiguous: it matches {listed}; type more characters")
-        self.candidates = list(candidates)
+def ambiguous(ref: str, candidates: Sequence[str], more: bool = False) -> ErrAmbiguousID:
+    """The error for a prefix that matches several tasks; it carries the matching IDs."""
+    listed = ", ".join(candidates) + (", …" if more else "")
+    return ErrAmbiguousID(
+        f"task ID {ref!r} is ambiguous: it matches {listed}; type more characters",
+        tuple(candidates),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +119,7 @@ def resolve_ref(ref: str, prefix: str, matching: Sequence[str], more: bool = Fal
         raise ErrNoDataFound(f"no task with ID {ref!r}")
     if len(found) == 1 and not more:
         return Resolved(found[0])
-    raise AmbiguousRef(ref, found[:MAX_CANDIDATES], more or len(found) > MAX_CANDIDATES)
+    raise ambiguous(ref, found[:MAX_CANDIDATES], more or len(found) > MAX_CANDIDATES)
 
 
 def short_ids(ids: Iterable[str], minimum: int = MIN_PREFIX) -> dict[str, str]:

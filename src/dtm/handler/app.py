@@ -8,27 +8,23 @@ which also answers with the request's session token in ``X-Dtm-Session``.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from dtm import wire
-from dtm.core.tasks import AmbiguousRef
 from dtm.errors import (
-    DtmError,
-    ErrInternal,
-    ErrNoDataFound,
     ErrPayloadTooLarge,
     ErrSyntaxInvalidArgs,
-    from_status,
 )
 from dtm.handler.metrics import CONTENT_TYPE, HandlerMetrics
 from dtm.handler.openapi import build_document
 from dtm.handler.service import TaskService
 from dtm.handler.session import Session, parse_token
 from dtm.handler.upstream import Upstream
+from dtm.httpkit import error_middleware, json_response, route_of
 
 log = logging.getLogger(__name__)
 
@@ -40,66 +36,19 @@ SESSION_KEY = "dtm_session"
 UPSTREAM = web.AppKey("upstream", Upstream)
 
 
-def _json(msg: object, status: int = 200) -> web.Response:
-    return web.Response(status=status, body=wire.encode(msg), content_type="application/json")
+_json = json_response
 
 
-def error_response(err: DtmError, status: int | None = None) -> web.Response:
-    """The JSON answer for one of our errors."""
-    candidates = err.candidates if isinstance(err, AmbiguousRef) else []
-    return _json(wire.ErrorBody(err.name, err.message, candidates), status or err.http_status)
-
-
-def _from_http(exc: web.HTTPException, request: web.Request) -> web.Response:
-    """aiohttp's own refusals (unknown path, wrong method, body too large) in our JSON shape."""
-    if exc.status == 404:
-        return error_response(ErrNoDataFound(f"no such path: {request.method} {request.path}"))
-    if exc.status == 405:
-        allowed = exc.headers.get("Allow", "")
-        resp = error_response(
-            ErrSyntaxInvalidArgs(f"method {request.method} not allowed here (allowed: {allowed})"),
-            405,
-        )
-        if allowed:
-            resp.headers["Allow"] = allowed
-        return resp
-    if exc.status == 413:
-        return error_response(ErrPayloadTooLarge(f"the body is over the {MAX_BODY}-byte limit"))
-    return error_response(from_status(exc.status, exc.text or exc.reason), exc.status)
-
-
-def _route(request: web.Request) -> str:
-    route = request.match_info.route
-    resource = route.resource if route is not None else None
-    return resource.canonical if resource is not None else "unmatched"
-
-
-def make_middleware(metrics: HandlerMetrics) -> Callable[..., Awaitable[web.StreamResponse]]:
+def make_middleware(metrics: HandlerMetrics) -> Middleware:
     """The handler's single middleware: errors to JSON, the session header, metrics."""
 
-    @web.middleware
-    async def mw(request: web.Request, handler: Handler) -> web.StreamResponse:
-        start = time.perf_counter()
-        metrics.started()
-        resp: web.StreamResponse
-        try:
-            resp = await handler(request)
-        except DtmError as err:
-            resp = error_response(err)
-        except web.HTTPException as exc:
-            if exc.status < 400:
-                raise
-            resp = _from_http(exc, request)
-        except Exception:
-            log.exception("unexpected error answering %s %s", request.method, request.path)
-            resp = error_response(ErrInternal("an unexpected error; see the handler's log"))
+    def after(request: web.Request, resp: web.StreamResponse, elapsed: float) -> None:
         session: Session | None = request.get(SESSION_KEY)
         if session is not None:
             resp.headers[wire.SESSION_HEADER] = session.header
-        metrics.answered(_route(request), request.method, resp.status, time.perf_counter() - start)
-        return resp
+        metrics.answered(route_of(request), request.method, resp.status, elapsed)
 
-    return mw
+    return error_middleware("handler", after, lambda _: metrics.started())
 
 
 # ---------------------------------------------------------------- input

@@ -24,8 +24,6 @@ from dtm.errors import (
     ErrSyntaxInvalidArgs,
     ErrTimeout,
     ErrUnavailable,
-    from_status,
-    from_wire,
 )
 from dtm.handler.metrics import HandlerMetrics
 from dtm.handler.session import Session
@@ -126,14 +124,7 @@ class Upstream:
 
     def _error(self, reply: Reply) -> DtmError:
         """The error an unsuccessful answer carries (its ErrorBody, or one made from its status)."""
-        try:
-            body = wire.decode(reply.body, wire.ErrorBody)
-        except ErrSyntaxInvalidArgs:
-            text = reply.body[:200].decode("utf-8", "replace").strip()
-            return from_status(
-                reply.status, f"the load balancer answered {reply.status}: {text or '(no body)'}"
-            )
-        return from_wire(body.error, body.message)
+        return wire.error_from_answer(reply.status, reply.body, "the load balancer")
 
     def _decode(self, reply: Reply, type_: type[T]) -> T:
         try:

@@ -26,6 +26,7 @@ from dtm.errors import (
     ErrSyntaxInvalidArgs,
     ErrTimeout,
 )
+from dtm.httpkit import json_response
 from dtm.node import params
 from dtm.node.metrics import CONTENT_TYPE, NodeMetrics
 from dtm.node.middleware import make_middleware
@@ -44,8 +45,7 @@ SESSION_PATHS = ("/v1/kv", "/v1/changes")
 MAX_INT = 2**63  # what SQLite stores as an integer
 
 
-def _json(msg: object, status: int = 200) -> web.Response:
-    return web.Response(status=status, body=wire.encode(msg), content_type="application/json")
+_json = json_response
 
 
 def _max_hlc(rows: list[wire.Row]) -> int:
