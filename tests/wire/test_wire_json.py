@@ -16,15 +16,24 @@ from dtm import wire
 from dtm.errors import ErrPayloadTooLarge, ErrSyntaxInvalidArgs
 from dtm.wire import (
     NULL,
+    AntiEntropyResult,
+    BalancerStatus,
     BucketRows,
     ChangesPage,
+    ConflictEntry,
+    ConflictLog,
     CreateTask,
+    CursorRecord,
     Deleted,
     Digest,
     ErrorBody,
+    ForgetRequest,
+    ForgetResponse,
+    HandlerStatus,
     Health,
     NodeStatus,
     PeerApplied,
+    PurgeHold,
     PurgeRequest,
     PurgeResponse,
     PutBody,
@@ -34,10 +43,14 @@ from dtm.wire import (
     RowId,
     RowPage,
     SessionToken,
+    SyncPair,
+    SyncStateFile,
+    SyncStatus,
     Task,
     TaskList,
     TaskValue,
     UpdateTask,
+    UpstreamStatus,
 )
 
 ROW = Row("k1", msgspec.Raw(b'{"text":"Buy"}'), False, 3, 117_309_440_000_000_001, "store1")
@@ -142,6 +155,96 @@ EXAMPLES: dict[type[Any], list[tuple[Any, str]]] = {
     ],
     Deleted: [(Deleted("a1b2c3d4e5f6", True), '{"id":"a1b2c3d4e5f6","deleted":true}')],
 }
+
+
+UP = UpstreamStatus("store1", "http://127.0.0.1:7411", True, 0, 10, 1, 1, 1, 1)
+UP_JSON = (
+    '{"name":"store1","url":"http://127.0.0.1:7411","healthy":true,"in_flight":0,"requests":10,'
+    '"failures":1,"retries":1,"ejections":1,"readmissions":1}'
+)
+PAIR = SyncPair("store1", "store2", 4, 6, 2, 0.25, 40, 1, True)
+PAIR_JSON = (
+    '{"source":"store1","target":"store2","cursor":4,"source_last_version":6,"lag_versions":2,'
+    '"lag_seconds":0.25,"rows_sent":40,"conflicts":1,"reachable":true}'
+)
+CURSOR = CursorRecord("store1", "store2", "ab12", "cd34", 4)
+CURSOR_JSON = (
+    '{"source":"store1","target":"store2","source_epoch":"ab12","target_epoch":"cd34","version":4}'
+)
+
+EXAMPLES.update(
+    {
+        UpstreamStatus: [(UP, UP_JSON)],
+        BalancerStatus: [
+            (
+                BalancerStatus("balancer", 10, 0, 0, [UP]),
+                '{"component":"balancer","requests":10,"in_flight":0,"unanswered":0,'
+                f'"nodes":[{UP_JSON}]}}',
+            )
+        ],
+        HandlerStatus: [
+            (
+                HandlerStatus("handler", "http://127.0.0.1:7401", 5, 1, 0, 9, 1, 0, 0),
+                '{"component":"handler","balancer":"http://127.0.0.1:7401","requests":5,'
+                '"in_flight":1,"failed":0,"upstream_requests":9,"catch_up_retries":1,'
+                '"not_caught_up":0,"invalid_rows":0}',
+            )
+        ],
+        SyncPair: [(PAIR, PAIR_JSON)],
+        PurgeHold: [
+            (
+                PurgeHold("k2", 9, "store2", ["store3"]),
+                '{"key":"k2","hlc":9,"origin":"store2","waiting_for":["store3"]}',
+            )
+        ],
+        AntiEntropyResult: [
+            (
+                AntiEntropyResult(1790000000000, ["store1", "store2"], 256, 1, 2, None),
+                '{"at_ms":1790000000000,"nodes":["store1","store2"],"buckets":256,'
+                '"differing_buckets":1,"rows_repaired":2,"error":null}',
+            )
+        ],
+        SyncStatus: [
+            (
+                SyncStatus(
+                    "sync",
+                    "longpoll",
+                    ["store1", "store2"],
+                    [],
+                    {"store1": "ab12"},
+                    [PAIR],
+                    1,
+                    0,
+                    [],
+                    0,
+                    None,
+                    {"store1": 3},
+                ),
+                '{"component":"sync","mode":"longpoll","nodes":["store1","store2"],'
+                '"forgotten":[],"epochs":{"store1":"ab12"},'
+                f'"pairs":[{PAIR_JSON}],"conflicts":1,"tombstones_awaiting_purge":0,'
+                '"purge_holds":[],"purged":0,"anti_entropy":null,"rounds":{"store1":3},'
+                '"errors":{}}',
+            )
+        ],
+        ConflictEntry: [
+            (
+                ConflictEntry("k1", ROW, TOMB, "store1", 1790000000000),
+                f'{{"key":"k1","winner":{ROW_JSON},"loser":{TOMB_JSON},'
+                '"node":"store1","at_ms":1790000000000}',
+            )
+        ],
+        ConflictLog: [(ConflictLog(0, []), '{"total":0,"conflicts":[]}')],
+        ForgetRequest: [(ForgetRequest("store3"), '{"node":"store3"}')],
+        ForgetResponse: [
+            (ForgetResponse("store3", ["store3"]), '{"node":"store3","forgotten":["store3"]}')
+        ],
+        CursorRecord: [(CURSOR, CURSOR_JSON)],
+        SyncStateFile: [
+            (SyncStateFile([CURSOR]), f'{{"cursors":[{CURSOR_JSON}],"forgotten":[]}}'),
+        ],
+    }
+)
 
 
 def _cases() -> list[tuple[type[Any], Any, str]]:

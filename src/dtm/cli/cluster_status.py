@@ -18,7 +18,7 @@ import urllib.request
 from collections.abc import Mapping
 
 from dtm import wire
-from dtm.errors import DtmError, ErrTimeout, ErrUnavailable, from_status, from_wire
+from dtm.errors import DtmError, ErrTimeout, ErrUnavailable
 
 DEFAULT_SYNC_URL = "http://127.0.0.1:7420"
 SYNC_URL_ENV = "DTM_SYNC_URL"
@@ -30,12 +30,7 @@ def fetch_status(url: str, timeout: float = 5.0) -> wire.SyncStatus:
         with urllib.request.urlopen(url.rstrip("/") + "/v1/status", timeout=timeout) as resp:
             data = resp.read()
     except urllib.error.HTTPError as exc:
-        body = exc.read()
-        try:
-            err = wire.decode(body, wire.ErrorBody)
-        except DtmError:
-            raise from_status(exc.code, f"sync at {url}: HTTP {exc.code}") from None
-        raise from_wire(err.error, err.message) from None
+        raise wire.error_from_answer(exc.code, exc.read(), f"the sync process at {url}") from None
     except TimeoutError:
         raise ErrTimeout(f"sync at {url} did not answer within {timeout:.0f}s") from None
     except OSError as exc:

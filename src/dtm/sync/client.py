@@ -12,7 +12,7 @@ from typing import TypeVar
 import aiohttp
 
 from dtm import wire
-from dtm.errors import DtmError, ErrTimeout, ErrUnavailable, from_status, from_wire
+from dtm.errors import DtmError, ErrTimeout, ErrUnavailable
 
 T = TypeVar("T")
 
@@ -104,8 +104,8 @@ class NodeClient:
 
 
 def _error(node: str, status: int, data: bytes) -> DtmError:
-    try:
-        body = wire.decode(data, wire.ErrorBody, what="error body")
-    except DtmError:
-        return from_status(status, f"{node}: HTTP {status}")
-    return from_wire(body.error, f"{node}: {body.message}")
+    """The node's error, its message naming the node."""
+    err = wire.error_from_answer(status, data, node)
+    if err.message.startswith(node):
+        return err
+    return type(err)(f"{node}: {err.message}", err.candidates)
