@@ -82,3 +82,21 @@ def test_a_write_retried_elsewhere_is_not_applied_late_by_a_resumed_node(
     for i in range(4):
         assert request("GET", f"{s1}/v1/kv/k{i}").status == 404
     assert request("GET", f"{s1}/v1/status").json()["last_version"] == 0
+
+
+def test_a_late_replicate_or_purge_is_refused_too(cluster: Callable[..., LocalCluster]) -> None:
+    """The sync process sends a deadline with each write call: a batch that timed out (and so
+    counts as not delivered) must not be applied when the node gets to it later."""
+    c = cluster(nodes=2, node_options={"store1": {"max_clock_offset_ms": 100}})
+    c.start("store1")
+    url = c.url("store1")
+    row = {"key": "k", "value": 1, "deleted": False, "version": 1, "hlc": 5, "origin": "store2"}
+    batch = {"source": "store2", "epoch": "e2", "source_version": 1, "rows": [row]}
+    past = {"X-Dtm-Deadline": str(time.time_ns() // 1_000_000 - 5_000)}
+    r = request("POST", f"{url}/v1/replicate", batch, headers=past)
+    assert r.status == 504 and r.json()["error"] == "ErrTimeout", r
+    assert request("GET", f"{url}/v1/kv/k").status == 404
+    assert request("GET", f"{url}/v1/status").json()["applied"] == {}
+    purge = {"rows": [{"key": "k", "hlc": 5, "origin": "store2"}]}
+    assert request("POST", f"{url}/v1/purge", purge, headers=past).status == 504
+    assert request("POST", f"{url}/v1/replicate", batch).json()["applied"] == 1

@@ -226,6 +226,7 @@ class NodeService:
         for i, row in enumerate(batch.rows):
             _check_row(row, f"replicate batch row {i}")
         self._note_skew(_max_hlc(batch.rows), batch.source)
+        self._check_deadline(request)
         result = await self.store.replicate(batch)
         self.metrics.writes.labels("ignored").inc(result.ignored)
         self._wrote("replicated", result.applied)
@@ -238,6 +239,7 @@ class NodeService:
         for i, rid in enumerate(req.rows):
             if not is_valid_key(rid.key) or not 0 <= rid.hlc < MAX_INT or not rid.origin:
                 raise ErrSyntaxInvalidArgs(f"purge request row {i}: invalid key, hlc or origin")
+        self._check_deadline(request)
         purged = await self.store.purge(list(req.rows))
         self.metrics.writes.labels("purged").inc(purged)
         return _json(wire.PurgeResponse(purged))

@@ -7,6 +7,7 @@ Rule: every call has a timeout; every answer is decoded into its wire struct; ev
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import TypeVar
 
 import aiohttp
@@ -53,7 +54,11 @@ class NodeClient:
             raise ErrUnavailable("the node client is not open")
         url = self.urls[node] + path
         limit = self.timeout_s if timeout_s is None else timeout_s
-        headers = {"Content-Type": "application/json"} if body is not None else None
+        headers: dict[str, str] = {}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        if method == "POST":  # a write: the node must not apply it after we stopped waiting
+            headers[wire.DEADLINE_HEADER] = str(time.time_ns() // 1_000_000 + int(limit * 1000))
         try:
             async with asyncio.timeout(limit):
                 async with self._session.request(
