@@ -108,6 +108,19 @@ def evaluate(res: Results) -> list[Goal]:
             "balancer",
             "balancer: GET",
         )
+    for op in ("GET", "PUT"):
+        cpu = res.ratio_of(
+            g_paths.cpu_row(op, "through HAProxy"), g_paths.cpu_row(op, "through ours")
+        )
+        add(
+            f"our balancer ≥ 50 % of HAProxy ({op}, by the proxy's CPU per request: the rate "
+            f"each would reach on a core of its own)",
+            cpu,
+            "x",
+            lambda v: v >= 0.5,
+            "balancer",
+            "balancer: GET",
+        )
     for op in ("create", "list"):
         add(
             f"full path ≥ 1/3 of direct-to-node ({op})",

@@ -35,7 +35,7 @@ class Plan:
 FULL = Plan(
     mode="full",
     runs=3,
-    seconds=3,
+    seconds=2,
     node_conns=64,
     conns=32,
     big_rows=1_000_000,
@@ -48,7 +48,7 @@ FULL = Plan(
     cli_runs=10,
     lag_seconds=5.0,
     lag_rate=200,
-    round_reps=20,
+    round_reps=10,
     profile=True,
 )
 

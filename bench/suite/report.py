@@ -76,7 +76,12 @@ def closing(res: Results) -> list[str]:
         f"of Redis GET.",
         f"- Our balancer: GET {r(g_paths.bal_row('GET', 'through ours'), g_paths.bal_row('GET', 'through HAProxy'))} "  # noqa: E501
         f"and PUT {r(g_paths.bal_row('PUT', 'through ours'), g_paths.bal_row('PUT', 'through HAProxy'))} "  # noqa: E501
-        f"of HAProxy in front of the same nodes.",
+        f"of HAProxy's throughput in front of the same nodes (both bounded by the nodes on the "
+        f"shared core); by the proxy's own CPU per request, ours reaches "
+        f"{r(g_paths.cpu_row('GET', 'through HAProxy'), g_paths.cpu_row('GET', 'through ours'))} "
+        f"(GET) and "
+        f"{r(g_paths.cpu_row('PUT', 'through HAProxy'), g_paths.cpu_row('PUT', 'through ours'))} "
+        f"(PUT) of HAProxy's rate per core.",
         f"- The full path (CLI's handler → balancer → node): create "
         f"{r(g_paths.path_row('create', 'through the handler'), g_paths.path_row('create', 'direct to a node'))} "  # noqa: E501
         f"and list {r(g_paths.path_row('list', 'through the handler'), g_paths.path_row('list', 'direct to a node'))} "  # noqa: E501
