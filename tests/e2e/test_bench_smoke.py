@@ -44,7 +44,9 @@ def test_bench_suite_runs_with_tiny_counts(tmp_path: Path) -> None:
         measured = [r for r in g["rows"] if not r["not_measured"]]
         assert measured, key
         for r in measured:
-            assert r["median"] is not None and r["median"] > 0, (key, r["name"])
+            assert r["median"] is not None and r["median"] >= 0, (key, r["name"])
+            if r["unit"].endswith("/s"):
+                assert r["median"] > 0, (key, r["name"])
     assert by_key["lag"]["series"], "the lag samples for the chart are kept"
     assert len(results["goals"]) >= 10
 
