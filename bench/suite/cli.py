@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown group(s): {', '.join(unknown)}; known: {', '.join(GROUPS)}")
         return 2
-    chosen = chosen or list(GROUPS)
+    chosen = [k for k in GROUPS if k in chosen] or list(GROUPS)
     env.allow_install = not args.no_install
     signal.signal(signal.SIGTERM, _sigterm)
 

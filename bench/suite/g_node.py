@@ -120,6 +120,8 @@ def run(plan: Plan, res: Results, workdir: Path) -> None:
         )
         big = g.add(Row(feed_row(plan.big_rows), "ms", refs=[small.name]))
         big.runs = _feed_runs(url, plan.feed_reps, plan.runs)
+        order = [PUT, R_AOF, RAW, GET, R_SET, R_GET, small.name, big.name]
+        g.rows.sort(key=lambda r: order.index(r.name) if r.name in order else len(order))
     finally:
         servers.stop_all()
         shutil.rmtree(workdir / "g1", ignore_errors=True)

@@ -23,12 +23,17 @@ def num(v: float | None, unit: str) -> str:
     return f"{v:,.0f}"
 
 
+def times(r: float) -> str:
+    """A ratio with enough digits to be told from zero."""
+    return f"{r:.2f}×" if r >= 0.1 else f"{r:.3f}×"
+
+
 def _ratio(res: Results, row: Row) -> str:
     parts = []
     for ref in row.refs:
         r = res.ratio(row, ref)
         if r is not None:
-            parts.append(f"**{r:.2f}×** {ref}")
+            parts.append(f"**{times(r)}** {ref}")
     return "; ".join(parts) or ""
 
 
@@ -63,7 +68,7 @@ def closing(res: Results) -> list[str]:
 
     def r(a: str, b: str) -> str:
         v = res.ratio_of(a, b)
-        return "–" if v is None else f"{v:.2f}×"
+        return "–" if v is None else times(v)
 
     def m(name: str, unit: str) -> str:
         row = res.find(name)
@@ -181,6 +186,12 @@ def render(res: Results, charts: list[tuple[str, str]]) -> str:
         "python -m bench --only node,balancer   # some groups (node balancer handler cli lag "
         "catchup)",
         "```",
+        "",
+        "The code: `bench/suite/` — `loadgen.py` (the one load generator: wrk and its Lua "
+        "scripts), `refs.py` (Redis, raw SQLite, the Go row), `servers.py` (our components, "
+        "HAProxy, Redis), one module per group (`g_node.py`, `g_paths.py`, `g_cli.py`, "
+        "`g_sync.py`, `g_memory.py`), `goals.py`, `report.py`, `charts.py`, and the results "
+        "model `model.py`.",
         "",
         "The suite installs what is missing (Debian: wrk, redis-server, haproxy, hyperfine; "
         "PyPI: matplotlib, py-spy), starts every server itself on 127.0.0.1 with free ports, and "
