@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dtm.core.session import contribution, merge_tokens, unmet
+from dtm.core.session import adopt_new_epochs, contribution, merge_tokens, unmet
 from dtm.wire import PeerApplied, SessionToken
 
 tokens = st.builds(
@@ -57,3 +57,18 @@ def test_a_replica_that_satisfies_a_merged_token_satisfies_both_parts(
     applied = {n: PeerApplied("e", v) for n, v in merged.versions.items()}
     assert unmet(merged, "other", "x", 0, applied) == []
     assert unmet(a, "other", "x", 0, applied) == [] and unmet(b, "other", "x", 0, applied) == []
+
+
+def test_version_zero_requires_nothing() -> None:
+    tok = SessionToken({"s1": 0}, {"s1": "e1"}, 0)
+    assert unmet(tok, "s2", "e2", 0, {}) == []
+
+
+def test_a_stale_entry_takes_the_nodes_new_epoch() -> None:
+    tok = SessionToken({"s1": 5, "s2": 7}, {"s1": "old", "s2": "e2"}, 10)
+    fresh = adopt_new_epochs(tok, contribution("s1", "new", 0, 3))
+    assert fresh == SessionToken({"s1": 0, "s2": 7}, {"s1": "new", "s2": "e2"}, 10)
+    assert unmet(fresh, "s1", "new", 0, {"s2": PeerApplied("e2", 7)}) == []
+    # the same epoch, or a node the token does not name, changes nothing
+    assert adopt_new_epochs(tok, contribution("s2", "e2", 99, 3)) is tok
+    assert adopt_new_epochs(tok, contribution("s9", "x", 1, 3)) is tok

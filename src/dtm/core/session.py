@@ -3,7 +3,10 @@
 Rule: a replica may serve a session's read iff, for every node X the token names with version v
 and epoch e, the replica holds X's state up to v: X itself at epoch e with ``last_version >= v``,
 or another node that applied X's feed at epoch e up to ``>= v`` (or has moved on to a newer
-epoch of X, which is the best a wiped X allows). Tokens merge by pointwise maximum.
+epoch of X, which is the best a wiped X allows); version 0 requires nothing. Tokens merge by
+pointwise maximum. When no replica can serve a token, an entry for a node that answers at another
+epoch is replaced by that node's new entry: the node was wiped or restored, and what its old self
+held and never copied elsewhere is gone for good, so waiting for it would never end.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ def unmet(
     missing: list[str] = []
     for x, v in token.versions.items():
         e = token.epochs.get(x, "")
+        if v <= 0:
+            continue
         if x == node:
             ok = epoch == e and last_version >= v
         else:
@@ -51,3 +56,21 @@ def unmet(
         if not ok:
             missing.append(f"{x}@{v}")
     return missing
+
+
+def adopt_new_epochs(token: SessionToken, answer: SessionToken) -> SessionToken:
+    """``token`` with each entry that ``answer`` (a node's contribution) shows at another epoch
+    replaced by the answer's entry; the token itself if there is none."""
+    changed = {
+        x
+        for x, e in answer.epochs.items()
+        if x in token.versions and x in answer.versions and token.epochs.get(x, e) != e
+    }
+    if not changed:
+        return token
+    versions = dict(token.versions)
+    epochs = dict(token.epochs)
+    for x in changed:
+        versions[x] = answer.versions[x]
+        epochs[x] = answer.epochs[x]
+    return SessionToken(versions, epochs, max(token.hlc, answer.hlc))

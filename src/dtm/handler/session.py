@@ -12,7 +12,7 @@ import logging
 import msgspec
 
 from dtm import wire
-from dtm.core.session import merge_tokens
+from dtm.core.session import adopt_new_epochs, merge_tokens
 from dtm.errors import ErrSyntaxInvalidArgs
 
 log = logging.getLogger(__name__)
@@ -55,16 +55,36 @@ class Session:
 
     def absorb(self, header: str | None) -> None:
         """Merge a data node's contribution (its ``X-Dtm-Session`` answer header)."""
-        if not header:
-            return
-        try:
-            contribution = wire.decode(header.encode(), wire.SessionToken, limit=MAX_HEADER)
-        except ErrSyntaxInvalidArgs as exc:
-            log.warning("ignoring a malformed session header from upstream: %s", exc.message)
-            return
-        self.token = merge_tokens(self.token, contribution)
+        contribution = _contribution(header)
+        if contribution is not None:
+            self.token = merge_tokens(self.token, contribution)
+
+    def adopt_new_epochs(self, header: str | None) -> bool:
+        """After no replica could serve the token: take the answering node's new epoch in place
+        of a stale entry of the token (the node was wiped or restored). True if one changed."""
+        contribution = _contribution(header)
+        if contribution is None:
+            return False
+        fresher = adopt_new_epochs(self.token, contribution)
+        changed = fresher != self.token
+        self.token = fresher
+        return changed
+
+    def nodes(self) -> set[str]:
+        """The nodes the token names."""
+        return set(self.token.versions)
 
     def see_hlc(self, stamp: int) -> None:
         """Make later writes order after ``stamp`` (a row this session read)."""
         if stamp > self.token.hlc:
             self.token = msgspec.structs.replace(self.token, hlc=stamp)
+
+
+def _contribution(header: str | None) -> wire.SessionToken | None:
+    if not header:
+        return None
+    try:
+        return wire.decode(header.encode(), wire.SessionToken, limit=MAX_HEADER)
+    except ErrSyntaxInvalidArgs as exc:
+        log.warning("ignoring a malformed session header from upstream: %s", exc.message)
+        return None

@@ -137,8 +137,17 @@ class Upstream:
     # ------------------------------------------------------------ reads
 
     async def _read(self, path: str, query: Mapping[str, str] | None, s: Session) -> Reply:
-        """A session read: 200 or 404 (returned), anything else raised."""
-        for wait in (0, self.catch_up_wait_ms):
+        """A session read: 200 or 404 (returned), anything else raised.
+
+        First with ``X-Dtm-Wait: 0``, then once with ``catch_up_wait_ms``. A 409 from a node
+        at another epoch than the token names for it (wiped or restored) puts the node's new
+        epoch in the token and reads again at once, so a session outlives a wiped cluster.
+        """
+        heard: set[str] = set()  # nodes whose 409 this read has seen
+        stale_tries = 3 * (len(s.token.versions) + 1)
+        waited = False
+        while True:
+            wait = self.catch_up_wait_ms if waited else 0
             headers = {wire.WAIT_HEADER: str(wait)}
             if s.token.versions:
                 headers[wire.SESSION_HEADER] = s.header
@@ -152,7 +161,17 @@ class Upstream:
                 return reply
             if not isinstance(err, ErrNotCaughtUp):
                 raise err
-            if wait == 0 and self.catch_up_wait_ms > 0:
+            if stale_tries > 0:
+                stale_tries -= 1
+                answered = _node_of(reply.session)
+                if s.adopt_new_epochs(reply.session):
+                    continue
+                if answered is not None:
+                    heard.add(answered)
+                if s.nodes() - heard:  # a node the token names may yet show a new epoch
+                    continue
+            if not waited and self.catch_up_wait_ms > 0:
+                waited = True
                 self.metrics.catch_up_retry()
                 continue
             self.metrics.not_caught_up()
@@ -160,7 +179,6 @@ class Upstream:
                 "no data node has caught up with this session's earlier reads and writes yet "
                 f"(waited {self.catch_up_wait_ms} ms; {err.message}); try again shortly"
             )
-        raise AssertionError("unreachable")  # pragma: no cover
 
     async def get_row(self, key: str, s: Session) -> wire.Row | None:
         """The live row for ``key``, or None if it is absent or deleted."""
@@ -217,3 +235,14 @@ async def _read_capped(resp: aiohttp.ClientResponse, what: str) -> bytes:
         if len(data) > MAX_ANSWER:
             raise ErrUnavailable(f"{what} with too large a body")
     return bytes(data)
+
+
+def _node_of(header: str | None) -> str | None:
+    """The node whose contribution ``header`` is (None if absent or malformed)."""
+    if not header:
+        return None
+    try:
+        token = wire.decode(header.encode(), wire.SessionToken)
+    except ErrSyntaxInvalidArgs:
+        return None
+    return next(iter(token.versions), None)
