@@ -13,6 +13,7 @@ import importlib.util
 import shutil
 import time
 from collections.abc import Callable
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 
@@ -140,6 +141,30 @@ def _quiet(c: LocalCluster, timeout: float) -> float:
     return time.perf_counter() - t0
 
 
+def _anti_entropy_during(log: Path, windows: list[tuple[float, float]]) -> list[str]:
+    """One note per catch-up run that an anti-entropy pass of the sync overlapped (from its
+    log: a pass is logged when it ends)."""
+    ends: list[tuple[float, str]] = []
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        if "anti-entropy" not in line:
+            continue
+        try:
+            stamp = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+        except ValueError:
+            continue
+        ends.append((stamp, line.split("dtm.sync: ", 1)[-1].strip()))
+    notes = []
+    for i, (t0, t1) in enumerate(windows):
+        during = [what for at, what in ends if t0 <= at <= t1]
+        if during:
+            notes.append(f"Run {i + 1}: the sync logged during it: " + "; ".join(during) + ".")
+    return notes
+
+
 def _wipe(c: LocalCluster) -> None:
     """Stop store2, delete its database, start it empty (a new epoch)."""
     c.procs["store2"].stop()
@@ -231,6 +256,7 @@ def run_catchup(plan: Plan, res: Results, workdir: Path) -> None:
         row = g.add(Row(CATCHUP, "rows/s"))
         first = g.add(Row("catch-up: (re)start to the first copied row", "ms"))
         timeout = max(120.0, plan.big_rows / 2000)
+        windows: list[tuple[float, float]] = []
         for i in range(plan.runs):
             spy = None
             if plan.profile and i == plan.runs - 1 and i > 0 and (row.median or 0) < 50_000:
@@ -238,7 +264,9 @@ def run_catchup(plan: Plan, res: Results, workdir: Path) -> None:
             if i > 0:
                 _quiet(c, timeout)  # each run starts from a settled cluster
             start: Callable[[], object] = partial(c.start, "sync") if i == 0 else partial(_wipe, c)
+            wall0 = time.time()
             rate, first_ms, ts, held = _catch_up(c, plan.big_rows, timeout, start, spy)
+            windows.append((wall0, time.time()))
             row.runs.append(Run(rate))
             first.runs.append(Run(first_ms))
             g.series[f"run {i + 1} seconds"] = ts
@@ -248,6 +276,7 @@ def run_catchup(plan: Plan, res: Results, workdir: Path) -> None:
                 f"{first_ms:.0f} ms",
                 flush=True,
             )
+        g.notes += _anti_entropy_during(c.procs["sync"].log_path, windows)
         took = _quiet(c, timeout)
         g.notes.append(
             f"After the last run the sync needed {took:.1f} s more until every pair was caught "
