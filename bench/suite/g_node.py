@@ -102,7 +102,8 @@ def run(plan: Plan, res: Results, workdir: Path) -> None:
             raw.runs.append(refs.raw_sqlite(workdir, plan.sqlite_seconds))
         _redis(plan, g, servers)
 
-        if plan.profile and (put.median or 0) < 10_000:
+        vs_aof = res.ratio_of(PUT, R_AOF)
+        if plan.profile and ((put.median or 0) < 10_000 or (vs_aof is not None and vs_aof < 0.5)):
             res.profiles["node: durable PUT"] = profile_during(
                 c.procs["store1"].pid,
                 plan.seconds + 1,

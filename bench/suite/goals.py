@@ -19,8 +19,10 @@ PROPOSALS = {
     "put": "more writes per fsync (a longer group-commit window under load) and less Python per "
     "request on the node (fewer middlewares, no per-request metric labels); past that, one "
     "process per core with SO_REUSEPORT in front of one writer.",
-    "put_redis": "the same as above: Redis pays one fsync per event-loop turn for every client; "
-    "our node must batch as many writes into one commit to match it.",
+    "put_redis": "Redis with `appendfsync always` pays one fsync per event-loop turn for all the "
+    "clients served in it, and spends microseconds per request in C; our node must put as "
+    "many writes into one commit (a longer group-commit window under load) and spend less "
+    "Python per request (or run one process per core in front of one writer).",
     "balancer": "parse request and response heads in C (httptools/llhttp) instead of Python, "
     "keep per-request bookkeeping (metrics, status counters) off the forwarding path, and "
     "run one balancer process per core behind SO_REUSEPORT.",

@@ -67,7 +67,7 @@ def summarise(raw: str, top: int = 5) -> str:
     if not total:
         return "no samples"
     selfs = ", ".join(f"{name} {n / total:.0%}" for name, n in own.most_common(top))
-    inner = under.most_common(top)
+    inner = [(f, n) for f, n in under.most_common() if n / total < 0.85][:top]  # no wrappers
     incl = ", ".join(f"{name} {n / total:.0%}" for name, n in inner)
     return f"{total} samples; self: {selfs}; inclusive: {incl}"
 

@@ -152,7 +152,14 @@ def render(res: Results, charts: list[tuple[str, str]]) -> str:
             "Where the time goes for each missed goal (py-spy on the component, or not):",
             "",
         ]
-        out += [f"- *{g.text}*: {g.where_time_goes}" for g in where]
+        first_with: dict[str, str] = {}
+        for goal in where:
+            why = goal.where_time_goes
+            if why in first_with and not why.startswith("unprofiled"):
+                out.append(f"- *{goal.text}*: the same profile as for *{first_with[why]}*")
+            else:
+                out.append(f"- *{goal.text}*: {why}")
+                first_with.setdefault(why, goal.text)
     out += ["", "## Closing note", "", *closing(res), ""]
     if charts:
         out += ["## Charts", ""]
