@@ -124,6 +124,14 @@ def _run(argv: list[str]) -> str:
     return (out.stdout or out.stderr).strip()
 
 
+def _first_words(argv: list[str], n: int) -> str:
+    """The first ``n`` words of a tool's version line, or "" when it is not installed."""
+    if not shutil.which(argv[0]):
+        return ""
+    lines = _run(argv).splitlines()
+    return " ".join(lines[0].split()[:n]) if lines else ""
+
+
 def _version(dist: str) -> str:
     try:
         return importlib.metadata.version(dist)
@@ -160,11 +168,10 @@ def machine() -> dict[str, str]:
         "uvloop": _version("uvloop"),
         "msgspec": _version("msgspec"),
         "matplotlib": _version("matplotlib"),
-        "wrk": _run(["wrk", "-v"]).splitlines()[0] if shutil.which("wrk") else "not installed",
-        "redis": _run(["redis-server", "--version"]) if shutil.which("redis-server") else "",
-        "haproxy": (_run(["haproxy", "-v"]).splitlines() or [""])[0]
-        if shutil.which("haproxy")
-        else "",
+        "wrk": _first_words(["wrk", "-v"], 2),
+        "redis": _first_words(["redis-server", "--version"], 3),
+        "haproxy": _first_words(["haproxy", "-v"], 3),
+        "hyperfine": _first_words(["hyperfine", "--version"], 2),
         "git_commit": commit + (" (with uncommitted changes)" if dirty else ""),
     }
     return {k: v or "not installed" for k, v in info.items()}

@@ -23,7 +23,10 @@ GO_LIST_RPS = 5600.0
 GO_CREATE_RPS = 3300.0
 GO_LAG_P50_MS = 280.0
 GO_LAG_P99_MS = 500.0
-GO_NOTE = "from another run (in memory, wrk -c32); lost half of its acknowledged creates"
+GO_NOTE = (
+    "the Go original, from another run on this machine (in-memory stores); it lost half of its "
+    "acknowledged creates"
+)
 
 
 def go_row(name: str, value: float, unit: str, p50: float | None = None) -> Row:
