@@ -6,12 +6,12 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import signal
 import sys
 
 import uvloop
 
 from dtm.config import ClusterConfig, load_config
+from dtm.edge import configure_logging, until_stopped
 from dtm.errors import DtmError
 
 log = logging.getLogger("dtm.balancer")
@@ -32,13 +32,10 @@ async def serve(cfg: ClusterConfig) -> int:
     except OSError as exc:
         log.error("cannot listen on %s:%d: %s", host, port, exc)
         return 1
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     checks = loop.create_task(run_health_checks(balancer))
     names = ", ".join(f"{n.name}={n.url}" for n in balancer.nodes)
     log.info("balancer listening on http://%s:%d in front of %s", host, port, names)
-    await stop.wait()
+    await until_stopped()
     log.info("balancer stopping")
     server.close()
     checks.cancel()
@@ -54,11 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--config", required=True, help="the cluster TOML file")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    configure_logging("balancer")
     try:
         cfg = load_config(args.config)
     except DtmError as err:

@@ -7,17 +7,15 @@ handler serves until SIGTERM or SIGINT, then stops accepting and lets pending re
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import secrets
-import signal
-import sys
 import time
 
 import uvloop
 from aiohttp import web
 
 from dtm.config import ClusterConfig, load_config
+from dtm.edge import configure_logging, until_stopped
 from dtm.errors import DtmError
 from dtm.handler.app import make_app
 from dtm.handler.metrics import HandlerMetrics
@@ -52,11 +50,7 @@ async def serve(cluster: ClusterConfig, host: str, port: int) -> int:
         await runner.cleanup()
         return 1
     log.info("request handler serving on http://%s:%d (load balancer %s)", host, port, balancer)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await until_stopped()
     log.info("request handler stopping: finishing pending requests")
     await runner.cleanup()
     log.info("request handler stopped")
@@ -69,11 +63,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--host", help="listen on this address instead of [handler] host")
     parser.add_argument("--port", type=int, help="listen on this port instead of [handler] port")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s handler: %(message)s",
-    )
+    configure_logging("handler")
     try:
         cluster = load_config(args.config)
         host = args.host or cluster.handler.host

@@ -8,11 +8,8 @@ its store.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import secrets
-import signal
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +18,7 @@ import uvloop
 from aiohttp import web
 
 from dtm.config import NodeConfig, load_config
+from dtm.edge import configure_logging, until_stopped
 from dtm.errors import DtmError
 from dtm.node.app import SERVICE, make_app
 from dtm.storage.sqlite import SqliteStore
@@ -87,11 +85,7 @@ async def serve(cfg: NodeConfig, db_path: Path) -> int:
         store.last_version(),
         db_path,
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await until_stopped()
     log.info("node %s stopping: finishing pending requests", cfg.name)
     await runner.cleanup()
     await store.close()
@@ -104,11 +98,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--config", required=True, help="the cluster TOML file")
     parser.add_argument("--name", required=True, help="this node's name in the config")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format=f"%(asctime)s %(levelname)s node {args.name}: %(message)s",
-    )
+    configure_logging(f"node {args.name}")
     try:
         cluster = load_config(args.config)
         cfg = cluster.node_named(args.name)

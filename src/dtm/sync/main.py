@@ -13,9 +13,7 @@ and it no longer holds tombstone purges back.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
-import signal
 import sys
 import urllib.error
 import urllib.request
@@ -28,6 +26,7 @@ from aiohttp import web
 from dtm import wire
 from dtm.config import ClusterConfig, SyncConfig, load_config
 from dtm.core.syncstate import SyncEngine
+from dtm.edge import configure_logging, until_stopped
 from dtm.errors import DtmError, ErrSyntaxInvalidArgs
 from dtm.sync import statefile
 from dtm.sync.app import make_app
@@ -67,11 +66,7 @@ async def serve(cluster: ClusterConfig, cfg: SyncConfig, state_path: Path) -> in
             state_path,
             len(engine.cursors),
         )
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        await until_stopped()
         log.info("sync stopping")
         await svc.stop()
         await runner.cleanup()
@@ -119,11 +114,7 @@ def main(argv: list[str]) -> int:
         parser.add_argument("--interval", type=int, metavar="MS", help="poll every MS ms")
         parser.add_argument("--port", type=int, help="serve status on this port instead")
     ns = parser.parse_args(args[1:] if forgetting else args)
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging("sync")
     try:
         cluster = load_config(ns.config)
         state_path = Path(ns.state) if ns.state else default_state_path(cluster)
