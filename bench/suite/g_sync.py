@@ -142,27 +142,32 @@ def _quiet(c: LocalCluster, timeout: float) -> float:
 
 
 def _anti_entropy_during(log: Path, windows: list[tuple[float, float]]) -> list[str]:
-    """One note per catch-up run that an anti-entropy pass of the sync overlapped (from its
-    log: a pass is logged when it ends)."""
-    ends: list[tuple[float, str]] = []
+    """The sync's anti-entropy log lines that fall in a catch-up run, with the run and the
+    second of the run they were logged at (a pass is logged when it ends)."""
     try:
         lines = log.read_text(errors="replace").splitlines()
     except OSError:
         return []
+    found = []
     for line in lines:
         if "anti-entropy" not in line:
             continue
         try:
-            stamp = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            at = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
         except ValueError:
             continue
-        ends.append((stamp, line.split("dtm.sync: ", 1)[-1].strip()))
-    notes = []
-    for i, (t0, t1) in enumerate(windows):
-        during = [what for at, what in ends if t0 <= at <= t1]
-        if during:
-            notes.append(f"Run {i + 1}: the sync logged during it: " + "; ".join(during) + ".")
-    return notes
+        for i, (t0, t1) in enumerate(windows):
+            if t0 <= at <= t1:
+                what = line.split("dtm.sync: ", 1)[-1].strip()
+                found.append(f"run {i + 1} (of {t1 - t0:.0f} s) at +{at - t0:.0f} s: {what}")
+    if not found:
+        return []
+    return [
+        "The sync's anti-entropy passes (every 30 s, over every row of both nodes) during the "
+        "runs, logged when a pass ends (a wipe cuts a running pass short): "
+        + "; ".join(found)
+        + "."
+    ]
 
 
 def _wipe(c: LocalCluster) -> None:

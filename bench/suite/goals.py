@@ -33,8 +33,10 @@ PROPOSALS = {
     "of the gap.",
     "lag": "long-poll the feed with a shorter batching delay and send each batch to its target "
     "as soon as it is read, without waiting for the other targets.",
-    "catchup": "larger pages from the feed and larger replicate batches, several batches in "
-    "flight per target, and one transaction per batch on the target.",
+    "catchup": "apply each replicated batch on the target in one statement per batch rather "
+    "than row by row (the target's writer thread is most of its busy time), save the sync's "
+    "state file less often while a backlog drains, keep a few batches in flight per target, "
+    "and hold anti-entropy back while a pair has a backlog (its repairs race the feed copy).",
     "flat": "keep every per-round query on an index (version > cursor) so its cost does not "
     "depend on the table's size.",
     "cli": "import less at start-up (lazy imports of the HTTP client and rendering), or ship "
