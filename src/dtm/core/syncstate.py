@@ -326,6 +326,20 @@ class SyncEngine:
             return cur, versions, None
         return cur, versions, max(0.0, (now_ms - physical_ms(hlc)) / 1000.0)
 
+    def backlog(self, reachable: Iterable[str]) -> int:
+        """Versions the cursor path still owes among ``reachable`` nodes (0: caught up).
+
+        Anti-entropy looks for what the cursor path missed, so it runs only when this is 0: during
+        a catch-up every bucket differs and a repair pass would only redo the cursor path's work.
+        """
+        nodes = list(reachable)
+        return sum(
+            lag_versions(self.cursors, s, t, self.epochs, self.last_versions.get(s, 0))
+            for s in nodes
+            for t in nodes
+            if s != t
+        )
+
     def snapshot(self) -> SyncStateFile:
         self.dirty = False
         recs = [

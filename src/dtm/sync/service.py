@@ -294,6 +294,10 @@ class SyncService:
     async def _anti_entropy_loop(self) -> None:
         while True:
             await asyncio.sleep(self.cfg.anti_entropy_interval_ms / 1000.0)
+            owed = self.engine.backlog(self.reachable())
+            if owed:
+                log.info("anti-entropy waits: the cursor path still owes %d versions", owed)
+                continue
             async with self._lock:
                 await self.anti_entropy_once()
 
