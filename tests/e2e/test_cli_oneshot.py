@@ -326,6 +326,7 @@ def test_one_session_across_processes_with_two_nodes_and_the_sync(
 def test_cluster_status_mistakes(todo: Todo) -> None:
     fails(todo("cluster"), 2, "ErrSyntaxInvalidArgs")
     fails(todo("cluster", "frob"), 2, "ErrSyntaxInvalidArgs")
+    fails(todo("cluster", "status", "--bogus"), 2, "ErrSyntaxInvalidArgs")
     as_json = todo("--json", "cluster", "status")
     assert as_json.code == 2 and as_json.err_json()["error"] == "ErrSyntaxInvalidArgs"
     dead = f"http://127.0.0.1:{free_port()}"

@@ -16,9 +16,10 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
+from typing import NoReturn
 
 from dtm import wire
-from dtm.errors import DtmError, ErrTimeout, ErrUnavailable
+from dtm.errors import ErrSyntaxInvalidArgs, ErrTimeout, ErrUnavailable
 
 DEFAULT_SYNC_URL = "http://127.0.0.1:7420"
 SYNC_URL_ENV = "DTM_SYNC_URL"
@@ -99,20 +100,24 @@ def sync_url(url: str | None, config: str | None, env: Mapping[str, str]) -> str
     return env.get(SYNC_URL_ENV) or DEFAULT_SYNC_URL
 
 
-def main(argv: list[str], env: Mapping[str, str] | None = None) -> int:
-    """`todo cluster status [--url URL | --config FILE]`; returns the exit code."""
-    parser = argparse.ArgumentParser(prog="todo cluster status", description=__doc__)
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage mistake raised as our error (printed by the CLI's one reporter)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ErrSyntaxInvalidArgs(f"cluster status: {message}")
+
+
+def show(argv: list[str], env: Mapping[str, str] | None = None) -> str:
+    """`todo cluster status [--url URL | --config FILE]`: the view as text; errors are raised."""
+    parser = _Parser(prog="todo cluster status", description=__doc__)
     parser.add_argument("--url", help="the sync process's address")
     parser.add_argument("--config", help="the cluster TOML file (its [sync] address)")
     ns = parser.parse_args(argv)
-    try:
-        url = sync_url(ns.url, ns.config, os.environ if env is None else env)
-        print(render(fetch_status(url), url))
-    except DtmError as err:
-        print(f"{err.name}: {err.message}", file=sys.stderr)
-        return err.exit_code
-    return 0
+    url = sync_url(ns.url, ns.config, os.environ if env is None else env)
+    return render(fetch_status(url), url)
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    from dtm.cli.main import main
+
+    sys.exit(main(["cluster", "status", *sys.argv[1:]]))

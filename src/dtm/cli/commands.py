@@ -61,16 +61,16 @@ def execute(cmd: Command, client: TaskClient | None, console: Console, in_shell:
 
 
 def cluster_status(cmd: ClusterStatus, console: Console) -> int:
-    """`cluster status`: dtm.cli.cluster_status prints its view (or its error) itself."""
+    """`cluster status`: the sync process's view, from dtm.cli.cluster_status (text only)."""
     if console.json:
         raise ErrSyntaxInvalidArgs("cluster status prints text only: --json is not available")
     from dtm.cli import cluster_status as view
 
-    console.out.flush()
     try:
-        return view.main(list(cmd.args))
-    except SystemExit as exc:  # its option parser on --help or a usage mistake
-        return exc.code if isinstance(exc.code, int) else 2
+        console.print(view.show(list(cmd.args)))
+    except SystemExit as exc:  # its option parser after printing --help
+        return exc.code if isinstance(exc.code, int) else 0
+    return 0
 
 
 def report(console: Console, err: DtmError) -> int:
