@@ -72,8 +72,11 @@ def test_unreached_version_is_not_caught_up(node: str, path: str) -> None:
 
 
 def test_other_epoch_and_unknown_peer_are_not_caught_up(node: str) -> None:
-    r = request("GET", f"{node}/v1/kv/s:x", headers=token({"store1": 0}, {"store1": "other"}))
+    r = request("GET", f"{node}/v1/kv/s:x", headers=token({"store1": 1}, {"store1": "other"}))
     assert r.status == 409 and r.json()["error"] == "ErrNotCaughtUp"
+    # version 0 of any epoch requires nothing: served (here: not found)
+    r = request("GET", f"{node}/v1/kv/s:x", headers=token({"store1": 0}, {"store1": "other"}))
+    assert r.status == 404 and r.json()["error"] == "ErrNoDataFound"
     r = request("GET", f"{node}/v1/kv", headers=token({"store7": 1}, {"store7": "e7"}))
     assert r.status == 409 and "store7@1" in r.json()["message"]
 
