@@ -41,6 +41,7 @@ def test_not_caught_up_only_for_reads() -> None:
     body = b'{"error":"ErrNotCaughtUp","message":"node store2 has not caught up"}'
     assert is_not_caught_up("GET", 409, body)
     assert not is_not_caught_up("PUT", 409, body)
+    assert is_not_caught_up("DELETE", 409, body)  # a delete waits for the session like a read
     assert not is_not_caught_up("GET", 200, body)
     assert not is_not_caught_up("GET", 409, b'{"error":"ErrAmbiguousID","message":"x"}')
 

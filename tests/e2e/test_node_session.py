@@ -146,3 +146,16 @@ async def test_wait_answers_when_a_local_write_lands(node: str) -> None:
             assert r.status == 200
         code, page = await asyncio.wait_for(task, 5)
     assert code == 200 and [row["key"] for row in page["rows"]] == ["s:local"]
+
+
+def test_a_delete_waits_for_the_session_like_a_read(node: str) -> None:
+    """A replica that has not caught up must not answer a delete "not found": the key may be
+    live where the session saw it. It answers ErrNotCaughtUp, and deletes nothing."""
+    assert request("PUT", f"{node}/v1/kv/s:del", {"value": 1}).status == 200
+    s = status(node)
+    ahead = token({"store1": s["last_version"] + 50}, {"store1": s["epoch"]})
+    r = request("DELETE", f"{node}/v1/kv/s:del", headers=ahead)
+    assert r.status == 409 and r.json()["error"] == "ErrNotCaughtUp", r
+    assert request("GET", f"{node}/v1/kv/s:del").status == 200
+    met = token({"store1": s["last_version"]}, {"store1": s["epoch"]})
+    assert request("DELETE", f"{node}/v1/kv/s:del", headers=met).status == 200

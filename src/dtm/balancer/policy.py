@@ -2,7 +2,8 @@
 
 Rule: a failed attempt may be repeated on another node iff the request never reached a node
 (its connection could not be opened) or it is idempotent (GET, HEAD, OPTIONS, PUT, DELETE, and
-POST to /v1/replicate or /v1/purge); a read answered 409 ErrNotCaughtUp moves on to the next node.
+POST to /v1/replicate or /v1/purge); a read or a delete answered 409 ErrNotCaughtUp (the replica
+has not caught up with the caller's session) moves on to the next node.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Final
 IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 IDEMPOTENT_POSTS: Final = frozenset({"/v1/replicate", "/v1/purge"})
 READ_METHODS: Final = frozenset({"GET", "HEAD"})
+# Requests a node serves only once it has caught up with the caller's session token.
+SESSION_METHODS: Final = frozenset({"GET", "HEAD", "DELETE"})
 NOT_CAUGHT_UP: Final = b'"ErrNotCaughtUp"'
 
 
@@ -25,5 +28,5 @@ def may_retry(method: str, path: str, reached_node: bool) -> bool:
 
 
 def is_not_caught_up(method: str, status: int, body: bytes) -> bool:
-    """Is this answer a replica saying it has not caught up with the session of a read?"""
-    return status == 409 and method in READ_METHODS and NOT_CAUGHT_UP in body
+    """Is this answer a replica saying it has not caught up with the caller's session?"""
+    return status == 409 and method in SESSION_METHODS and NOT_CAUGHT_UP in body

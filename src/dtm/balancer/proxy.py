@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from dtm.balancer import status
 from dtm.balancer.http1 import RequestHead, UpstreamProtocolError
-from dtm.balancer.policy import READ_METHODS, is_not_caught_up, may_retry
+from dtm.balancer.policy import READ_METHODS, SESSION_METHODS, is_not_caught_up, may_retry
 from dtm.balancer.spread import attempt_order
 from dtm.balancer.timeouts import read_timeout_ms
 from dtm.balancer.upstream import Node, UpstreamClosed, UpstreamConn, UpstreamTimeout
@@ -127,7 +127,7 @@ class Balancer:
                     payload = head.upstream_bytes(body, time.time_ns() // 1_000_000 + timeout_ms)
                 try:
                     rhead = await conn.send(payload, method, timeout_s)
-                    if rhead.status == 409 and method in READ_METHODS:
+                    if rhead.status == 409 and method in SESSION_METHODS:
                         rbody = await conn.read_body()
                         node.release(conn)
                         conn = None

@@ -211,16 +211,22 @@ class Upstream:
 
     async def delete(self, key: str, s: Session) -> bool:
         """Delete ``key``: True when this call wrote the tombstone, False when the node that
-        answered did not hold the key live (already deleted, or not replicated there yet)."""
-        headers = {wire.HLC_HEADER: str(s.hlc)}
+        answered did not hold the key live (already deleted, or not replicated there yet).
+
+        The delete carries the session token like a read (without waiting), so it goes to a
+        replica that holds what the session saw: the balancer moves on from one that answers
+        ErrNotCaughtUp."""
+        headers = {wire.HLC_HEADER: str(s.hlc), wire.WAIT_HEADER: "0"}
+        if s.token.versions:
+            headers[wire.SESSION_HEADER] = s.header
         reply = await self._send("DELETE", f"/v1/kv/{key}", headers)
         if reply.status == 200:
             s.absorb(reply.session)
             return True
         err = self._error(reply)
-        if isinstance(err, ErrNoDataFound):
-            return False
-        raise err
+        if not isinstance(err, ErrNoDataFound | ErrNotCaughtUp):
+            raise err
+        return False  # not live there, or no replica caught up: the caller reads it again
 
 
 async def _read_capped(resp: aiohttp.ClientResponse, what: str) -> bytes:

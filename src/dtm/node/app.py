@@ -166,6 +166,8 @@ class NodeService:
         params.query(request, {})
         seen = params.int_header(request, wire.HLC_HEADER, params.HLC)
         self._note_skew(seen, "client")
+        # Like a read: "not found" here must mean absent, not "not replicated here yet".
+        await self._catch_up(request)
         self._check_deadline(request)
         row = await self.store.delete(key, seen)
         self._claim(request, row.version, row.hlc)
