@@ -17,7 +17,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -282,3 +283,18 @@ def _toml(v: Any) -> str:
     if isinstance(v, (int, float)):
         return str(v)
     return json.dumps(str(v))
+
+
+@contextmanager
+def running(
+    root: Path, components: Sequence[str] = ("balancer", "handler"), **kwargs: Any
+) -> Iterator[LocalCluster]:
+    """A LocalCluster with its data nodes and ``components`` started; always stopped after."""
+    c = LocalCluster(root, **kwargs)
+    try:
+        c.start_nodes()
+        for comp in components:
+            c.start(comp)
+        yield c
+    finally:
+        c.stop_all()

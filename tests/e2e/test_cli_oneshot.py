@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from harness import LocalCluster, free_port, request
+from harness import LocalCluster, free_port, request, running
 
 
 @dataclass
@@ -66,14 +66,8 @@ class Todo:
 @pytest.fixture(scope="module")
 def one(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     """One data node: every CLI behaviour, without waiting for replication."""
-    c = LocalCluster(Path(tmp_path_factory.mktemp("cli_oneshot")), nodes=1)
-    try:
-        c.start_nodes()
-        c.start("balancer")
-        c.start("handler")
+    with running(Path(tmp_path_factory.mktemp("cli_oneshot")), nodes=1) as c:
         yield c
-    finally:
-        c.stop_all()
 
 
 @pytest.fixture

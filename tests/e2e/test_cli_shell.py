@@ -18,19 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from harness import LocalCluster, free_port
+from harness import LocalCluster, free_port, running
 
 
 @pytest.fixture(scope="module")
 def one(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    c = LocalCluster(Path(tmp_path_factory.mktemp("cli_shell")), nodes=1)
-    try:
-        c.start_nodes()
-        c.start("balancer")
-        c.start("handler")
+    with running(Path(tmp_path_factory.mktemp("cli_shell")), nodes=1) as c:
         yield c
-    finally:
-        c.stop_all()
 
 
 @pytest.fixture

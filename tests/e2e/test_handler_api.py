@@ -17,7 +17,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_spec
 
-from harness import LocalCluster, Response, request
+from harness import LocalCluster, Response, request, running
 
 ID = re.compile(r"^[0-9a-hjkmnp-tv-z]{12}$")
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -60,17 +60,11 @@ class Api:
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    c = LocalCluster(Path(tmp_path_factory.mktemp("handler_api")), nodes=1)
-    try:
-        c.start_nodes()
-        c.start("balancer")
-        c.start("handler")
+    with running(Path(tmp_path_factory.mktemp("handler_api")), nodes=1) as c:
         yield Api(c)
         # No request of this module may have been answered with a 500.
         metrics = request("GET", c.url("handler") + "/metrics").body.decode()
         assert 'status="500"' not in metrics
-    finally:
-        c.stop_all()
 
 
 def err(resp: Response, status: int, name: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from harness import LocalCluster, Response, request
+from harness import LocalCluster, Response, request, running
 
 CATCH_UP_WAIT_MS = 200
 
@@ -38,18 +38,12 @@ class Client:
 
 @pytest.fixture(scope="module")
 def cluster2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    c = LocalCluster(
+    with running(
         Path(tmp_path_factory.mktemp("handler_sessions")),
         nodes=2,
         sections={"handler": {"catch_up_wait_ms": CATCH_UP_WAIT_MS}},
-    )
-    try:
-        c.start_nodes()
-        c.start("balancer")
-        c.start("handler")
+    ) as c:
         yield c
-    finally:
-        c.stop_all()
 
 
 def ids_in(resp: Response) -> list[str]:
