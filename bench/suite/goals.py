@@ -35,8 +35,8 @@ PROPOSALS = {
     "as soon as it is read, without waiting for the other targets.",
     "catchup": "apply each replicated batch on the target in one statement per batch rather "
     "than row by row (the target's writer thread is most of its busy time), save the sync's "
-    "state file less often while a backlog drains, keep a few batches in flight per target, "
-    "and hold anti-entropy back while a pair has a backlog (its repairs race the feed copy).",
+    "state file less often while a backlog drains, and keep a few batches in flight per "
+    "target.",
     "flat": "keep every per-round query on an index (version > cursor) so its cost does not "
     "depend on the table's size.",
     "cli": "import less at start-up (lazy imports of the HTTP client and rendering), or ship "

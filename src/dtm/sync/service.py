@@ -27,6 +27,8 @@ from dtm.sync import statefile
 from dtm.sync.client import NodeClient
 from dtm.sync.metrics import SyncMetrics
 
+SAVE_EVERY_S = 0.05
+
 log = logging.getLogger("dtm.sync")
 
 BACKOFF_MIN_S = 0.1
@@ -122,6 +124,9 @@ class SyncService:
     async def _persist_loop(self) -> None:
         while True:
             await self._dirty.wait()
+            # Let acknowledgements gather: one atomic save (two fsyncs) per SAVE_EVERY_S at
+            # most. The file may lag memory; that only means re-delivery after a crash.
+            await asyncio.sleep(SAVE_EVERY_S)
             self._dirty.clear()
             if self.engine.dirty:
                 snap = self.engine.snapshot()
