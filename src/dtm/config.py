@@ -40,7 +40,18 @@ class ClusterSection(_Section, frozen=True, forbid_unknown_fields=True, kw_only=
     log_dir: str = "logs"
 
 
-class NodeConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class _Listener(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A section of a component that listens on an address."""
+
+    host: str = "127.0.0.1"
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+class NodeConfig(_Listener, frozen=True, forbid_unknown_fields=True, kw_only=True):
     name: str
     host: str = "127.0.0.1"
     port: int
@@ -52,12 +63,8 @@ class NodeConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True
     # Group commit: at most this many writes share one transaction.
     max_group: int = 512
 
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
-
-class BalancerConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class BalancerConfig(_Listener, frozen=True, forbid_unknown_fields=True, kw_only=True):
     host: str = "127.0.0.1"
     port: int = 7401
     connect_timeout_ms: int = 500
@@ -70,24 +77,16 @@ class BalancerConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=
     # A client connection with no request in progress and nothing received is closed after this.
     client_idle_timeout_ms: int = 60000
 
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
-
-class HandlerConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class HandlerConfig(_Listener, frozen=True, forbid_unknown_fields=True, kw_only=True):
     host: str = "127.0.0.1"
     port: int = 7400
     timeout_ms: int = 10000
     # Where a read waits for a replica to catch up with the session token.
     catch_up_wait_ms: int = 1000
 
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
-
-class SyncConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class SyncConfig(_Listener, frozen=True, forbid_unknown_fields=True, kw_only=True):
     host: str = "127.0.0.1"
     port: int = 7420
     mode: Literal["longpoll", "interval"] = "longpoll"
@@ -97,10 +96,6 @@ class SyncConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True
     anti_entropy_interval_ms: int = 30000
     # Timeout of each call to a data node; a decided purge waits 4x this (see docs/design.md).
     call_timeout_ms: int = 10000
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
 
 class ClusterConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):

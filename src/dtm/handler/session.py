@@ -55,16 +55,13 @@ class Session:
 
     def absorb(self, header: str | None) -> None:
         """Merge a data node's contribution (its ``X-Dtm-Session`` answer header)."""
-        contribution = _contribution(header)
+        contribution = contribution_of(header)
         if contribution is not None:
             self.token = merge_tokens(self.token, contribution)
 
-    def adopt_new_epochs(self, header: str | None) -> bool:
+    def adopt_new_epochs(self, contribution: wire.SessionToken) -> bool:
         """After no replica could serve the token: take the answering node's new epoch in place
         of a stale entry of the token (the node was wiped or restored). True if one changed."""
-        contribution = _contribution(header)
-        if contribution is None:
-            return False
         fresher = adopt_new_epochs(self.token, contribution)
         changed = fresher != self.token
         self.token = fresher
@@ -80,7 +77,9 @@ class Session:
             self.token = msgspec.structs.replace(self.token, hlc=stamp)
 
 
-def _contribution(header: str | None) -> wire.SessionToken | None:
+def contribution_of(header: str | None) -> wire.SessionToken | None:
+    """A data node's contribution from its ``X-Dtm-Session`` answer header (None if absent or
+    malformed, which is logged)."""
     if not header:
         return None
     try:

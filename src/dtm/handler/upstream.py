@@ -26,7 +26,7 @@ from dtm.errors import (
     ErrUnavailable,
 )
 from dtm.handler.metrics import HandlerMetrics
-from dtm.handler.session import Session
+from dtm.handler.session import Session, contribution_of
 
 T = TypeVar("T")
 
@@ -163,11 +163,11 @@ class Upstream:
                 raise err
             if stale_tries > 0:
                 stale_tries -= 1
-                answered = _node_of(reply.session)
-                if s.adopt_new_epochs(reply.session):
-                    continue
-                if answered is not None:
-                    heard.add(answered)
+                answer = contribution_of(reply.session)
+                if answer is not None:
+                    if s.adopt_new_epochs(answer):
+                        continue
+                    heard.update(answer.versions)
                 if s.nodes() - heard:  # a node the token names may yet show a new epoch
                     continue
             if not waited and self.catch_up_wait_ms > 0:
@@ -241,14 +241,3 @@ async def _read_capped(resp: aiohttp.ClientResponse, what: str) -> bytes:
         if len(data) > MAX_ANSWER:
             raise ErrUnavailable(f"{what} with too large a body")
     return bytes(data)
-
-
-def _node_of(header: str | None) -> str | None:
-    """The node whose contribution ``header`` is (None if absent or malformed)."""
-    if not header:
-        return None
-    try:
-        token = wire.decode(header.encode(), wire.SessionToken)
-    except ErrSyntaxInvalidArgs:
-        return None
-    return next(iter(token.versions), None)
