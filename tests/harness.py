@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -26,6 +27,10 @@ from urllib.parse import urlsplit
 T = TypeVar("T")
 
 START_TIMEOUT = 15.0
+
+# The Authorization header each test cluster's components expect, by loopback port: `request`
+# sends it to that port unless told otherwise (``auth=False``, or an explicit header).
+AUTH_BY_PORT: dict[int, str] = {}
 
 
 def free_port() -> int:
@@ -72,8 +77,12 @@ def request(
     body: bytes | str | dict[str, Any] | list[Any] | None = None,
     headers: dict[str, str] | None = None,
     timeout: float = 10.0,
+    auth: bool = True,
 ) -> Response:
-    """One HTTP request with the standard library (no pooling: each call is a new connection)."""
+    """One HTTP request with the standard library (no pooling: each call is a new connection).
+
+    With ``auth`` (the default), a request to a test cluster's component carries the credential
+    that component expects (see `AUTH_BY_PORT`)."""
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     path = parts.path + (f"?{parts.query}" if parts.query else "")
@@ -85,6 +94,9 @@ def request(
     else:
         data = body
     hdrs = dict(headers or {})
+    expected = AUTH_BY_PORT.get(parts.port or 80)
+    if auth and expected is not None and not any(k.lower() == "authorization" for k in hdrs):
+        hdrs["Authorization"] = expected
     if data is not None:
         hdrs.setdefault("Content-Type", "application/json")
     try:
@@ -171,6 +183,14 @@ class LocalCluster:
         self.sections = sections or {}
         self.node_options = node_options or {}
         self.config_path = root / "cluster.toml"
+        self.secret_path = root / "secret"
+        self.secret = "test-secret-" + secrets.token_urlsafe(24)
+        fd = os.open(self.secret_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(self.secret + "\n")
+        for comp, port in self.ports.items():
+            if comp != "handler":
+                AUTH_BY_PORT[port] = self.auth_header
         self.write_config()
         self.procs: dict[str, Proc] = {}
         self._all: list[Proc] = []
@@ -178,7 +198,9 @@ class LocalCluster:
     # ------------------------------------------------------------ config
 
     def write_config(self) -> None:
-        lines = ["[cluster]", 'data_dir = "data"', 'log_dir = "logs"', ""]
+        lines = ["[cluster]", 'data_dir = "data"', 'log_dir = "logs"', 'secret_file = "secret"']
+        lines += [f"{k} = {_toml(v)}" for k, v in self.sections.get("cluster", {}).items()]
+        lines.append("")
         for name in self.node_names:
             host = self.node_hosts.get(name, "127.0.0.1")
             lines += ["[[node]]", f'name = "{name}"', f'host = "{host}"']
@@ -190,6 +212,11 @@ class LocalCluster:
             lines += [f"{k} = {_toml(v)}" for k, v in self.sections.get(comp, {}).items()]
             lines.append("")
         self.config_path.write_text("\n".join(lines))
+
+    @property
+    def auth_header(self) -> str:
+        """The Authorization value every internal endpoint of this cluster expects."""
+        return f"Bearer {self.secret}"
 
     def url(self, component: str) -> str:
         host = self.node_hosts.get(component, "127.0.0.1")
@@ -227,6 +254,8 @@ class LocalCluster:
         """Start one more ``component`` process (e.g. a second handler) named ``key``, on a free
         port of its own passed as ``--port``; ``url(key)`` then reaches it."""
         self.ports.setdefault(key, free_port())
+        if component != "handler":
+            AUTH_BY_PORT[self.ports[key]] = self.auth_header
         argv = [component, "--config", str(self.config_path), "--port", str(self.ports[key])]
         argv = [sys.executable, "-m", "dtm.run", *argv, *args]
         env = dict(os.environ, DTM_DIE_WITH_PARENT="1", PYTHONUNBUFFERED="1")

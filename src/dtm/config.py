@@ -38,6 +38,8 @@ class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
 class ClusterSection(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     data_dir: str = "data"
     log_dir: str = "logs"
+    # The cluster credential (see dtm.auth); "" means none, allowed only on loopback addresses.
+    secret_file: str = ""
 
 
 class _Listener(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -45,6 +47,10 @@ class _Listener(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True)
 
     host: str = "127.0.0.1"
     port: int
+    # A connection must deliver a whole request head within this (else 408), and may be open
+    # at most max_connections at once.
+    head_timeout_ms: int = 10000
+    max_connections: int = 1024
 
     @property
     def url(self) -> str:
@@ -84,6 +90,8 @@ class HandlerConfig(_Listener, frozen=True, forbid_unknown_fields=True, kw_only=
     timeout_ms: int = 10000
     # Where a read waits for a replica to catch up with the session token.
     catch_up_wait_ms: int = 1000
+    # The users and their token hashes (see `dtm user`); relative to the config file.
+    users_file: str = "users.json"
 
 
 class SyncConfig(_Listener, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -121,6 +129,15 @@ class ClusterConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=T
     @property
     def log_dir(self) -> Path:
         return Path(self.base_dir) / self.cluster.log_dir
+
+    @property
+    def secret_path(self) -> Path | None:
+        """The cluster secret file, if the config names one."""
+        return Path(self.base_dir) / self.cluster.secret_file if self.cluster.secret_file else None
+
+    @property
+    def users_path(self) -> Path:
+        return Path(self.base_dir) / self.handler.users_file
 
 
 def parse_config(text: str, base_dir: str = ".") -> ClusterConfig:
@@ -178,6 +195,7 @@ def default_config_text(nodes: int = 2, host: str = "127.0.0.1") -> str:
         "[cluster]",
         'data_dir = "data"',
         'log_dir = "logs"',
+        'secret_file = "secret"',
         "",
     ]
     for i in range(1, nodes + 1):

@@ -10,8 +10,11 @@ translated into this tree once, at the boundary that meets them.
     ├── ErrNoDataFound              unknown key / task ID   3   404
     ├── ErrAmbiguousID              prefix matches >1 task  4   409
     ├── ErrNotCaughtUp              replica behind session  5   409
+    ├── ErrUnauthorized             no valid credential     8   401
     ├── ErrUnavailable              no node answered        6   503
-    │   └── ErrTimeout              a hop timed out         7   504
+    │   ├── ErrTimeout              a hop timed out         7   504
+    │   │   └── ErrRequestTimeout   the request came slowly 9   408
+    │   └── ErrClockSkew            a clock is off too far 10   503
     └── ErrInternal                 a bug; never expected  70   500
 
 The mapping to HTTP lives in ``http_status``, to exit codes in ``exit_code``; `from_wire`
@@ -95,6 +98,30 @@ class ErrTimeout(ErrUnavailable):
     http_status = 504
 
 
+class ErrUnauthorized(DtmError):
+    """The request carries no valid credential (the cluster's, or a user's token)."""
+
+    name = "ErrUnauthorized"
+    exit_code = 8
+    http_status = 401
+
+
+class ErrRequestTimeout(ErrTimeout):
+    """The caller did not send its request (head or body) within the server's timeout."""
+
+    name = "ErrRequestTimeout"
+    exit_code = 9
+    http_status = 408
+
+
+class ErrClockSkew(ErrUnavailable):
+    """A clock is further from its peers, or a stamp further ahead, than the max offset."""
+
+    name = "ErrClockSkew"
+    exit_code = 10
+    http_status = 503
+
+
 class ErrInternal(DtmError):
     """A bug: an invariant broke. Never expected in normal operation."""
 
@@ -107,6 +134,9 @@ ALL_ERRORS: tuple[type[DtmError], ...] = (
     ErrNotCaughtUp,
     ErrUnavailable,
     ErrTimeout,
+    ErrUnauthorized,
+    ErrRequestTimeout,
+    ErrClockSkew,
     ErrInternal,
 )
 
@@ -127,6 +157,10 @@ def from_status(status: int, message: str) -> DtmError:
         return ErrPayloadTooLarge(message)
     if status == 404:
         return ErrNoDataFound(message)
+    if status == 401:
+        return ErrUnauthorized(message)
+    if status == 408:
+        return ErrRequestTimeout(message)
     if status == 504:
         return ErrTimeout(message)
     if status in (502, 503):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from dtm import errors
+from dtm import auth, errors
 from dtm.config import default_config_text, parse_config
 from dtm.errors import ALL_ERRORS, ErrSyntaxInvalidArgs
 
@@ -61,3 +63,31 @@ def test_default_config_describes_n_nodes_on_the_documented_ports() -> None:
 def test_bad_config_is_a_clear_error(mutate: object, match: str) -> None:
     with pytest.raises(ErrSyntaxInvalidArgs, match=match):
         parse_config(mutate(default_config_text(2)))  # type: ignore[operator]
+
+
+def test_the_cluster_credential_accepts_exactly_its_secrets(tmp_path: Path) -> None:
+
+    a, b = auth.new_secret(), auth.new_secret()
+    cred = auth.Credential((a, b))
+    assert cred.header_value == f"Bearer {a}"
+    assert cred.accepts(f"Bearer {a}") and cred.accepts(f"Bearer {b}")
+    for bad in (None, "", a, f"Basic {a}", f"Bearer {a}x", f"Bearer {a[:-1]}", "Bearer "):
+        assert not cred.accepts(bad)
+    assert a not in repr(cred)
+    with pytest.raises(ErrSyntaxInvalidArgs):
+        auth.Credential(("short",))
+
+
+def test_a_secret_file_must_be_private(tmp_path: Path) -> None:
+
+    path = tmp_path / "secret"
+    assert auth.ensure_secret_file(path) and not auth.ensure_secret_file(path)
+    assert path.stat().st_mode & 0o777 == 0o600
+    cred = auth.read_secret_file(path)
+    assert auth.load_credential(path, {}) == cred
+    env = {auth.SECRET_ENV: f"{auth.new_secret()},{auth.new_secret()}"}
+    from_env = auth.load_credential(path, env)
+    assert from_env is not None and len(from_env.secrets) == 2
+    path.chmod(0o644)
+    with pytest.raises(ErrSyntaxInvalidArgs, match="readable by others"):
+        auth.read_secret_file(path)
