@@ -164,12 +164,19 @@ class NodeStatus(Wire, frozen=True):
     applied: dict[str, PeerApplied]
 
 
-class Health(Wire, frozen=True):
-    """`GET /healthz` of any component."""
+class Health(Wire, frozen=True, omit_defaults=True):
+    """`GET /healthz` of any component (the one endpoint that needs no credential).
+
+    ``now_ms`` is the answering process's physical clock (unix ms), so a caller can measure its
+    clock offset; ``fenced`` is true on a data node whose clock is beyond the max offset from its
+    peers: it refuses client writes until that is fixed, and the balancer sends them elsewhere.
+    """
 
     status: Literal["ok"]
     component: str
     name: str
+    now_ms: int = 0
+    fenced: bool = False
 
 
 # ---------------------------------------------------------------- sessions
