@@ -16,7 +16,7 @@ from bench.suite import env, loadgen, refs
 from bench.suite.model import Group, Results, Row, Run, percentile
 from bench.suite.plan import Plan
 from bench.suite.profile import profile_during
-from bench.suite.servers import PUT_BODY, Servers, fill, node_status, request
+from bench.suite.servers import PUT_BODY, Servers, auth_headers, fill, node_status, request
 
 PUT = "node: durable PUT"
 GET = "node: GET"
@@ -45,7 +45,9 @@ def _feed_runs(url: str, reps: int, runs: int) -> list[Run]:
         try:
             for _ in range(reps):
                 t0 = time.perf_counter()
-                conn.request("GET", f"/v1/changes?since={since}&limit=1000")
+                conn.request(
+                    "GET", f"/v1/changes?since={since}&limit=1000", headers=auth_headers(url)
+                )
                 resp = conn.getresponse()
                 body = resp.read()
                 times.append((time.perf_counter() - t0) * 1000)

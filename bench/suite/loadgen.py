@@ -20,6 +20,7 @@ from pathlib import Path
 
 from bench.suite import env
 from bench.suite.model import Row, Run, percentile
+from bench.suite.servers import auth_headers
 
 _script_ids = itertools.count()
 
@@ -38,6 +39,14 @@ class Target:
     cpu_pid: int | None = None  # a server process whose CPU time per request to record
 
 
+def _headers(t: Target) -> dict[str, str]:
+    """Content-Type for a body, and the credential the target's component expects."""
+    out = auth_headers(t.base)
+    if t.body is not None:
+        out["Content-Type"] = "application/json"
+    return out
+
+
 def lua(t: Target, prefix: str) -> str:
     """A wrk script for ``t``; unique keys start with ``prefix`` so repeated runs never collide."""
     if t.keys == "unique":
@@ -46,7 +55,8 @@ def lua(t: Target, prefix: str) -> str:
         path = f'"{t.path}" .. math.random(1, {t.key_count})'
     else:
         path = json.dumps(t.path)
-    headers = '{["Content-Type"] = "application/json"}' if t.body is not None else "{}"
+    hdrs = _headers(t)
+    headers = "{" + ", ".join(f"[{json.dumps(k)}] = {json.dumps(v)}" for k, v in hdrs.items()) + "}"
     body = "nil" if t.body is None else "[==[" + t.body + "]==]"
     return (
         "local n = 0\n"
@@ -115,7 +125,7 @@ async def _aiohttp_run(t: Target, seconds: float, conns: int) -> Run:
     errors = 0
     counter = itertools.count(1)
     prefix = f"a{random.randrange(1 << 30):x}-"
-    headers = {"Content-Type": "application/json"} if t.body is not None else {}
+    headers = _headers(t)
     deadline = time.perf_counter() + seconds
 
     def path() -> str:

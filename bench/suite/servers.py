@@ -11,15 +11,32 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgspec
 from bench.suite import env
 
 sys.path.insert(0, str(env.ROOT / "tests"))
 
-from harness import LocalCluster, free_port, request, wait_until
+from harness import AUTH_BY_PORT, LocalCluster, free_port, request, wait_until
 
-__all__ = ["LocalCluster", "Servers", "fill", "free_port", "request", "task_id", "wait_until"]
+__all__ = [
+    "LocalCluster",
+    "Servers",
+    "auth_headers",
+    "fill",
+    "free_port",
+    "request",
+    "task_id",
+    "wait_until",
+]
+
+
+def auth_headers(url: str) -> dict[str, str]:
+    """The Authorization header the component at ``url`` expects (none for other servers)."""
+    port = urlsplit(url).port
+    value = AUTH_BY_PORT.get(port) if port is not None else None
+    return {"Authorization": value} if value else {}
 
 ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 TASK_VALUE = (

@@ -14,6 +14,7 @@ import time
 
 import aiohttp
 import msgspec
+from bench.suite.servers import auth_headers
 
 from dtm import wire
 
@@ -90,7 +91,9 @@ async def steady_lag(
 ) -> tuple[list[float], int]:
     """Write ``rate``/s to ``a`` for ``seconds``; the lag of each write until ``b`` shows it
     (ms), and how many never showed within 10 s of the last write."""
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as http:
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=64), headers=auth_headers(a)
+    ) as http:
         watcher = FeedWatcher(http, b, await last_version(http, b), prefix)
         watcher.start()
         acked: dict[str, float] = {}
@@ -119,7 +122,9 @@ async def rounds(a: str, b: str, reps: int, prefix: str, body: bytes) -> list[fl
     """``reps`` times: 10 concurrent writes to ``a``, then the ms from the last acknowledgement
     until ``b`` shows all ten (one sync round's cost for 10 new changes)."""
     out: list[float] = []
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=16)) as http:
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=16), headers=auth_headers(a)
+    ) as http:
         watcher = FeedWatcher(http, b, await last_version(http, b), prefix)
         watcher.start()
         try:
