@@ -20,6 +20,7 @@ so one file describes a one-machine cluster and a many-machine one alike.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Literal
@@ -27,6 +28,7 @@ from typing import Literal
 import msgspec
 
 from dtm.errors import ErrSyntaxInvalidArgs
+from dtm.wire import NODE_NAME_PATTERN
 
 DEFAULT_NODE_BASE_PORT = 7410
 
@@ -174,7 +176,7 @@ def _check(cfg: ClusterConfig) -> None:
     if len(set(names)) != len(names):
         raise ErrSyntaxInvalidArgs(f"cluster config: node names repeat: {names}")
     for n in cfg.node:
-        if not n.name or not n.name.replace("-", "").replace("_", "").isalnum():
+        if re.search(NODE_NAME_PATTERN, n.name) is None:  # what the wire's NodeName accepts
             raise ErrSyntaxInvalidArgs(f"cluster config: bad node name {n.name!r}")
     ports = [(n.host, n.port) for n in cfg.node] + [
         (c.host, c.port) for c in (cfg.balancer, cfg.handler, cfg.sync)
