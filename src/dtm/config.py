@@ -68,6 +68,8 @@ class NodeConfig(_Listener, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     max_clock_offset_ms: int = 500
     max_value_bytes: int = 64 * 1024
     max_batch_bytes: int = 8 * 1024 * 1024
+    # A page of GET /v1/kv or /v1/changes stops once its rows reach this many bytes (>= 1 row).
+    max_page_bytes: int = 4 * 1024 * 1024
     # Group commit: at most this many writes share one transaction.
     max_group: int = 512
 

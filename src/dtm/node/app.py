@@ -30,7 +30,7 @@ from dtm.node import params
 from dtm.node.metrics import CONTENT_TYPE, NodeMetrics
 from dtm.node.middleware import make_middleware
 from dtm.node.notify import Changes
-from dtm.storage.base import Store
+from dtm.storage.base import Store, page_is_full
 from dtm.storage.sqlite import CommitCounters
 
 log = logging.getLogger(__name__)
@@ -185,9 +185,10 @@ class NodeService:
         limit = params.int_param(q, "limit", params.LIMIT)
         await self._catch_up(request)
         version = self.store.last_version()
-        rows = self.store.scan(after, limit)
+        rows = self.store.scan(after, limit, self.cfg.max_page_bytes)
         self._claim(request, max([version, *(r.version for r in rows)]), _max_hlc(rows))
-        return _json(wire.RowPage(rows, rows[-1].key if len(rows) == limit else None))
+        more = len(rows) == limit or page_is_full(rows, self.cfg.max_page_bytes)
+        return _json(wire.RowPage(rows, rows[-1].key if more else None))
 
     # ------------------------------------------------------------ feed and replication
 
@@ -202,9 +203,13 @@ class NodeService:
         store = self.store
         await self.changes.wait_for(lambda: store.last_version() > since, wait)
         version = store.last_version()
-        rows = store.changes(since, limit)
+        rows = store.changes(since, limit, self.cfg.max_page_bytes)
         # Versions have no holes, so seeing a row at V proves everything up to V is committed.
         version = max([version, *(r.version for r in rows)])
+        if len(rows) < limit and page_is_full(rows, self.cfg.max_page_bytes):
+            # Cut short by bytes: answer as if the node were at the last row's version, so a
+            # reader that takes a short page as complete (dtm.core.syncplan) asks for the rest.
+            version = rows[-1].version
         self._claim(request, version, _max_hlc(rows))
         return _json(wire.ChangesPage(store.node, store.epoch, version, rows))
 
