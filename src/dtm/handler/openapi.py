@@ -12,9 +12,10 @@ from typing import Any
 import msgspec
 
 from dtm import wire
-from dtm.core.tasks import ALPHABET, ID_LEN, MIN_PREFIX
+from dtm.core.tasks import ID_LEN, MIN_PREFIX
 
 JSON = "application/json"
+USER = "user"  # the name of the security scheme: a user's token
 Doc = dict[str, Any]
 
 _STRUCTS = (
@@ -31,6 +32,7 @@ _STRUCTS = (
 
 _ERRORS = {
     "400": "ErrSyntaxInvalidArgs: a malformed body, reference, header or query",
+    "401": "ErrUnauthorized: no valid user token",
     "404": "ErrNoDataFound: no task with that ID",
     "409": "ErrAmbiguousID (with `candidates`), or ErrNotCaughtUp: no data node has caught up "
     "with the session yet",
@@ -100,15 +102,24 @@ def _plain(what: str, media: str = JSON, schema: Doc | None = None) -> Doc:
     return {"200": {"description": what, "content": content}}
 
 
+def _secured(paths: Doc) -> Doc:
+    """Every operation of the task routes needs a user token."""
+    for path, item in paths.items():
+        if path.startswith("/v1/tasks"):
+            for method, op in item.items():
+                if method != "parameters":
+                    op["security"] = [{USER: []}]
+    return paths
+
+
 def build_document(server_url: str) -> Doc:
     """The whole document, for a handler answering at ``server_url``."""
     _, components = msgspec.json.schema_components(
         _STRUCTS, ref_template="#/components/schemas/{name}"
     )
     components = copy.deepcopy(components)
-    components["Task"]["properties"]["id"]["pattern"] = f"^[{ALPHABET}]{{{ID_LEN}}}$"
-    read_errors = ("400", "409", "503", "504")
-    ref_errors = ("400", "404", "409", "503", "504")
+    read_errors = ("400", "401", "409", "503", "504")
+    ref_errors = ("400", "401", "404", "409", "503", "504")
     paths: Doc = {
         "/v1/tasks": {
             "parameters": [_SESSION_PARAM],
@@ -117,7 +128,7 @@ def build_document(server_url: str) -> Doc:
                 "summary": "Create a task; the handler picks its ID.",
                 "requestBody": _body("CreateTask"),
                 "responses": _ok("201", "Task", "The new task.")
-                | _errors("400", "413", "503", "504"),
+                | _errors("400", "401", "413", "503", "504"),
             },
             "get": {
                 "operationId": "listTasks",
@@ -184,6 +195,16 @@ def build_document(server_url: str) -> Doc:
             f"{wire.SESSION_HEADER} header; send it back to read your own writes.",
         },
         "servers": [{"url": server_url}],
-        "paths": paths,
-        "components": {"schemas": components},
+        "paths": _secured(paths),
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                USER: {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A user's token (`dtm user add NAME`): the task routes need "
+                    "it, and a user sees only their own tasks.",
+                }
+            },
+        },
     }

@@ -30,6 +30,7 @@ from dtm.node import params
 from dtm.node.metrics import CONTENT_TYPE, NodeMetrics
 from dtm.node.middleware import make_middleware
 from dtm.node.notify import Changes
+from dtm.node.openapi import build_document
 from dtm.storage.base import Store, page_is_full
 from dtm.storage.sqlite import CommitCounters
 
@@ -311,6 +312,12 @@ def make_app(
     r.add_post("/v1/purge", svc.purge)
     r.add_get("/v1/digest", svc.digest)
     r.add_get("/v1/digest/{bucket}", svc.bucket)
+    document = wire.encode(build_document(cfg.url))
+
+    async def openapi(request: web.Request) -> web.Response:
+        return web.Response(body=document, content_type="application/json")
+
+    r.add_get("/openapi.json", openapi)
     app.on_shutdown.append(svc.on_shutdown)
     app[SERVICE] = svc
     return app
