@@ -97,6 +97,21 @@ BucketHash = Annotated[str, Meta(pattern=f"^[0-9a-f]{{16}}{_END}", min_length=16
 ErrorName = Annotated[str, Meta(pattern=f"^Err[A-Za-z]{{1,60}}{_END}", max_length=63)]
 Status = Literal["open", "complete"]
 _Short = Annotated[str, Meta(max_length=TASK_ID_LEN)]
+# A task text as a client sends it. Checked by dtm.core.tasks.check_text, not here, so that its
+# errors say what is wrong and a long text is 413; the schema documents that rule: no control
+# characters, at least one character that is not white space (str.isspace), at most 1000 after
+# stripping (documented as 1000 at most).
+_NOT_SPACE = "\\x00-\\x20\\x7f-\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+_TEXT_IN = "\\x00-\\x1f\\x7f-\\x9f"
+TextIn = Annotated[
+    str,
+    Meta(
+        extra_json_schema={
+            "pattern": f"^[^{_TEXT_IN}]*[^{_NOT_SPACE}][^{_TEXT_IN}]*{_END}",
+            "maxLength": MAX_TASK_TEXT,
+        }
+    ),
+]
 
 
 class Wire(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -354,14 +369,14 @@ class CreateTask(Wire, frozen=True):
     """`POST /v1/tasks`: the text is checked by `dtm.core.tasks.check_text` (stripped first, so
     its errors can say what is wrong and a long text is 413)."""
 
-    text: str
+    text: TextIn
 
 
 class UpdateTask(Wire, frozen=True, omit_defaults=True):
     """`PATCH /v1/tasks/{id}`: at least one field."""
 
     status: Status | None = None
-    text: str | None = None  # checked by dtm.core.tasks.check_text, as in CreateTask
+    text: TextIn | None = None  # checked by dtm.core.tasks.check_text, as in CreateTask
 
 
 class Deleted(Wire, frozen=True):

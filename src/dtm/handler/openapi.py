@@ -84,7 +84,7 @@ _SESSION_PARAM: Doc = {
     "required": False,
     "description": "The session token from the previous answer (JSON SessionToken); "
     "absent means a new session.",
-    "schema": {"type": "string"},
+    "content": {JSON: {"schema": _ref("SessionToken")}},
 }
 
 _REF_PARAM: Doc = {
@@ -93,7 +93,13 @@ _REF_PARAM: Doc = {
     "required": True,
     "description": f"A full task ID or any unique prefix of at least {MIN_PREFIX} characters "
     "(case-insensitive; o reads as 0, i and l as 1).",
-    "schema": {"type": "string", "minLength": MIN_PREFIX, "maxLength": ID_LEN},
+    # core.tasks.normalize_ref: the ID alphabet in either case, and the aliases o, i and l.
+    "schema": {
+        "type": "string",
+        "minLength": MIN_PREFIX,
+        "maxLength": ID_LEN,
+        "pattern": f"^[0-9A-TV-Za-tv-z]{{{MIN_PREFIX},{ID_LEN}}}(?![\\s\\S])",
+    },
 }
 
 
@@ -118,6 +124,10 @@ def build_document(server_url: str) -> Doc:
         _STRUCTS, ref_template="#/components/schemas/{name}"
     )
     components = copy.deepcopy(components)
+    # An update changes at least one field (core.tasks.check_update).
+    components["UpdateTask"]["anyOf"] = [
+        {"required": [f], "properties": {f: {"not": {"type": "null"}}}} for f in ("status", "text")
+    ]
     read_errors = ("400", "401", "409", "503", "504")
     ref_errors = ("400", "401", "404", "409", "503", "504")
     paths: Doc = {

@@ -107,6 +107,15 @@ def build_document(server_url: str) -> Doc:
         _STRUCTS, ref_template="#/components/schemas/{name}"
     )
     schemas = copy.deepcopy(schemas)
+    # The one rule across two fields (node.app._check_row): a tombstone iff the value is null.
+    schemas["Row"]["oneOf"] = [
+        {"properties": {"deleted": {"const": False}, "value": {"not": {"type": "null"}}}},
+        {"properties": {"deleted": {"const": True}, "value": {"type": "null"}}},
+    ]
+    schemas["PutBody"]["properties"]["value"] = {
+        "not": {"type": "null"},
+        "description": "Any JSON value but null (DELETE removes a key).",
+    }
     key = copy.deepcopy(schemas["Row"]["properties"]["key"])
     hlc = _header(
         wire.HLC_HEADER, _int(params.HLC, "an HLC stamp"), "The caller's highest seen stamp."
@@ -117,7 +126,13 @@ def build_document(server_url: str) -> Doc:
         "Unix ms after which this write must not apply (504).",
     )
     session = [
-        _header(wire.SESSION_HEADER, {"type": "string"}, "The session token (JSON SessionToken)."),
+        {
+            "name": wire.SESSION_HEADER,
+            "in": "header",
+            "required": False,
+            "description": "The session token.",
+            "content": {JSON: {"schema": _ref("SessionToken")}},
+        },
         _header(
             wire.WAIT_HEADER,
             _int(params.SESSION_WAIT, "ms"),
@@ -137,7 +152,8 @@ def build_document(server_url: str) -> Doc:
                 "max_page_bytes (one row more at most), and next says where to go on.",
                 _answers("RowPage", "A page of rows.", ("409",), session=True),
                 parameters=[
-                    _query("after", key),
+                    # Empty is the same as absent: from the first key.
+                    _query("after", {"anyOf": [key, {"type": "string", "maxLength": 0}]}),
                     _query("limit", _int(params.LIMIT, "rows at most")),
                     *session,
                 ],
