@@ -20,6 +20,7 @@ so one file describes a one-machine cluster and a many-machine one alike.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Literal
@@ -27,6 +28,7 @@ from typing import Literal
 import msgspec
 
 from dtm.errors import ErrSyntaxInvalidArgs
+from dtm.wire import NODE_NAME_PATTERN
 
 DEFAULT_NODE_BASE_PORT = 7410
 
@@ -66,6 +68,8 @@ class NodeConfig(_Listener, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     max_clock_offset_ms: int = 500
     max_value_bytes: int = 64 * 1024
     max_batch_bytes: int = 8 * 1024 * 1024
+    # A page of GET /v1/kv or /v1/changes stops once its rows reach this many bytes (>= 1 row).
+    max_page_bytes: int = 4 * 1024 * 1024
     # Group commit: at most this many writes share one transaction.
     max_group: int = 512
 
@@ -174,7 +178,7 @@ def _check(cfg: ClusterConfig) -> None:
     if len(set(names)) != len(names):
         raise ErrSyntaxInvalidArgs(f"cluster config: node names repeat: {names}")
     for n in cfg.node:
-        if not n.name or not n.name.replace("-", "").replace("_", "").isalnum():
+        if re.search(NODE_NAME_PATTERN, n.name) is None:  # what the wire's NodeName accepts
             raise ErrSyntaxInvalidArgs(f"cluster config: bad node name {n.name!r}")
     ports = [(n.host, n.port) for n in cfg.node] + [
         (c.host, c.port) for c in (cfg.balancer, cfg.handler, cfg.sync)

@@ -11,10 +11,13 @@ tombstone's value is JSON ``null``.
 
 from __future__ import annotations
 
-from typing import Any, Final, Literal, TypeVar
+from typing import Annotated, Any, Final, Literal, TypeVar
 
 import msgspec
+from msgspec import Meta
 
+from dtm.core.keys import _KEY as _KEY_RE
+from dtm.core.keys import MAX_KEY_LEN
 from dtm.errors import (
     DtmError,
     ErrPayloadTooLarge,
@@ -32,6 +35,85 @@ WAIT_HEADER: Final = "X-Dtm-Wait"  # ms a read may wait for this replica to catc
 DEADLINE_HEADER: Final = "X-Dtm-Deadline"  # unix ms after which a forwarded write must not apply
 
 
+# ---------------------------------------------------------------- field types
+#
+# Each field's constraint is on its type (msgspec `Meta`), so a decoded message is in range by
+# construction and an out-of-range field is refused naming its path (e.g. ``$.rows[0].hlc``); the
+# OpenAPI documents are generated from the same types. Every range is exactly what the system
+# itself produces. Task constants are repeated here because dtm.core.tasks imports this module;
+# tests/wire pins them equal to the core's.
+
+MAX_INT: Final = 2**63 - 1  # the largest version, count, stamp or time (SQLite's int64)
+# The end of the string. Not `$`: Python's `$` also matches before a final newline.
+_END: Final = r"(?![\s\S])"
+MAX_NODE_NAME: Final = 64
+NODE_NAME_PATTERN: Final = f"^[A-Za-z0-9_-]{{1,{MAX_NODE_NAME}}}{_END}"
+EPOCH_CHARS: Final = 16  # node.main.new_epoch: 8 random bytes in hex
+TASK_ID_ALPHABET: Final = "0123456789abcdefghjkmnpqrstvwxyz"  # = core.tasks.ALPHABET
+TASK_ID_LEN: Final = 12  # = core.tasks.ID_LEN
+MAX_TASK_TEXT: Final = 1000  # = core.tasks.MAX_TEXT
+MAX_CANDIDATES: Final = 10  # = core.tasks.MAX_CANDIDATES
+MAX_BUCKETS: Final = 4096  # = core.digest.MAX_BUCKETS
+MAX_PAGE_ROWS: Final = 10_000  # the most rows one page of /v1/kv or /v1/changes holds
+
+Count = Annotated[int, Meta(ge=0, le=MAX_INT)]
+Version = Annotated[int, Meta(ge=0, le=MAX_INT, description="a node's sequence number")]
+# An HLC stamp: ``physical_ms << 16 | logical`` (dtm.core.hlc). Its range lives only here.
+Stamp = Annotated[int, Meta(ge=0, le=MAX_INT, description="an HLC stamp")]
+UnixMs = Annotated[int, Meta(ge=0, le=MAX_INT, description="Unix time in milliseconds")]
+Key = Annotated[
+    str, Meta(pattern=f"^{_KEY_RE.pattern}{_END}", min_length=1, max_length=MAX_KEY_LEN)
+]
+NodeName = Annotated[str, Meta(pattern=NODE_NAME_PATTERN, min_length=1, max_length=MAX_NODE_NAME)]
+Epoch = Annotated[
+    str,
+    Meta(
+        pattern=f"^[0-9a-f]{{{EPOCH_CHARS}}}{_END}", min_length=EPOCH_CHARS, max_length=EPOCH_CHARS
+    ),
+]
+TaskId = Annotated[
+    str,
+    Meta(
+        pattern=f"^[{TASK_ID_ALPHABET}]{{{TASK_ID_LEN}}}{_END}",
+        min_length=TASK_ID_LEN,
+        max_length=TASK_ID_LEN,
+    ),
+]
+# A stored task text: core.tasks.check_text's result (no C0/C1 control characters, 1..1000).
+TaskText = Annotated[
+    str,
+    Meta(pattern=f"^[^\\x00-\\x1f\\x7f-\\x9f]+{_END}", min_length=1, max_length=MAX_TASK_TEXT),
+]
+# core.tasks.iso_ms: UTC ISO 8601 with milliseconds.
+IsoTime = Annotated[
+    str,
+    Meta(
+        pattern=f"^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}T[0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}}\\.[0-9]{{3}}Z{_END}",
+        min_length=24,
+        max_length=24,
+    ),
+]
+BucketHash = Annotated[str, Meta(pattern=f"^[0-9a-f]{{16}}{_END}", min_length=16, max_length=16)]
+ErrorName = Annotated[str, Meta(pattern=f"^Err[A-Za-z]{{1,60}}{_END}", max_length=63)]
+Status = Literal["open", "complete"]
+_Short = Annotated[str, Meta(max_length=TASK_ID_LEN)]
+# A task text as a client sends it. Checked by dtm.core.tasks.check_text, not here, so that its
+# errors say what is wrong and a long text is 413; the schema documents that rule: no control
+# characters, at least one character that is not white space (str.isspace), at most 1000 after
+# stripping (documented as 1000 at most).
+_NOT_SPACE = "\\x00-\\x20\\x7f-\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+_TEXT_IN = "\\x00-\\x1f\\x7f-\\x9f"
+TextIn = Annotated[
+    str,
+    Meta(
+        extra_json_schema={
+            "pattern": f"^[^{_TEXT_IN}]*[^{_NOT_SPACE}][^{_TEXT_IN}]*{_END}",
+            "maxLength": MAX_TASK_TEXT,
+        }
+    ),
+]
+
+
 class Wire(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Base of every wire message."""
 
@@ -42,9 +124,10 @@ class Wire(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class ErrorBody(Wire, frozen=True, omit_defaults=True):
     """The body of every 4xx/5xx answer."""
 
-    error: str
+    error: ErrorName
     message: str
-    candidates: list[str] = []
+    # ErrAmbiguousID's matching task IDs; kept lenient so a client always learns the error.
+    candidates: Annotated[list[_Short], Meta(max_length=MAX_CANDIDATES)] = []
 
 
 # ---------------------------------------------------------------- data node
@@ -57,12 +140,15 @@ class Row(Wire, frozen=True):
     write's identity and its place in the last-writer-wins order, the same on every node.
     """
 
-    key: str
+    key: Key
     value: msgspec.Raw
     deleted: bool
-    version: int
-    hlc: int
-    origin: str
+    version: Version
+    hlc: Stamp
+    origin: NodeName
+
+
+PageRows = Annotated[list[Row], Meta(max_length=MAX_PAGE_ROWS)]
 
 
 class PutBody(Wire, frozen=True):
@@ -74,17 +160,17 @@ class PutBody(Wire, frozen=True):
 class RowPage(Wire, frozen=True):
     """`GET /v1/kv?after=&limit=`: live rows in key order; ``next`` is the ``after`` to ask next."""
 
-    rows: list[Row]
-    next: str | None
+    rows: PageRows
+    next: Key | None
 
 
 class ChangesPage(Wire, frozen=True):
     """`GET /v1/changes?since=V&limit=N&wait=MS`: rows with version > V in version order."""
 
-    node: str
-    epoch: str
-    last_version: int
-    rows: list[Row]
+    node: NodeName
+    epoch: Epoch
+    last_version: Version
+    rows: PageRows
 
 
 class ReplicateRequest(Wire, frozen=True):
@@ -94,27 +180,27 @@ class ReplicateRequest(Wire, frozen=True):
     it, the target holds everything the source held up to that version.
     """
 
-    source: str
-    epoch: str
-    source_version: int
-    rows: list[Row]
+    source: NodeName
+    epoch: Epoch
+    source_version: Version
+    rows: list[Row]  # bounded by the body's byte cap (a repair sends a whole bucket)
 
 
 class ReplicateResponse(Wire, frozen=True):
     """What the target did with a batch: ``applied`` rows won the merge, ``ignored`` did not."""
 
-    applied: int
-    ignored: int
-    last_version: int
+    applied: Count
+    ignored: Count
+    last_version: Version
     losers: list[Row] = []
 
 
 class RowId(Wire, frozen=True):
     """The identity of one write: enough to name a tombstone to purge."""
 
-    key: str
-    hlc: int
-    origin: str
+    key: Key
+    hlc: Stamp
+    origin: NodeName
 
 
 class PurgeRequest(Wire, frozen=True):
@@ -124,44 +210,44 @@ class PurgeRequest(Wire, frozen=True):
 
 
 class PurgeResponse(Wire, frozen=True):
-    purged: int
+    purged: Count
 
 
 class Digest(Wire, frozen=True):
     """`GET /v1/digest?buckets=N`: one hash per key bucket, over every row (tombstones too)."""
 
-    node: str
-    epoch: str
-    last_version: int
-    buckets: list[str]
+    node: NodeName
+    epoch: Epoch
+    last_version: Version
+    buckets: Annotated[list[BucketHash], Meta(min_length=1, max_length=MAX_BUCKETS)]
 
 
 class BucketRows(Wire, frozen=True):
     """`GET /v1/digest/{bucket}?buckets=N`: every row of one bucket, tombstones included."""
 
-    node: str
-    epoch: str
+    node: NodeName
+    epoch: Epoch
     rows: list[Row]
 
 
 class PeerApplied(Wire, frozen=True):
     """How far a node has applied another node's feed (recorded by `POST /v1/replicate`)."""
 
-    epoch: str
-    version: int
+    epoch: Epoch
+    version: Version
 
 
 class NodeStatus(Wire, frozen=True):
     """`GET /v1/status` of a data node."""
 
-    node: str
-    epoch: str
-    last_version: int
-    live_rows: int
-    tombstones: int
-    hlc: int
-    skew_events: int
-    applied: dict[str, PeerApplied]
+    node: NodeName
+    epoch: Epoch
+    last_version: Version
+    live_rows: Count
+    tombstones: Count
+    hlc: Stamp
+    skew_events: Count
+    applied: dict[NodeName, PeerApplied]
 
 
 class Health(Wire, frozen=True, omit_defaults=True):
@@ -173,9 +259,9 @@ class Health(Wire, frozen=True, omit_defaults=True):
     """
 
     status: Literal["ok"]
-    component: str
-    name: str
-    now_ms: int = 0
+    component: Literal["node", "balancer", "handler", "sync"]
+    name: Annotated[str, Meta(max_length=300)]  # a node's name, or another component's host:port
+    now_ms: UnixMs = 0
     fenced: bool = False
 
 
@@ -191,9 +277,9 @@ class SessionToken(Wire, frozen=True, omit_defaults=True):
     clock), which the caller merges in with `dtm.core.session`.
     """
 
-    versions: dict[str, int] = {}
-    epochs: dict[str, str] = {}
-    hlc: int = 0
+    versions: dict[NodeName, Version] = {}
+    epochs: dict[NodeName, Epoch] = {}
+    hlc: Stamp = 0
 
 
 # ---------------------------------------------------------------- codec
@@ -256,20 +342,20 @@ class TaskValue(Wire, frozen=True):
     ``created`` and ``updated`` are UTC times in ISO 8601 with milliseconds.
     """
 
-    text: str
-    status: Literal["open", "complete"]
-    created: str
-    updated: str
+    text: TaskText
+    status: Status
+    created: IsoTime
+    updated: IsoTime
 
 
 class Task(Wire, frozen=True):
     """A task as the handler serves it."""
 
-    id: str
-    text: str
-    status: Literal["open", "complete"]
-    created: str
-    updated: str
+    id: TaskId
+    text: TaskText
+    status: Status
+    created: IsoTime
+    updated: IsoTime
 
 
 class TaskList(Wire, frozen=True):
@@ -280,22 +366,23 @@ class TaskList(Wire, frozen=True):
 
 
 class CreateTask(Wire, frozen=True):
-    """`POST /v1/tasks`."""
+    """`POST /v1/tasks`: the text is checked by `dtm.core.tasks.check_text` (stripped first, so
+    its errors can say what is wrong and a long text is 413)."""
 
-    text: str
+    text: TextIn
 
 
 class UpdateTask(Wire, frozen=True, omit_defaults=True):
     """`PATCH /v1/tasks/{id}`: at least one field."""
 
-    status: Literal["open", "complete"] | None = None
-    text: str | None = None
+    status: Status | None = None
+    text: TextIn | None = None  # checked by dtm.core.tasks.check_text, as in CreateTask
 
 
 class Deleted(Wire, frozen=True):
     """`DELETE /v1/tasks/{id}`."""
 
-    id: str
+    id: TaskId
     deleted: bool
 
 
@@ -309,24 +396,24 @@ class UpstreamStatus(Wire, frozen=True):
     ``requests`` attempts sent there, ``failures`` of them that got no usable answer,
     ``retries`` attempts there that repeated a request first tried elsewhere."""
 
-    name: str
+    name: NodeName
     url: str
     healthy: bool
-    in_flight: int
-    requests: int
-    failures: int
-    retries: int
-    ejections: int
-    readmissions: int
+    in_flight: Count
+    requests: Count
+    failures: Count
+    retries: Count
+    ejections: Count
+    readmissions: Count
 
 
 class BalancerStatus(Wire, frozen=True):
     """`GET /v1/status` of the balancer: ``unanswered`` requests got its own 503/504."""
 
     component: Literal["balancer"]
-    requests: int
-    in_flight: int
-    unanswered: int
+    requests: Count
+    in_flight: Count
+    unanswered: Count
     nodes: list[UpstreamStatus]
 
 
@@ -341,13 +428,13 @@ class HandlerStatus(Wire, frozen=True):
 
     component: Literal["handler"]
     balancer: str
-    requests: int
-    in_flight: int
-    failed: int
-    upstream_requests: int
-    catch_up_retries: int
-    not_caught_up: int
-    invalid_rows: int
+    requests: Count
+    in_flight: Count
+    failed: Count
+    upstream_requests: Count
+    catch_up_retries: Count
+    not_caught_up: Count
+    invalid_rows: Count
 
 
 # ---------------------------------------------------------------- sync
@@ -359,34 +446,34 @@ class SyncPair(Wire, frozen=True):
     ``lag_seconds`` is the age of the oldest change not yet applied (None: not known yet).
     """
 
-    source: str
-    target: str
-    cursor: int
-    source_last_version: int
-    lag_versions: int
+    source: NodeName
+    target: NodeName
+    cursor: Version
+    source_last_version: Version
+    lag_versions: Count
     lag_seconds: float | None
-    rows_sent: int
-    conflicts: int
+    rows_sent: Count
+    conflicts: Count
     reachable: bool
 
 
 class PurgeHold(Wire, frozen=True):
     """A tombstone awaiting purge and what holds it back."""
 
-    key: str
-    hlc: int
-    origin: str
+    key: Key
+    hlc: Stamp
+    origin: NodeName
     waiting_for: list[str]
 
 
 class AntiEntropyResult(Wire, frozen=True):
     """The outcome of one anti-entropy pass (``at_ms``: when it finished, Unix ms)."""
 
-    at_ms: int
-    nodes: list[str]
-    buckets: int
-    differing_buckets: int
-    rows_repaired: int
+    at_ms: UnixMs
+    nodes: list[NodeName]
+    buckets: Annotated[int, Meta(ge=1, le=MAX_BUCKETS)]
+    differing_buckets: Count
+    rows_repaired: Count
     error: str | None = None
 
 
@@ -395,59 +482,59 @@ class SyncStatus(Wire, frozen=True):
 
     component: Literal["sync"]
     mode: Literal["longpoll", "interval"]
-    nodes: list[str]
-    forgotten: list[str]
-    epochs: dict[str, str]
+    nodes: list[NodeName]
+    forgotten: list[NodeName]
+    epochs: dict[NodeName, Epoch]
     pairs: list[SyncPair]
-    conflicts: int
-    tombstones_awaiting_purge: int
+    conflicts: Count
+    tombstones_awaiting_purge: Count
     purge_holds: list[PurgeHold]
-    purged: int
+    purged: Count
     anti_entropy: AntiEntropyResult | None
-    rounds: dict[str, int]  # feed pages read per source since start
-    errors: dict[str, str] = {}  # the last error of each node currently in backoff
+    rounds: dict[NodeName, Count]  # feed pages read per source since start
+    errors: dict[NodeName, str] = {}  # the last error of each node currently in backoff
 
 
 class ConflictEntry(Wire, frozen=True):
     """One conflict: the same key written on two nodes; last-writer-wins kept ``winner``."""
 
-    key: str
+    key: Key
     winner: Row
     loser: Row
-    node: str
-    at_ms: int
+    node: NodeName
+    at_ms: UnixMs
 
 
 class ConflictLog(Wire, frozen=True):
     """`GET /v1/conflicts`: the most recent conflicts (oldest first) and the total since start."""
 
-    total: int
+    total: Count
     conflicts: list[ConflictEntry]
 
 
 class ForgetRequest(Wire, frozen=True):
     """`POST /v1/forget`: remove a node from the cluster for good (it holds no purge back)."""
 
-    node: str
+    node: NodeName
 
 
 class ForgetResponse(Wire, frozen=True):
-    node: str
-    forgotten: list[str]
+    node: NodeName
+    forgotten: list[NodeName]
 
 
 class CursorRecord(Wire, frozen=True):
     """One persisted cursor: ``target`` durably applied ``source``'s feed up to ``version``."""
 
-    source: str
-    target: str
-    source_epoch: str
-    target_epoch: str
-    version: int
+    source: NodeName
+    target: NodeName
+    source_epoch: Epoch
+    target_epoch: Epoch
+    version: Version
 
 
 class SyncStateFile(Wire, frozen=True):
     """The sync process's state file (written atomically after acknowledged batches)."""
 
     cursors: list[CursorRecord]
-    forgotten: list[str] = []
+    forgotten: list[NodeName] = []

@@ -41,14 +41,22 @@ def test_a_missing_file_is_an_empty_session(tmp_path: Path) -> None:
 def test_tokens_are_kept_per_url_and_merged(tmp_path: Path) -> None:
     a, _ = store(tmp_path, A)
     b, _ = store(tmp_path, B)
-    a.save(SessionToken({"store1": 5}, {"store1": "e1"}, 100))
-    b.save(SessionToken({"store9": 1}, {"store9": "e9"}, 7))
+    a.save(SessionToken({"store1": 5}, {"store1": "e1e1e1e1e1e1e1e1"}, 100))
+    b.save(SessionToken({"store9": 1}, {"store9": "e9e9e9e9e9e9e9e9"}, 7))
     # Another process saved an older token for A meanwhile: the maximum survives.
-    a.save(SessionToken({"store1": 3, "store2": 4}, {"store1": "e1", "store2": "e2"}, 90))
-    assert a.load() == SessionToken(
-        {"store1": 5, "store2": 4}, {"store1": "e1", "store2": "e2"}, 100
+    a.save(
+        SessionToken(
+            {"store1": 3, "store2": 4},
+            {"store1": "e1e1e1e1e1e1e1e1", "store2": "e2e2e2e2e2e2e2e2"},
+            90,
+        )
     )
-    assert b.load() == SessionToken({"store9": 1}, {"store9": "e9"}, 7)
+    assert a.load() == SessionToken(
+        {"store1": 5, "store2": 4},
+        {"store1": "e1e1e1e1e1e1e1e1", "store2": "e2e2e2e2e2e2e2e2"},
+        100,
+    )
+    assert b.load() == SessionToken({"store9": 1}, {"store9": "e9e9e9e9e9e9e9e9"}, 7)
     data = json.loads((tmp_path / "dtm" / "session.json").read_text())
     assert set(data["sessions"]) == {A, B}
     assert [p.name for p in (tmp_path / "dtm").iterdir() if p.name.endswith(".tmp")] == []
@@ -70,14 +78,16 @@ def test_a_malformed_file_is_ignored_with_a_warning(tmp_path: Path, content: byt
     (tmp_path / "dtm" / "session.json").write_bytes(content)
     assert s.load() == SessionToken()
     assert len(warnings) == 1 and "malformed session file" in warnings[0]
-    s.save(SessionToken({"store1": 1}, {"store1": "e"}, 1))  # and it is replaced by a good one
+    s.save(
+        SessionToken({"store1": 1}, {"store1": "e1e1e1e1e1e1e1e1"}, 1)
+    )  # and it is replaced by a good one
     assert s.load().versions == {"store1": 1}
 
 
 def test_an_unwritable_folder_is_a_warning_not_an_error(tmp_path: Path) -> None:
     (tmp_path / "dtm").write_text("a file where the folder should be")
     s, warnings = store(tmp_path)
-    s.save(SessionToken({"store1": 1}, {"store1": "e"}, 1))
+    s.save(SessionToken({"store1": 1}, {"store1": "e1e1e1e1e1e1e1e1"}, 1))
     assert warnings and "cannot save" in warnings[0]
 
 

@@ -91,8 +91,10 @@ def test_success_bodies_are_checked() -> None:
 
 
 def test_session_headers() -> None:
-    tok = token_from_header('{"versions":{"store1":3},"epochs":{"store1":"e"},"hlc":9}')
-    assert tok == SessionToken({"store1": 3}, {"store1": "e"}, 9)
+    tok = token_from_header(
+        '{"versions":{"store1":3},"epochs":{"store1":"e1e1e1e1e1e1e1e1"},"hlc":9}'
+    )
+    assert tok == SessionToken({"store1": 3}, {"store1": "e1e1e1e1e1e1e1e1"}, 9)
     assert token_from_header(None) is None
     assert token_from_header("{bad") is None
 

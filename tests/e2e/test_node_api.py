@@ -153,7 +153,12 @@ def _row(
 
 
 def _batch(rows: list[dict[str, Any]], version: int = 1, **kw: Any) -> dict[str, Any]:
-    body = {"source": "store9", "epoch": "e9", "source_version": version, "rows": rows}
+    body = {
+        "source": "store9",
+        "epoch": "e9e9e9e9e9e9e9e9",
+        "source_version": version,
+        "rows": rows,
+    }
     body.update(kw)
     return body
 
@@ -175,7 +180,7 @@ def test_replicate_merges_without_restamping(node: str) -> None:
     assert call("POST", f"{node}/v1/replicate", _batch([tomb], 5)).json()["applied"] == 1
     err(call("GET", f"{node}/v1/kv/rep:1"), 404, "ErrNoDataFound")
     applied = call("GET", f"{node}/v1/status").json()["applied"]
-    assert applied["store9"] == {"epoch": "e9", "version": 5}
+    assert applied["store9"] == {"epoch": "e9e9e9e9e9e9e9e9", "version": 5}
     # Purge only the exact tombstone.
     wrong = {"rows": [{"key": "rep:1", "hlc": stamp, "origin": "store9"}]}
     assert call("POST", f"{node}/v1/purge", wrong).json() == {"purged": 0}

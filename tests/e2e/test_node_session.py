@@ -72,12 +72,18 @@ def test_unreached_version_is_not_caught_up(node: str, path: str) -> None:
 
 
 def test_other_epoch_and_unknown_peer_are_not_caught_up(node: str) -> None:
-    r = request("GET", f"{node}/v1/kv/s:x", headers=token({"store1": 1}, {"store1": "other"}))
+    r = request(
+        "GET", f"{node}/v1/kv/s:x", headers=token({"store1": 1}, {"store1": "0123456789abcdef"})
+    )
     assert r.status == 409 and r.json()["error"] == "ErrNotCaughtUp"
     # version 0 of any epoch requires nothing: served (here: not found)
-    r = request("GET", f"{node}/v1/kv/s:x", headers=token({"store1": 0}, {"store1": "other"}))
+    r = request(
+        "GET", f"{node}/v1/kv/s:x", headers=token({"store1": 0}, {"store1": "0123456789abcdef"})
+    )
     assert r.status == 404 and r.json()["error"] == "ErrNoDataFound"
-    r = request("GET", f"{node}/v1/kv", headers=token({"store7": 1}, {"store7": "e7"}))
+    r = request(
+        "GET", f"{node}/v1/kv", headers=token({"store7": 1}, {"store7": "e7e7e7e7e7e7e7e7"})
+    )
     assert r.status == 409 and "store7@1" in r.json()["message"]
 
 
@@ -104,7 +110,7 @@ def test_wait_expires_into_409(node: str) -> None:
 
 
 async def test_wait_answers_as_soon_as_replicate_satisfies_it(node: str) -> None:
-    hdrs = {**token({"store2": 5}, {"store2": "e2"}), "X-Dtm-Wait": "8000"}
+    hdrs = {**token({"store2": 5}, {"store2": "e2e2e2e2e2e2e2e2"}), "X-Dtm-Wait": "8000"}
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as s:
 
         async def read() -> tuple[float, int, Any]:
@@ -118,9 +124,9 @@ async def test_wait_answers_as_soon_as_replicate_satisfies_it(node: str) -> None
         task = asyncio.create_task(read())
         await until(parked, 5, "the session read to park")
         # A batch that reaches only version 3 of store2 is not enough.
-        await asyncio.to_thread(replicate, node, "store2", "e2", 3, "s:repl")
+        await asyncio.to_thread(replicate, node, "store2", "e2e2e2e2e2e2e2e2", 3, "s:repl")
         assert await waiters(s, node) == 1 and not task.done()
-        await asyncio.to_thread(replicate, node, "store2", "e2", 5, "s:other")
+        await asyncio.to_thread(replicate, node, "store2", "e2e2e2e2e2e2e2e2", 5, "s:other")
         acked = time.monotonic()
         answered, code, body = await asyncio.wait_for(task, 5)
     assert code == 200 and body["key"] == "s:repl" and body["origin"] == "store2"

@@ -91,7 +91,7 @@ def test_a_late_replicate_or_purge_is_refused_too(cluster: Callable[..., LocalCl
     c.start("store1")
     url = c.url("store1")
     row = {"key": "k", "value": 1, "deleted": False, "version": 1, "hlc": 5, "origin": "store2"}
-    batch = {"source": "store2", "epoch": "e2", "source_version": 1, "rows": [row]}
+    batch = {"source": "store2", "epoch": "e2e2e2e2e2e2e2e2", "source_version": 1, "rows": [row]}
     past = {"X-Dtm-Deadline": str(time.time_ns() // 1_000_000 - 5_000)}
     r = request("POST", f"{url}/v1/replicate", batch, headers=past)
     assert r.status == 504 and r.json()["error"] == "ErrTimeout", r

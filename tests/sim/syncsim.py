@@ -12,6 +12,7 @@ with the last-writer-wins oracle of the acknowledged writes.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -129,7 +130,9 @@ class Sim:
     # ------------------------------------------------------------ world
 
     def _new_store(self, x: str) -> MemoryStore:
-        return MemoryStore(x, f"{x}-e{self.gen[x]}", lambda: self.t + self.skew[x], MAX_SKEW_MS)
+        # An epoch as a node makes one: 16 hex characters (here derived, for replays).
+        epoch = hashlib.blake2b(f"{x}-e{self.gen[x]}".encode(), digest_size=8).hexdigest()
+        return MemoryStore(x, epoch, lambda: self.t + self.skew[x], MAX_SKEW_MS)
 
     def _boot(self) -> SyncEngine:
         eng = SyncEngine(self.names, recent=64, purge_fence_ms=CALL_TIMEOUT_MS + 1)

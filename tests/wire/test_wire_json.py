@@ -75,8 +75,9 @@ EXAMPLES: dict[type[Any], list[tuple[Any, str]]] = {
             '{"error":"ErrNoDataFound","message":"no key \'x\'"}',
         ),
         (
-            ErrorBody("ErrAmbiguousID", "2 tasks", ["abcd1", "abcd2"]),
-            '{"error":"ErrAmbiguousID","message":"2 tasks","candidates":["abcd1","abcd2"]}',
+            ErrorBody("ErrAmbiguousID", "2 tasks", ["abcd12345678", "abcd12345679"]),
+            '{"error":"ErrAmbiguousID","message":"2 tasks",'
+            '"candidates":["abcd12345678","abcd12345679"]}',
         ),
     ],
     Row: [(ROW, ROW_JSON), (TOMB, TOMB_JSON)],
@@ -84,14 +85,14 @@ EXAMPLES: dict[type[Any], list[tuple[Any, str]]] = {
     RowPage: [(RowPage([ROW], "k1"), f'{{"rows":[{ROW_JSON}],"next":"k1"}}')],
     ChangesPage: [
         (
-            ChangesPage("store1", "ab12", 4, [ROW, TOMB]),
-            f'{{"node":"store1","epoch":"ab12","last_version":4,"rows":[{ROW_JSON},{TOMB_JSON}]}}',
+            ChangesPage("store1", "ab12ab12ab12ab12", 4, [ROW, TOMB]),
+            f'{{"node":"store1","epoch":"ab12ab12ab12ab12","last_version":4,"rows":[{ROW_JSON},{TOMB_JSON}]}}',
         )
     ],
     ReplicateRequest: [
         (
-            ReplicateRequest("store2", "cd34", 4, [TOMB]),
-            f'{{"source":"store2","epoch":"cd34","source_version":4,"rows":[{TOMB_JSON}]}}',
+            ReplicateRequest("store2", "cd34cd34cd34cd34", 4, [TOMB]),
+            f'{{"source":"store2","epoch":"cd34cd34cd34cd34","source_version":4,"rows":[{TOMB_JSON}]}}',
         )
     ],
     ReplicateResponse: [
@@ -107,22 +108,33 @@ EXAMPLES: dict[type[Any], list[tuple[Any, str]]] = {
     PurgeResponse: [(PurgeResponse(1), '{"purged":1}')],
     Digest: [
         (
-            Digest("store1", "ab12", 4, ["00000000000000ff"]),
-            '{"node":"store1","epoch":"ab12","last_version":4,"buckets":["00000000000000ff"]}',
+            Digest("store1", "ab12ab12ab12ab12", 4, ["00000000000000ff"]),
+            '{"node":"store1","epoch":"ab12ab12ab12ab12","last_version":4,"buckets":["00000000000000ff"]}',
         )
     ],
     BucketRows: [
         (
-            BucketRows("store1", "ab12", [TOMB]),
-            f'{{"node":"store1","epoch":"ab12","rows":[{TOMB_JSON}]}}',
+            BucketRows("store1", "ab12ab12ab12ab12", [TOMB]),
+            f'{{"node":"store1","epoch":"ab12ab12ab12ab12","rows":[{TOMB_JSON}]}}',
         )
     ],
-    PeerApplied: [(PeerApplied("cd34", 12), '{"epoch":"cd34","version":12}')],
+    PeerApplied: [
+        (PeerApplied("cd34cd34cd34cd34", 12), '{"epoch":"cd34cd34cd34cd34","version":12}')
+    ],
     NodeStatus: [
         (
-            NodeStatus("store1", "ab12", 4, 1, 1, 9, 0, {"store2": PeerApplied("cd34", 12)}),
-            '{"node":"store1","epoch":"ab12","last_version":4,"live_rows":1,"tombstones":1,'
-            '"hlc":9,"skew_events":0,"applied":{"store2":{"epoch":"cd34","version":12}}}',
+            NodeStatus(
+                "store1",
+                "ab12ab12ab12ab12",
+                4,
+                1,
+                1,
+                9,
+                0,
+                {"store2": PeerApplied("cd34cd34cd34cd34", 12)},
+            ),
+            '{"node":"store1","epoch":"ab12ab12ab12ab12","last_version":4,"live_rows":1,"tombstones":1,'
+            '"hlc":9,"skew_events":0,"applied":{"store2":{"epoch":"cd34cd34cd34cd34","version":12}}}',
         )
     ],
     Health: [
@@ -134,13 +146,13 @@ EXAMPLES: dict[type[Any], list[tuple[Any, str]]] = {
             Health("ok", "node", "store1", now_ms=1764547200000, fenced=True),
             '{"status":"ok","component":"node","name":"store1","now_ms":1764547200000,'
             '"fenced":true}',
-        )
+        ),
     ],
     SessionToken: [
         (SessionToken(), "{}"),
         (
-            SessionToken({"store1": 3}, {"store1": "ab12"}, 77),
-            '{"versions":{"store1":3},"epochs":{"store1":"ab12"},"hlc":77}',
+            SessionToken({"store1": 3}, {"store1": "ab12ab12ab12ab12"}, 77),
+            '{"versions":{"store1":3},"epochs":{"store1":"ab12ab12ab12ab12"},"hlc":77}',
         ),
     ],
     TaskValue: [
@@ -172,9 +184,10 @@ PAIR_JSON = (
     '{"source":"store1","target":"store2","cursor":4,"source_last_version":6,"lag_versions":2,'
     '"lag_seconds":0.25,"rows_sent":40,"conflicts":1,"reachable":true}'
 )
-CURSOR = CursorRecord("store1", "store2", "ab12", "cd34", 4)
+CURSOR = CursorRecord("store1", "store2", "ab12ab12ab12ab12", "cd34cd34cd34cd34", 4)
 CURSOR_JSON = (
-    '{"source":"store1","target":"store2","source_epoch":"ab12","target_epoch":"cd34","version":4}'
+    '{"source":"store1","target":"store2","source_epoch":"ab12ab12ab12ab12",'
+    '"target_epoch":"cd34cd34cd34cd34","version":4}'
 )
 
 EXAMPLES.update(
@@ -216,7 +229,7 @@ EXAMPLES.update(
                     "longpoll",
                     ["store1", "store2"],
                     [],
-                    {"store1": "ab12"},
+                    {"store1": "ab12ab12ab12ab12"},
                     [PAIR],
                     1,
                     0,
@@ -226,7 +239,7 @@ EXAMPLES.update(
                     {"store1": 3},
                 ),
                 '{"component":"sync","mode":"longpoll","nodes":["store1","store2"],'
-                '"forgotten":[],"epochs":{"store1":"ab12"},'
+                '"forgotten":[],"epochs":{"store1":"ab12ab12ab12ab12"},'
                 f'"pairs":[{PAIR_JSON}],"conflicts":1,"tombstones_awaiting_purge":0,'
                 '"purge_holds":[],"purged":0,"anti_entropy":null,"rounds":{"store1":3},'
                 '"errors":{}}',

@@ -12,9 +12,10 @@ from typing import Any
 import msgspec
 
 from dtm import wire
-from dtm.core.tasks import ALPHABET, ID_LEN, MIN_PREFIX
+from dtm.core.tasks import ID_LEN, MIN_PREFIX
 
 JSON = "application/json"
+USER = "user"  # the name of the security scheme: a user's token
 Doc = dict[str, Any]
 
 _STRUCTS = (
@@ -31,6 +32,7 @@ _STRUCTS = (
 
 _ERRORS = {
     "400": "ErrSyntaxInvalidArgs: a malformed body, reference, header or query",
+    "401": "ErrUnauthorized: no valid user token",
     "404": "ErrNoDataFound: no task with that ID",
     "409": "ErrAmbiguousID (with `candidates`), or ErrNotCaughtUp: no data node has caught up "
     "with the session yet",
@@ -82,7 +84,7 @@ _SESSION_PARAM: Doc = {
     "required": False,
     "description": "The session token from the previous answer (JSON SessionToken); "
     "absent means a new session.",
-    "schema": {"type": "string"},
+    "content": {JSON: {"schema": _ref("SessionToken")}},
 }
 
 _REF_PARAM: Doc = {
@@ -91,7 +93,13 @@ _REF_PARAM: Doc = {
     "required": True,
     "description": f"A full task ID or any unique prefix of at least {MIN_PREFIX} characters "
     "(case-insensitive; o reads as 0, i and l as 1).",
-    "schema": {"type": "string", "minLength": MIN_PREFIX, "maxLength": ID_LEN},
+    # core.tasks.normalize_ref: the ID alphabet in either case, and the aliases o, i and l.
+    "schema": {
+        "type": "string",
+        "minLength": MIN_PREFIX,
+        "maxLength": ID_LEN,
+        "pattern": f"^[0-9A-TV-Za-tv-z]{{{MIN_PREFIX},{ID_LEN}}}(?![\\s\\S])",
+    },
 }
 
 
@@ -100,15 +108,28 @@ def _plain(what: str, media: str = JSON, schema: Doc | None = None) -> Doc:
     return {"200": {"description": what, "content": content}}
 
 
+def _secured(paths: Doc) -> Doc:
+    """Every operation of the task routes needs a user token."""
+    for path, item in paths.items():
+        if path.startswith("/v1/tasks"):
+            for method, op in item.items():
+                if method != "parameters":
+                    op["security"] = [{USER: []}]
+    return paths
+
+
 def build_document(server_url: str) -> Doc:
     """The whole document, for a handler answering at ``server_url``."""
     _, components = msgspec.json.schema_components(
         _STRUCTS, ref_template="#/components/schemas/{name}"
     )
     components = copy.deepcopy(components)
-    components["Task"]["properties"]["id"]["pattern"] = f"^[{ALPHABET}]{{{ID_LEN}}}$"
-    read_errors = ("400", "409", "503", "504")
-    ref_errors = ("400", "404", "409", "503", "504")
+    # An update changes at least one field (core.tasks.check_update).
+    components["UpdateTask"]["anyOf"] = [
+        {"required": [f], "properties": {f: {"not": {"type": "null"}}}} for f in ("status", "text")
+    ]
+    read_errors = ("400", "401", "409", "503", "504")
+    ref_errors = ("400", "401", "404", "409", "503", "504")
     paths: Doc = {
         "/v1/tasks": {
             "parameters": [_SESSION_PARAM],
@@ -117,7 +138,7 @@ def build_document(server_url: str) -> Doc:
                 "summary": "Create a task; the handler picks its ID.",
                 "requestBody": _body("CreateTask"),
                 "responses": _ok("201", "Task", "The new task.")
-                | _errors("400", "413", "503", "504"),
+                | _errors("400", "401", "413", "503", "504"),
             },
             "get": {
                 "operationId": "listTasks",
@@ -184,6 +205,16 @@ def build_document(server_url: str) -> Doc:
             f"{wire.SESSION_HEADER} header; send it back to read your own writes.",
         },
         "servers": [{"url": server_url}],
-        "paths": paths,
-        "components": {"schemas": components},
+        "paths": _secured(paths),
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                USER: {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A user's token (`dtm user add NAME`): the task routes need "
+                    "it, and a user sees only their own tasks.",
+                }
+            },
+        },
     }

@@ -21,9 +21,9 @@ from dtm.errors import ErrPayloadTooLarge, ErrSyntaxInvalidArgs
 
 T = TypeVar("T")
 
-_DIGITS = re.compile(r"[0-9]{1,18}")  # below 2**63: fits SQLite's integers
+_DIGITS = re.compile(r"[0-9]{1,19}")  # then at most wire.MAX_INT: fits SQLite's integers
 
-MAX_LIMIT = 10_000
+MAX_LIMIT = wire.MAX_PAGE_ROWS
 DEFAULT_LIMIT = 1_000
 MAX_LONGPOLL_MS = 60_000
 MAX_SESSION_WAIT_MS = 10_000
@@ -39,11 +39,11 @@ class IntRange:
     high: int
 
 
-SINCE = IntRange(0, 0, 10**18 - 1)
+SINCE = IntRange(0, 0, wire.MAX_INT)
 LIMIT = IntRange(DEFAULT_LIMIT, 1, MAX_LIMIT)
 LONGPOLL = IntRange(0, 0, MAX_LONGPOLL_MS)
 SESSION_WAIT = IntRange(0, 0, MAX_SESSION_WAIT_MS)
-HLC = IntRange(0, 0, 10**18 - 1)
+HLC = IntRange(0, 0, wire.MAX_INT)  # the range of wire.Stamp
 
 
 def parse_int(text: str, name: str, rng: IntRange) -> int:

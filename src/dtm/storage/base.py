@@ -7,12 +7,42 @@ the transaction that commits the row, so a reader never sees version V+1 without
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
 import msgspec
 
 from dtm.wire import PeerApplied, ReplicateRequest, ReplicateResponse, Row, RowId
+
+# What a row's JSON adds to its key, value and origin bytes: the field names, a bool and three
+# integers of at most 19 digits, and a separator (104 bytes at most).
+ROW_OVERHEAD = 128
+
+
+def row_bytes(row: Row) -> int:
+    """An upper bound of the bytes ``row`` takes in a page's JSON (keys and names are ASCII)."""
+    return len(row.key) + len(row.value) + len(row.origin) + ROW_OVERHEAD
+
+
+def page_is_full(rows: list[Row], max_bytes: int | None) -> bool:
+    """True when a page of ``rows`` stopped at ``max_bytes``: more rows may follow."""
+    return max_bytes is not None and sum(map(row_bytes, rows)) >= max_bytes
+
+
+def take_within(rows: Iterable[Row], limit: int, max_bytes: int | None) -> list[Row]:
+    """The first rows, at most ``limit``, stopping after the row whose `row_bytes` bring the total
+    to ``max_bytes`` or more (so a page holds at least one row, and `page_is_full` can tell)."""
+    out: list[Row] = []
+    total = 0
+    if limit <= 0:
+        return out
+    for row in rows:
+        out.append(row)
+        total += row_bytes(row)
+        if len(out) >= limit or (max_bytes is not None and total >= max_bytes):
+            break
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +77,14 @@ class Store(Protocol):
         """The row for ``key``, tombstones included; None if never written (or purged)."""
         ...
 
-    def scan(self, after: str | None, limit: int) -> list[Row]:
-        """Live rows with key > ``after`` in key order, at most ``limit``."""
+    def scan(self, after: str | None, limit: int, max_bytes: int | None = None) -> list[Row]:
+        """Live rows with key > ``after`` in key order, at most ``limit``, and stopping once they
+        reach ``max_bytes`` (see `take_within`: the answer's memory is bounded)."""
         ...
 
-    def changes(self, since: int, limit: int) -> list[Row]:
-        """Rows with version > ``since`` in version order (tombstones too), at most ``limit``.
+    def changes(self, since: int, limit: int, max_bytes: int | None = None) -> list[Row]:
+        """Rows with version > ``since`` in version order (tombstones too), at most ``limit``,
+        and stopping once they reach ``max_bytes`` (as `take_within`).
 
         Each key appears at most once (a row carries only its latest version); ``limit <= 0``
         gives no rows.

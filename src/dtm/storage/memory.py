@@ -21,7 +21,7 @@ from dtm.core.writes import (
     local_delete,
     local_put,
 )
-from dtm.storage.base import StoreStats
+from dtm.storage.base import StoreStats, take_within
 from dtm.wire import PeerApplied, ReplicateRequest, ReplicateResponse, Row, RowId
 
 
@@ -54,25 +54,14 @@ class MemoryStore:
     def get(self, key: str) -> Row | None:
         return self._rows.get(key)
 
-    def scan(self, after: str | None, limit: int) -> list[Row]:
-        i = 0 if after is None else bisect.bisect_right(self._keys, after)
-        out: list[Row] = []
-        while i < len(self._keys) and len(out) < limit:
-            row = self._rows[self._keys[i]]
-            if not row.deleted:
-                out.append(row)
-            i += 1
-        return out
+    def scan(self, after: str | None, limit: int, max_bytes: int | None = None) -> list[Row]:
+        start = 0 if after is None else bisect.bisect_right(self._keys, after)
+        live = (r for k in self._keys[start:] if not (r := self._rows[k]).deleted)
+        return take_within(live, limit, max_bytes)
 
-    def changes(self, since: int, limit: int) -> list[Row]:
-        out: list[Row] = []
-        if limit <= 0:
-            return out
-        for v in sorted(v for v in self._by_version if v > since):
-            out.append(self._rows[self._by_version[v]])
-            if len(out) >= limit:
-                break
-        return out
+    def changes(self, since: int, limit: int, max_bytes: int | None = None) -> list[Row]:
+        versions = sorted(v for v in self._by_version if v > since)
+        return take_within((self._rows[self._by_version[v]] for v in versions), limit, max_bytes)
 
     def stats(self) -> StoreStats:
         dead = sum(1 for r in self._rows.values() if r.deleted)

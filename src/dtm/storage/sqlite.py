@@ -21,7 +21,7 @@ import msgspec
 
 from dtm.core.digest import digest
 from dtm.errors import ErrInternal, ErrSyntaxInvalidArgs, ErrUnavailable
-from dtm.storage.base import StoreStats
+from dtm.storage.base import StoreStats, take_within
 from dtm.storage.sqlite_ops import Command, Delete, Purge, Put, Replicate, execute
 from dtm.storage.sqlite_schema import (
     COLS,
@@ -34,7 +34,7 @@ from dtm.storage.sqlite_schema import (
     translate,
     write_meta,
 )
-from dtm.wire import ReplicateRequest, ReplicateResponse, Row, RowId
+from dtm.wire import MAX_INT, ReplicateRequest, ReplicateResponse, Row, RowId
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,20 +155,20 @@ class SqliteStore:
         rows = self._query(f"SELECT {COLS} FROM rows WHERE key = ?", (key,))
         return rows[0] if rows else None
 
-    def scan(self, after: str | None, limit: int) -> list[Row]:
+    def scan(self, after: str | None, limit: int, max_bytes: int | None = None) -> list[Row]:
         if limit <= 0:
             return []
         if after is None:
             sql = f"SELECT {COLS} FROM rows WHERE deleted = 0 ORDER BY key LIMIT ?"
-            return self._query(sql, (limit,))
+            return self._query(sql, (limit,), max_bytes)
         sql = f"SELECT {COLS} FROM rows WHERE key > ? AND deleted = 0 ORDER BY key LIMIT ?"
-        return self._query(sql, (after, limit))
+        return self._query(sql, (after, limit), max_bytes)
 
-    def changes(self, since: int, limit: int) -> list[Row]:
+    def changes(self, since: int, limit: int, max_bytes: int | None = None) -> list[Row]:
         if limit <= 0:
             return []
         sql = f"SELECT {COLS} FROM rows WHERE version > ? ORDER BY version LIMIT ?"
-        return self._query(sql, (since, limit))
+        return self._query(sql, (since, limit), max_bytes)
 
     def digest(self, buckets: int) -> list[str]:
         return digest(self._iterate(f"SELECT {COLS} FROM rows", ()), buckets)
@@ -189,12 +189,20 @@ class SqliteStore:
             self._local.conn = conn
         return conn
 
-    def _query(self, sql: str, params: tuple[Any, ...]) -> list[Row]:
+    def _query(self, sql: str, params: tuple[Any, ...], max_bytes: int | None = None) -> list[Row]:
+        """The rows of ``sql``; with ``max_bytes``, only those `take_within` keeps (the rest are
+        never read)."""
         if self._closed:
             raise ErrUnavailable("the store is closed")
         try:
-            # fetchall() ends the statement, so the next read starts a fresh WAL snapshot.
-            return [to_row(t) for t in self._reader().execute(sql, params).fetchall()]
+            if max_bytes is None:
+                # fetchall() ends the statement, so the next read starts a fresh WAL snapshot.
+                return [to_row(t) for t in self._reader().execute(sql, params).fetchall()]
+            cur = self._reader().execute(sql, params)
+            try:
+                return take_within(map(to_row, cur), MAX_INT, max_bytes)
+            finally:
+                cur.close()  # ends the statement, as fetchall() does
         except sqlite3.Error as exc:
             raise translate(exc, "reading") from exc
 
