@@ -318,6 +318,7 @@ class UpstreamStatus(Wire, frozen=True):
     retries: int
     ejections: int
     readmissions: int
+    fenced: bool = False  # its /healthz says its clock fences client writes (sent elsewhere)
 
 
 class BalancerStatus(Wire, frozen=True):
