@@ -140,9 +140,7 @@ def test_200_unfinished_bodies_stay_within_the_global_buffer_cap(tmp_path: Path)
         wait_until(lambda: refusals() >= 200 - cap // MIB, 20, 0.05, "over-cap bodies refused")
         after = _rss_kib(pid)
         grown_mib = (after - before) / 1024
-        print(
-            f"RSS before {before / 1024:.1f} MiB, after 200 unfinished bodies {after / 1024:.1f} MiB"
-        )
+        print(f"RSS before {before / 1024:.1f} MiB, after 200 bodies {after / 1024:.1f} MiB")
         assert grown_mib < cap / MIB * 2 + 32  # without the cap: 200 MiB or more
         for s in socks:
             s.close()
