@@ -6,6 +6,8 @@ import contextlib
 
 import httptools
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dtm.balancer.http1 import (
     RequestHead,
@@ -186,3 +188,25 @@ def test_response_framing() -> None:
         .client_bytes(b"", True)
         .startswith(b"HTTP/1.1 404 Not Found\r\n")
     )
+
+
+@given(
+    st.lists(st.tuples(st.booleans(), st.booleans()), min_size=1, max_size=6),
+    st.integers(0, 100),
+)
+def test_writes_try_unfenced_healthy_nodes_first(nodes: list[tuple[bool, bool]], turn: int) -> None:
+    healthy = [h for h, _ in nodes]
+    fenced = [f for _, f in nodes]
+    order = attempt_order(healthy, turn, fenced)
+    assert sorted(order) == list(range(len(nodes)))  # every node once
+    ranks = [(not healthy[i], fenced[i]) for i in order]
+    assert ranks == sorted(ranks)  # healthy unfenced, healthy fenced, then ejected
+    # reads ignore the fence
+    assert attempt_order(healthy, turn) == attempt_order(healthy, turn, [False] * len(nodes))
+
+
+def test_a_fenced_node_gets_writes_only_when_every_node_is_fenced() -> None:
+    assert attempt_order([True, True], 0, [True, False]) == [1, 0]
+    assert attempt_order([True, True], 1, [True, False]) == [1, 0]
+    assert attempt_order([True, True], 1, [True, True]) == [1, 0]
+    assert attempt_order([True, False], 0, [True, False]) == [0, 1]
