@@ -57,7 +57,7 @@ class UpstreamConn(asyncio.Protocol):
         self._pairs: Pairs = []
         self._head_bytes = 0
         self._in_head = False
-        self._held: list[bytes] = []  # body pieces parsed before the caller took the answer
+        self._out: list[bytes] = []  # body pieces parsed from this packet, to stream on
         self._body = bytearray()
         self._complete = False
         self._state = _IDLE
@@ -98,6 +98,8 @@ class UpstreamConn(asyncio.Protocol):
                 return
             self._fail(parse_error(exc, client_side=False))
             return
+        if self._out:
+            self._flush()
         if self._in_head and self._head_bytes > MAX_HEAD_BYTES:
             self._fail(UpstreamProtocolError("answer head too large"))
 
@@ -162,21 +164,17 @@ class UpstreamConn(asyncio.Protocol):
             fut.set_result(head)
 
     def on_body(self, data: bytes) -> None:
-        state = self._state
-        head = self.head
-        if head is None or self._complete:
+        if self._complete:
             return
-        if head.chunked:
-            data = b"%x\r\n%b\r\n" % (len(data), data)
+        state = self._state
         if state == _STREAM:
-            assert self._sink is not None
-            self._sink.write(data)
+            self._out.append(data)  # written once per packet, in `_flush`
         elif state == _BUFFER:
             self._body += data
             if len(self._body) > MAX_INSPECTED_BODY:
                 raise UpstreamProtocolError("answer body too large to inspect")
         else:
-            self._held.append(data)
+            self._body += data  # parsed before the caller took the answer
 
     def on_message_complete(self) -> None:
         if self._state == _HEAD:
@@ -215,12 +213,7 @@ class UpstreamConn(asyncio.Protocol):
             return fut
         self._body_fut = fut
         self._state = _BUFFER
-        chunked = self.head.chunked
-        for piece in self._held:
-            self._body += _unchunk(piece) if chunked else piece
-        self._held.clear()
-        if self.head.chunked:
-            self.head.chunked = False  # the body is handed on whole
+        self.head.chunked = False  # the body is handed on whole
         self._settle()
         return fut
 
@@ -233,11 +226,10 @@ class UpstreamConn(asyncio.Protocol):
         self._body_fut = fut
         self._sink = sink
         self._state = _STREAM
-        if self._held:
-            sink.write(head + b"".join(self._held))
-            self._held.clear()
-        else:
-            sink.write(head)
+        if self._body:
+            self._out.append(bytes(self._body))
+            self._body.clear()
+        self._flush(head)
         self._settle()
         return fut
 
@@ -257,11 +249,32 @@ class UpstreamConn(asyncio.Protocol):
         elif self.closed:
             self._fail(UpstreamClosed("the node closed the connection mid-answer"))
 
+    def _flush(self, before: bytes = b"") -> None:
+        """Write the body pieces parsed so far to the client, as one chunk if chunked."""
+        out = self._out
+        sink = self._sink
+        assert sink is not None and self.head is not None
+        if not out:
+            if before:
+                sink.write(before)
+            return
+        if self.head.chunked:
+            size = sum(len(p) for p in out)
+            out.insert(0, b"%s%x\r\n" % (before, size))
+            out.append(b"\r\n")
+        elif before:
+            out.insert(0, before)
+        sink.write(out[0] if len(out) == 1 else b"".join(out))
+        out.clear()
+
     def _finish(self) -> None:
         self._cancel_timer()
         head = self.head
-        if self._state == _STREAM and head is not None and head.chunked and self._sink is not None:
-            self._sink.write(LAST_CHUNK)
+        if self._state == _STREAM and head is not None and self._sink is not None:
+            if self._out:
+                self._flush()
+            if head.chunked:
+                self._sink.write(LAST_CHUNK)
         self.reusable = not self.closed and not self._extra and head is not None and head.keep_alive
         body = bytes(self._body)
         self._body.clear()
@@ -301,11 +314,6 @@ class UpstreamConn(asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-
-
-def _unchunk(piece: bytes) -> bytes:
-    """The payload of one chunk this connection framed itself (``size CRLF data CRLF``)."""
-    return piece[piece.index(b"\r\n") + 2 : -2]
 
 
 class Node:
