@@ -84,6 +84,8 @@ class BalancerConfig(_Listener, frozen=True, forbid_unknown_fields=True, kw_only
     health_timeout_ms: int = 1000
     health_fall: int = 2
     max_body_bytes: int = 16 * 1024 * 1024
+    # Request bodies held across all client connections; beyond it a request is answered 503.
+    max_buffered_bytes: int = 64 * 1024 * 1024
     # A client connection with no request in progress and nothing received is closed after this.
     client_idle_timeout_ms: int = 60000
 

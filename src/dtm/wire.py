@@ -405,6 +405,7 @@ class UpstreamStatus(Wire, frozen=True):
     retries: Count
     ejections: Count
     readmissions: Count
+    fenced: bool = False  # its /healthz says its clock fences client writes (sent elsewhere)
 
 
 class BalancerStatus(Wire, frozen=True):

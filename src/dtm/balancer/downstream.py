@@ -1,27 +1,59 @@
-"""One client connection to the balancer: read requests in order, serve each, keep alive.
+"""One client connection to the balancer: parse with llhttp, serve requests in order, keep alive.
 
-Requests on one connection are served one after another (pipelined ones wait in the buffer).
-A request's body is read whole (up to the configured cap) before it is forwarded, so a request
-that may be retried can be sent again byte for byte; answers are streamed.
+Bytes are parsed as they arrive; complete requests wait in a queue and are served one after
+another (so pipelined answers keep their order). A request's body is read whole (up to
+``max_body_bytes``, and within the balancer's global ``max_buffered_bytes``) before it is
+forwarded, so a request that may be retried can be sent again byte for byte; answers are
+streamed. A request the parser or the gate refuses is answered after the ones before it, then
+the connection is closed: the stream can no longer be trusted.
+
+Timers: one tick per connection every ``head_timeout_ms / 4``. A head not complete within the
+head timeout (the first one counted from the connection's start), or a body that received no
+byte for the head timeout, is answered 408; a connection with nothing to do for the idle
+timeout is closed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from typing import Final, cast
 
+import httptools
+
 from dtm.balancer import status
-from dtm.balancer.http1 import MAX_HEAD_BYTES, ChunkedScanner, RequestHead, parse_request_head
+from dtm.balancer.http1 import (
+    MAX_HEAD_BYTES,
+    PARSER_ERRORS,
+    Pairs,
+    RequestHead,
+    parse_error,
+    request_head,
+)
 from dtm.balancer.proxy import Balancer
 from dtm.balancer.upstream import UpstreamConn
-from dtm.errors import DtmError, ErrPayloadTooLarge, ErrSyntaxInvalidArgs
+from dtm.errors import DtmError, ErrPayloadTooLarge, ErrRequestTimeout, ErrSyntaxInvalidArgs
 
 log = logging.getLogger("dtm.balancer")
 
 CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
 # Stop reading a client that sends more while its current request is being served.
 MAX_PENDING_BYTES: Final = 1024 * 1024
+MAX_PENDING_REQUESTS: Final = 64
+HEAD_TICKS: Final = 4  # ticks per head timeout
+LINGER_TICKS: Final = 2  # after a refusal, read and drop what the client still sends
+
+_IDLE, _HEAD, _BODY = range(3)
+
+Queued = tuple[RequestHead, bytearray] | bytes  # a request, or a final answer (then close)
+
+
+class _Refused(Exception):
+    """Raised inside the parser: answer ``answer`` and close."""
+
+    def __init__(self, answer: bytes) -> None:
+        self.answer = answer
 
 
 class ClientConn(asyncio.Protocol):
@@ -29,43 +61,91 @@ class ClientConn(asyncio.Protocol):
         self.balancer = balancer
         self.transport: asyncio.Transport | None = None
         self.upstream: UpstreamConn | None = None
-        self._buf = bytearray()
+        self._parser = httptools.HttpRequestParser(self)
+        self._url = b""
+        self._pairs: Pairs = []
+        self._head_bytes = 0
+        self._phase = _HEAD  # the first head must come within the head timeout too
         self._head: RequestHead | None = None
-        self._chunks: ChunkedScanner | None = None
-        self._continued = False
+        self._body = bytearray()
+        self._queue: deque[Queued] = deque()
         self._task: asyncio.Task[None] | None = None
+        self._serving = 0  # body bytes of the request being served
+        self._held = 0  # body bytes this connection counts in balancer.buffered
+        self._continue_owed = False
+        self._broken = False  # refused: no more parsing
+        self._linger = -1  # ticks left before a refused connection is closed
         self._closing = False
-        self._reading_paused = False
+        self._paused = False
         self._eof = False
-        self._received = 0  # packets; the idle check compares it between two ticks
-        self._idle_seen = -1
-        self._idle_timer: asyncio.TimerHandle | None = None
+        self._counted = False
+        self._received = 0  # packets; the timers compare it between two ticks
+        self._seen = 0
+        self._still = 0  # ticks without a packet
+        self._ticks = 0
+        self._began = 0  # the tick the current head began
+        self._timer: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------ asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
-        self._arm_idle()
+        bal = self.balancer
+        bal.connections += 1
+        self._counted = True
+        if bal.connections > bal.cfg.max_connections:
+            bal.totals.refused_connections += 1
+            self._refuse(status.too_many_connections(bal.cfg.max_connections))
+            return
+        self._arm()
 
     def data_received(self, data: bytes) -> None:
         self._received += 1
-        self._buf += data
+        if self._broken:
+            return  # lingering after a refusal: drop it
+        if self._phase == _HEAD:
+            self._head_bytes += len(data)
+        try:
+            self._parser.feed_data(data)
+        except PARSER_ERRORS as exc:
+            cause = exc.__context__
+            if isinstance(cause, _Refused):
+                self._refuse(cause.answer)
+            else:
+                err = parse_error(exc, client_side=True)
+                assert isinstance(err, DtmError)
+                self._refuse(status.error_response(err, keep_alive=False))
+            return
+        if self._phase == _HEAD and self._head_bytes > MAX_HEAD_BYTES:
+            self._refuse_error(ErrSyntaxInvalidArgs(f"request head over {MAX_HEAD_BYTES} bytes"))
+            return
         if self._task is None:
-            self._advance()
-        elif len(self._buf) > MAX_PENDING_BYTES and not self._reading_paused:
-            self._reading_paused = True
-            assert self.transport is not None
-            self.transport.pause_reading()
+            if self._queue:
+                self._advance()
+        elif not self._paused and (
+            len(self._queue) >= MAX_PENDING_REQUESTS
+            or self._held - self._serving > MAX_PENDING_BYTES
+        ):
+            self._pause()
 
     def eof_received(self) -> bool:
         # A half-closed client may still be owed answers: close once they are written.
         self._eof = True
-        return self._task is not None
+        if self._linger >= 0:
+            self._close()
+            return True
+        return self._task is not None or bool(self._queue)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
+        bal = self.balancer
+        if self._counted:
+            self._counted = False
+            bal.connections -= 1
+        bal.buffered -= self._held
+        self._held = 0
+        if self._timer is not None:
+            self._timer.cancel()
         if self._task is not None:
             self._task.cancel()
 
@@ -77,50 +157,99 @@ class ClientConn(asyncio.Protocol):
         if self.upstream is not None:
             self.upstream.resume_reading()
 
-    def _arm_idle(self) -> None:
-        delay = self.balancer.cfg.client_idle_timeout_ms / 1000
-        self._idle_timer = asyncio.get_running_loop().call_later(delay, self._idle_tick)
+    # ------------------------------------------------------------ llhttp callbacks
 
-    def _idle_tick(self) -> None:
-        """Close a connection that received nothing for a whole tick while no request ran."""
-        if self._closing:
-            return
-        if self._task is None and self._received == self._idle_seen:
-            self._close()
-            return
-        self._idle_seen = self._received
-        self._arm_idle()
+    def on_message_begin(self) -> None:
+        self._phase = _HEAD
+        self._began = self._ticks
+        self._url = b""
+        self._pairs = []
+        self._head_bytes = 0
 
-    # ------------------------------------------------------------ requests
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        if len(self._url) > MAX_HEAD_BYTES:
+            raise ErrSyntaxInvalidArgs(f"request target over {MAX_HEAD_BYTES} bytes")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self._phase == _HEAD:  # (trailer fields of a chunked body are dropped)
+            self._pairs.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        p = self._parser
+        head = request_head(
+            p.get_method(), self._url, p.get_http_version(), self._pairs, p.should_keep_alive()
+        )
+        refusal = self.balancer.admit(head)
+        if refusal is not None:
+            raise _Refused(refusal)
+        limit = self.balancer.max_body_bytes
+        if head.content_length > limit:
+            raise ErrPayloadTooLarge(f"body is {head.content_length} bytes; the limit is {limit}")
+        self._head = head
+        self._phase = _BODY
+        self._still = 0
+        if head.expect_continue and head.has_body:
+            self._continue_owed = True
+            if self._task is None and not self._queue:
+                self._send_continue()
+
+    def on_body(self, data: bytes) -> None:
+        n = len(data)
+        self._body += data
+        self._held += n
+        bal = self.balancer
+        bal.buffered += n
+        if len(self._body) > bal.max_body_bytes:
+            raise ErrPayloadTooLarge(
+                f"chunked body is over the limit of {bal.max_body_bytes} bytes"
+            )
+        if bal.buffered > bal.max_buffered_bytes:
+            bal.totals.refused_buffers += 1
+            raise _Refused(status.buffers_full(bal.max_buffered_bytes))
+
+    def on_message_complete(self) -> None:
+        head = self._head
+        assert head is not None
+        self._queue.append((head, self._body))
+        self._body = bytearray()
+        self._head = None
+        self._continue_owed = False
+        self._phase = _IDLE
+        self._still = 0
+
+    # ------------------------------------------------------------ serving
 
     def _advance(self) -> None:
-        """Serve every complete request in the buffer until one needs the network."""
+        """Serve queued requests in order until one needs the network."""
         transport = self.transport
         assert transport is not None
         while self._task is None and not self._closing:
-            try:
-                request = self._next_request()
-            except DtmError as err:
-                self._reject(err)
-                return
-            if request is None:
-                if self._eof:
+            if not self._queue:
+                if self._eof and not self._broken:
                     self._close()
-                    return
-                if self._reading_paused:
-                    self._reading_paused = False
+                elif self._paused and not self._broken:
+                    self._paused = False
                     transport.resume_reading()
+                if self._continue_owed:
+                    self._send_continue()
                 return
-            head, body = request
+            item = self._queue.popleft()
+            if isinstance(item, bytes):
+                self._end_with(item)
+                return
+            head, body = item
             local = self.balancer.local(head)
             if local is not None:
+                self._release(len(body))
                 transport.write(local)
                 if not head.keep_alive:
                     self._close()
                 continue
+            self._serving = len(body)
             self._task = asyncio.get_running_loop().create_task(self._serve(head, body))
 
-    async def _serve(self, head: RequestHead, body: bytes) -> None:
+    async def _serve(self, head: RequestHead, body: bytearray) -> None:
         keep = False
         try:
             keep = await self.balancer.forward(self, head, body)
@@ -131,64 +260,98 @@ class ClientConn(asyncio.Protocol):
             keep = False
         finally:
             self._task = None
+            self._release(len(body))
+            self._serving = 0
         if keep and not self._closing:
             self._advance()
         else:
             self._close()
 
-    def _next_request(self) -> tuple[RequestHead, bytes] | None:
-        buf = self._buf
-        head = self._head
-        if head is None:
-            while buf.startswith(b"\r\n"):  # tolerated between requests
-                del buf[:2]
-            end = buf.find(b"\r\n\r\n")
-            if end > MAX_HEAD_BYTES or (end < 0 and len(buf) > MAX_HEAD_BYTES):
-                raise ErrSyntaxInvalidArgs(f"request head over {MAX_HEAD_BYTES} bytes")
-            if end < 0:
-                return None
-            head = parse_request_head(bytes(buf[:end]))
-            del buf[: end + 4]
-            limit = self.balancer.max_body_bytes
-            if head.content_length > limit:
-                raise ErrPayloadTooLarge(
-                    f"body is {head.content_length} bytes; the limit is {limit}"
-                )
-            self._head = head
-            self._continued = False
-            self._chunks = (
-                ChunkedScanner(keep_payload=True, limit=limit, bad=ErrSyntaxInvalidArgs)
-                if head.chunked
-                else None
-            )
-        if self._chunks is not None:
-            used = self._chunks.feed(buf)
-            del buf[:used]
-            if not self._chunks.done:
-                self._send_continue(head)
-                return None
-            body = bytes(self._chunks.payload)
-            self._chunks = None
-        else:
-            n = head.content_length
-            if len(buf) < n:
-                self._send_continue(head)
-                return None
-            body = bytes(buf[:n])
-            del buf[:n]
-        self._head = None
-        return head, body
+    def _release(self, n: int) -> None:
+        self._held -= n
+        self.balancer.buffered -= n
 
-    def _send_continue(self, head: RequestHead) -> None:
-        if head.expect_continue and not self._continued and self.transport is not None:
-            self._continued = True
+    def _send_continue(self) -> None:
+        self._continue_owed = False
+        if self.transport is not None and not self.transport.is_closing():
             self.transport.write(CONTINUE)
 
-    def _reject(self, err: DtmError) -> None:
-        """Answer a malformed request and close: the stream can no longer be trusted."""
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(status.error_response(err, keep_alive=False))
-        self._close()
+    def _refuse_error(self, err: DtmError) -> None:
+        self._refuse(status.error_response(err, keep_alive=False))
+
+    def _refuse(self, answer: bytes) -> None:
+        """Stop parsing; answer ``answer`` after the requests queued before it, then close."""
+        self._broken = True
+        self._phase = _IDLE
+        self._continue_owed = False
+        self._queue.append(answer)
+        if self._task is None:
+            self._advance()
+
+    def _end_with(self, answer: bytes) -> None:
+        """Write a final answer, then linger: drop what the client still sends for a moment
+        (closing with unread bytes would reset the connection and lose the answer)."""
+        transport = self.transport
+        assert transport is not None
+        if transport.is_closing():
+            return
+        transport.write(answer)
+        try:
+            transport.write_eof()
+        except (OSError, RuntimeError, NotImplementedError):
+            self._close()
+            return
+        self._linger = LINGER_TICKS
+        if self._paused:
+            self._paused = False
+            transport.resume_reading()
+        if self._timer is None:
+            self._arm()
+
+    def _pause(self) -> None:
+        self._paused = True
+        assert self.transport is not None
+        self.transport.pause_reading()
+
+    # ------------------------------------------------------------ timers
+
+    def _arm(self) -> None:
+        tick = max(self.balancer.cfg.head_timeout_ms / HEAD_TICKS, 10) / 1000
+        self._timer = asyncio.get_running_loop().call_later(tick, self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        if self._closing:
+            return
+        self._ticks += 1
+        if self._received != self._seen:
+            self._seen = self._received
+            self._still = 0
+        else:
+            self._still += 1
+        if self._linger >= 0:
+            self._linger -= 1
+            if self._linger < 0:
+                self._close()
+                return
+        elif not self._paused and not self._broken:
+            phase = self._phase
+            if phase == _HEAD and self._ticks - self._began >= HEAD_TICKS:
+                self.balancer.totals.request_timeouts += 1
+                self._refuse_error(ErrRequestTimeout("the request head did not arrive in time"))
+            elif phase == _BODY and self._still >= HEAD_TICKS:
+                self.balancer.totals.request_timeouts += 1
+                self._refuse_error(ErrRequestTimeout("the request body stopped arriving"))
+            elif (
+                phase == _IDLE
+                and self._task is None
+                and not self._queue
+                and self._still >= self.balancer.idle_ticks
+            ):
+                self._close()
+                return
+        if not self._closing and self._timer is None:
+            self._arm()
 
     def _close(self) -> None:
         self._closing = True

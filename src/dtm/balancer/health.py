@@ -1,7 +1,8 @@
 """Active health checks: every node's `GET /healthz`, every health interval, with a short timeout.
 
 A node that fails ``health_fall`` checks in a row is ejected; one passing check readmits it.
-(Failed requests eject a node at once, in `proxy`.)
+(Failed requests eject a node at once, in `proxy`.) A passing answer's `wire.Health` also says
+whether the node's clock fences client writes (``fenced``); the balancer sends writes elsewhere.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import aiohttp
 
 from dtm.balancer.proxy import Balancer
 from dtm.balancer.upstream import Node
+from dtm.errors import DtmError
+from dtm.wire import Health, decode
 
 log = logging.getLogger("dtm.balancer")
 
@@ -21,14 +24,21 @@ async def _check_once(session: aiohttp.ClientSession, node: Node) -> str | None:
     """None if the node is healthy, else why not."""
     try:
         async with session.get(f"{node.url}/healthz") as resp:
-            await resp.read()
-            if resp.status == 200:
-                return None
-            return f"/healthz answered {resp.status}"
+            body = await resp.read()
+            if resp.status != 200:
+                return f"/healthz answered {resp.status}"
     except TimeoutError:
         return "/healthz timed out"
     except (aiohttp.ClientError, OSError) as exc:
         return f"/healthz failed: {exc or type(exc).__name__}"
+    try:
+        fenced = decode(body, Health, limit=64 * 1024, what="/healthz answer").fenced
+    except DtmError:
+        fenced = False  # an answer from before fencing existed, or garbage: not fenced
+    if fenced != node.fenced:
+        node.fenced = fenced
+        log.warning("%s %s client writes", node.name, "fences" if fenced else "takes")
+    return None
 
 
 async def _watch(balancer: Balancer, session: aiohttp.ClientSession, node: Node) -> None:

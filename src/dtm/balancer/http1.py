@@ -1,21 +1,29 @@
-"""HTTP/1.x message heads and body framing for the balancer's byte-forwarding proxy.
+"""HTTP/1.x message heads for the balancer's byte-forwarding proxy, built from what llhttp parsed.
 
-Rule: the proxy reads only what framing needs (the start line, Content-Length,
-Transfer-Encoding, Connection, Expect) and passes every other header line and every body byte
-through unchanged; hop-by-hop headers stop at the balancer.
+Rule: llhttp (httptools, strict: no lenient flag is ever set) frames every message; a head is
+accepted only if it is also exactly what RFC 9112 allows where llhttp is lenient (HTTP/1.0 or
+1.1 only, one Host, origin-form target, Transfer-Encoding exactly ``chunked``, no Upgrade), and
+it is forwarded rebuilt from the parsed name/value pairs, never as the raw lines; hop-by-hop
+headers stop at the balancer, and bodies go on framed by Content-Length (requests) or re-chunked.
 
-Pure: no I/O. Malformed input raises `ErrSyntaxInvalidArgs` (a client's request) or
-`UpstreamProtocolError` (a data node's answer).
+Pure: no I/O. A malformed request raises `ErrSyntaxInvalidArgs`, a malformed answer
+`UpstreamProtocolError`; `parse_error` maps httptools' own errors to them in one place.
 """
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Final
 
-from dtm.errors import ErrPayloadTooLarge, ErrSyntaxInvalidArgs
+import httptools
+
+from dtm.errors import DtmError, ErrSyntaxInvalidArgs
 
 MAX_HEAD_BYTES: Final = 64 * 1024
 MAX_HEADERS: Final = 100
+MAX_WAIT_HEADER_MS: Final = 10_000  # the most a data node waits for a session to catch up
+
+Pairs = list[tuple[bytes, bytes]]
 
 # Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus the framing
 # and Expect headers the balancer re-creates itself on each hop.
@@ -30,31 +38,50 @@ HOP_BY_HOP: Final = frozenset(
         b"trailer",
         b"transfer-encoding",
         b"upgrade",
+        b"content-length",
+        b"expect",
     }
 )
-_REQUEST_DROPPED: Final = HOP_BY_HOP | {b"content-length", b"expect"}
-_TOKEN_CHARS: Final = frozenset(
-    b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-)
+_VERSIONS: Final = {"1.1": b"HTTP/1.1", "1.0": b"HTTP/1.0"}
 
 
 class UpstreamProtocolError(Exception):
     """A data node answered something that is not well-formed HTTP/1.1."""
 
 
+def parse_error(exc: Exception, client_side: bool) -> Exception:
+    """httptools' refusal as our error: a client's is `ErrSyntaxInvalidArgs`, a node's
+    `UpstreamProtocolError`; an error raised by our own checks inside a callback wins."""
+    cause = exc.__context__
+    if client_side:
+        if isinstance(cause, DtmError):
+            return cause
+        return ErrSyntaxInvalidArgs(f"malformed HTTP request: {exc}")
+    if isinstance(cause, UpstreamProtocolError):
+        return cause
+    return UpstreamProtocolError(f"malformed HTTP answer: {exc}")
+
+
+PARSER_ERRORS: Final = (httptools.HttpParserError, httptools.HttpParserUpgrade)
+
+
 class RequestHead:
-    """A client's request head: what the proxy needs, and the header lines it forwards."""
+    """A client's request head: what the proxy needs, and the end-to-end headers it forwards."""
 
     __slots__ = (
+        "authorization",
         "chunked",
         "content_length",
+        "content_type",
         "expect_continue",
+        "headers",
+        "host",
         "keep_alive",
-        "lines",
         "method",
         "path",
         "target",
         "version",
+        "wait_ms",
     )
 
     def __init__(
@@ -62,31 +89,43 @@ class RequestHead:
         method: str,
         target: bytes,
         version: bytes,
-        lines: list[bytes],
-        content_length: int,
-        chunked: bool,
+        headers: Pairs,
         keep_alive: bool,
-        expect_continue: bool,
     ) -> None:
         self.method = method
         self.target = target
         self.path = target.split(b"?", 1)[0].decode("latin-1")
         self.version = version
-        self.lines = lines
-        self.content_length = content_length
-        self.chunked = chunked
+        self.headers = headers
         self.keep_alive = keep_alive
-        self.expect_continue = expect_continue
+        self.content_length = 0
+        self.chunked = False
+        self.expect_continue = False
+        self.host: bytes | None = None
+        self.authorization: str | None = None
+        self.content_type: bytes | None = None
+        self.wait_ms = 0
 
-    def upstream_bytes(self, body: bytes, deadline_ms: int | None = None) -> bytes:
+    @property
+    def has_body(self) -> bool:
+        return self.chunked or self.content_length > 0
+
+    def upstream_bytes(self, body: bytes | bytearray, deadline_ms: int | None = None) -> bytes:
         """The request as sent to a data node: same start line and end-to-end headers, the body
         framed with Content-Length; with ``deadline_ms``, our X-Dtm-Deadline replaces any the
         client sent."""
-        parts = [self.method.encode(), b" ", self.target, b" ", self.version, b"\r\n"]
-        for line in self.lines:
-            if deadline_ms is not None and line[:15].lower() == b"x-dtm-deadline:":
+        parts: list[bytes | bytearray] = [
+            self.method.encode(),
+            b" ",
+            self.target,
+            b" ",
+            self.version,
+            b"\r\n",
+        ]
+        for name, value in self.headers:
+            if deadline_ms is not None and name.lower() == b"x-dtm-deadline":
                 continue
-            parts += (line, b"\r\n")
+            parts += (name, b": ", value, b"\r\n")
         if deadline_ms is not None:
             parts += (b"X-Dtm-Deadline: ", str(deadline_ms).encode(), b"\r\n")
         if body or self.method in ("POST", "PUT", "PATCH"):
@@ -100,21 +139,19 @@ class RequestHead:
 class ResponseHead:
     """A data node's answer head and how its body is framed."""
 
-    __slots__ = ("chunked", "content_length", "declared", "keep_alive", "lines", "reason", "status")
+    __slots__ = ("chunked", "content_length", "declared", "headers", "keep_alive", "status")
 
     def __init__(
         self,
         status: int,
-        reason: bytes,
-        lines: list[bytes],
+        headers: Pairs,
         content_length: int,
         chunked: bool,
         keep_alive: bool,
         declared: bytes | None,
     ) -> None:
         self.status = status
-        self.reason = reason
-        self.lines = lines
+        self.headers = headers
         # Body bytes to read; -1: delimited by the end of the connection.
         self.content_length = content_length
         self.chunked = chunked
@@ -125,9 +162,9 @@ class ResponseHead:
     def client_bytes(self, extra: bytes, keep_alive: bool, body_len: int | None = None) -> bytes:
         """The head as sent on to the client: end-to-end headers plus ``extra`` lines; with
         ``body_len``, for a body the balancer has read whole (and de-chunked)."""
-        parts = [b"HTTP/1.1 ", str(self.status).encode(), b" ", self.reason, b"\r\n"]
-        for line in self.lines:
-            parts += (line, b"\r\n")
+        parts = [b"HTTP/1.1 ", str(self.status).encode(), b" ", _reason(self.status), b"\r\n"]
+        for name, value in self.headers:
+            parts += (name, b": ", value, b"\r\n")
         if body_len is not None:
             parts += (b"Content-Length: ", str(body_len).encode(), b"\r\n")
         elif self.chunked:
@@ -141,186 +178,117 @@ class ResponseHead:
         return b"".join(parts)
 
 
-def _split_headers(
-    lines: list[bytes], dropped: frozenset[bytes], bad: type[Exception]
-) -> tuple[list[bytes], dict[bytes, list[bytes]]]:
-    """Keep the end-to-end header lines; collect the values of the ``dropped`` ones."""
-    if len(lines) > MAX_HEADERS:
-        raise bad(f"more than {MAX_HEADERS} header lines")
-    kept: list[bytes] = []
+def _reason(status: int) -> bytes:
+    try:
+        return HTTPStatus(status).phrase.encode()
+    except ValueError:
+        return b""
+
+
+def _split(pairs: Pairs) -> tuple[Pairs, dict[bytes, list[bytes]]]:
+    """The end-to-end pairs, and the values of the hop-by-hop ones by lower-case name."""
+    kept: Pairs = []
     special: dict[bytes, list[bytes]] = {}
-    for line in lines:
-        i = line.find(b":")
-        if i <= 0 or line[0] in b" \t" or line[i - 1] in b" \t":
-            raise bad(f"malformed header line {line[:80]!r}")
-        name = line[:i].lower()
-        if not _TOKEN_CHARS.issuperset(name):
-            raise bad(f"malformed header name {name[:80]!r}")
-        if name in dropped:
-            special.setdefault(name, []).append(line[i + 1 :].strip())
+    for name, value in pairs:
+        low = name.lower()
+        if low in HOP_BY_HOP:
+            special.setdefault(low, []).append(value)
         else:
-            kept.append(line)
-    for value in special.get(b"connection", ()):
-        extra = {t.strip().lower() for t in value.split(b",")} - {b"close", b"keep-alive", b""}
-        if extra:
-            kept = [ln for ln in kept if ln[: ln.find(b":")].lower() not in extra]
+            kept.append((name, value))
+    listed = {t.strip().lower() for v in special.get(b"connection", ()) for t in v.split(b",")} - {
+        b"close",
+        b"keep-alive",
+        b"",
+    }
+    if listed:  # headers the sender named as hop-by-hop in Connection
+        kept = [(n, v) for n, v in kept if n.lower() not in listed]
     return kept, special
 
 
-def _content_length(values: list[bytes], bad: type[Exception]) -> int:
-    if len(set(values)) != 1 or not values[0].isdigit() or len(values[0]) > 18:
-        raise bad(f"bad Content-Length {b', '.join(values)[:80]!r}")
-    return int(values[0])
+def _chunked(values: list[bytes] | None) -> bool:
+    """Transfer-Encoding must be absent or exactly ``chunked`` (llhttp takes ``gzip, chunked``)."""
+    if values is None:
+        return False
+    return len(values) == 1 and values[0].strip().lower() == b"chunked"
 
 
-def _chunked(values: list[bytes], bad: type[Exception]) -> bool:
-    codings = [c.strip().lower() for v in values for c in v.split(b",") if c.strip()]
-    if codings != [b"chunked"]:
-        raise bad(f"unsupported Transfer-Encoding {b', '.join(values)[:80]!r}")
-    return True
-
-
-def _keep_alive(version: bytes, special: dict[bytes, list[bytes]]) -> bool:
-    tokens = {t.strip().lower() for v in special.get(b"connection", ()) for t in v.split(b",")}
-    if version == b"HTTP/1.1":
-        return b"close" not in tokens
-    return b"keep-alive" in tokens
-
-
-def parse_request_head(head: bytes) -> RequestHead:
-    """Parse a request head (without the blank line that ends it)."""
-    lines = head.split(b"\r\n")
-    parts = lines[0].split(b" ")
-    if len(parts) != 3:
-        raise ErrSyntaxInvalidArgs(f"malformed request line {lines[0][:80]!r}")
-    method_b, target, version = parts
-    if version not in (b"HTTP/1.1", b"HTTP/1.0"):
-        raise ErrSyntaxInvalidArgs(f"unsupported HTTP version {version[:20]!r}")
-    if not method_b or not _TOKEN_CHARS.issuperset(method_b) or method_b == b"CONNECT":
-        raise ErrSyntaxInvalidArgs(f"unsupported method {method_b[:20]!r}")
-    if not target.startswith(b"/") or any(c < 0x21 or c == 0x7F for c in target):
-        raise ErrSyntaxInvalidArgs(f"malformed request target {target[:80]!r}")
-    kept, special = _split_headers(lines[1:], _REQUEST_DROPPED, ErrSyntaxInvalidArgs)
-    chunked = False
-    length = 0
-    if b"transfer-encoding" in special:
-        if b"content-length" in special:
-            raise ErrSyntaxInvalidArgs("both Content-Length and Transfer-Encoding")
-        chunked = _chunked(special[b"transfer-encoding"], ErrSyntaxInvalidArgs)
-    elif b"content-length" in special:
-        length = _content_length(special[b"content-length"], ErrSyntaxInvalidArgs)
-    expect = [v.lower() for v in special.get(b"expect", ())]
-    return RequestHead(
-        method_b.decode("ascii"),
-        target,
-        version,
-        kept,
-        length,
-        chunked,
-        _keep_alive(version, special),
-        b"100-continue" in expect,
+def request_head(
+    method: bytes, url: bytes, version: str, pairs: Pairs, keep_alive: bool
+) -> RequestHead:
+    """Check what llhttp parsed of a request head against RFC 9112 and build the head."""
+    bad = ErrSyntaxInvalidArgs
+    vers = _VERSIONS.get(version)
+    if vers is None:
+        raise bad(f"unsupported HTTP version {version[:10]!r}")
+    if method == b"CONNECT":
+        raise bad("CONNECT is not supported")
+    if not url.startswith(b"/"):
+        raise bad(f"the request target must be a path: {url[:80]!r}")
+    if len(pairs) > MAX_HEADERS:
+        raise bad(f"more than {MAX_HEADERS} header fields")
+    kept, special = _split(pairs)
+    if b"upgrade" in special:
+        raise bad("Upgrade is not supported")
+    head = RequestHead(method.decode("ascii"), url, vers, kept, keep_alive)
+    te = special.get(b"transfer-encoding")
+    cl = special.get(b"content-length")
+    if te is not None:
+        if cl is not None:  # llhttp refuses this too; say so ourselves either way
+            raise bad("both Content-Length and Transfer-Encoding")
+        if not _chunked(te):
+            raise bad(f"unsupported Transfer-Encoding {b', '.join(te)[:80]!r}")
+        head.chunked = True
+    elif cl is not None:
+        if len(cl) != 1 or not cl[0].isdigit() or len(cl[0]) > 18:
+            raise bad(f"bad Content-Length {b', '.join(cl)[:80]!r}")
+        head.content_length = int(cl[0])
+    head.expect_continue = any(
+        v.strip().lower() == b"100-continue" for v in special.get(b"expect", ())
     )
+    hosts = 0
+    for name, value in kept:
+        low = name.lower()
+        if low == b"host":
+            hosts += 1
+            head.host = value
+        elif low == b"authorization":
+            head.authorization = value.decode("latin-1")
+        elif low == b"content-type":
+            head.content_type = value
+        elif low == b"x-dtm-wait" and value.isdigit() and len(value) <= 9:
+            head.wait_ms = min(int(value), MAX_WAIT_HEADER_MS)
+    if hosts != 1:
+        raise bad("a request needs exactly one Host header" if hosts else "no Host header")
+    return head
 
 
-def parse_response_head(head: bytes, method: str) -> ResponseHead:
-    """Parse a data node's answer head; ``method`` is the request's (HEAD answers have no body)."""
-    lines = head.split(b"\r\n")
-    parts = lines[0].split(b" ", 2)
-    if len(parts) < 2 or parts[0] not in (b"HTTP/1.1", b"HTTP/1.0") or not parts[1].isdigit():
-        raise UpstreamProtocolError(f"malformed status line {lines[0][:80]!r}")
-    status = int(parts[1])
-    if not 100 <= status <= 999:
-        raise UpstreamProtocolError(f"bad status {status}")
-    kept, special = _split_headers(
-        lines[1:], HOP_BY_HOP | {b"content-length"}, UpstreamProtocolError
-    )
-    keep_alive = _keep_alive(parts[0], special)
-    chunked = False
-    length = -1
+def response_head(status: int, pairs: Pairs, keep_alive: bool, method: str) -> ResponseHead:
+    """Check what llhttp parsed of an answer head and build it; ``method`` is the request's
+    (a HEAD answer has no body)."""
+    bad = UpstreamProtocolError
+    if not 100 <= status <= 599:
+        raise bad(f"bad status {status}")
+    if len(pairs) > MAX_HEADERS:
+        raise bad(f"more than {MAX_HEADERS} header fields")
+    kept, special = _split(pairs)
+    cl = special.get(b"content-length")
+    te = special.get(b"transfer-encoding")
     declared: bytes | None = None
-    if b"content-length" in special:
-        length = _content_length(special[b"content-length"], UpstreamProtocolError)
-        declared = special[b"content-length"][0]
+    length = -1
+    if cl is not None:
+        if len(cl) != 1 or not cl[0].isdigit() or len(cl[0]) > 18:
+            raise bad(f"bad Content-Length {b', '.join(cl)[:80]!r}")
+        declared = cl[0]
+        length = int(declared)
+    chunked = False
     if method == "HEAD" or status in (204, 304) or status < 200:
         length = 0
-    elif b"transfer-encoding" in special:
-        chunked = _chunked(special[b"transfer-encoding"], UpstreamProtocolError)
+    elif te is not None:
+        if not _chunked(te):
+            raise bad(f"unsupported Transfer-Encoding {b', '.join(te)[:80]!r}")
+        chunked = True
         length = 0
         declared = None
     elif declared is None:
         keep_alive = False
-    reason = parts[2] if len(parts) == 3 else b""
-    return ResponseHead(status, reason, kept, length, chunked, keep_alive, declared)
-
-
-class ChunkedScanner:
-    """Follows chunked framing across any split of the byte stream; optionally keeps the payload.
-
-    `feed` returns how many of the given bytes belong to the message (all of them until the
-    end); ``done`` turns true after the last chunk's trailer section.
-    """
-
-    __slots__ = ("_bad", "_keep", "_limit", "_line", "_need", "_state", "done", "payload")
-
-    _SIZE, _DATA, _DATA_END, _TRAILER = 0, 1, 2, 3
-
-    def __init__(
-        self,
-        keep_payload: bool = False,
-        limit: int = 1 << 62,
-        bad: type[Exception] = UpstreamProtocolError,
-    ) -> None:
-        self._state = self._SIZE
-        self._need = 0
-        self._line = bytearray()
-        self._keep = keep_payload
-        self._limit = limit
-        self._bad = bad
-        self.payload = bytearray()
-        self.done = False
-
-    def feed(self, data: bytes | bytearray | memoryview) -> int:
-        i = 0
-        n = len(data)
-        while i < n and not self.done:
-            if self._state == self._DATA:
-                take = min(self._need, n - i)
-                if self._keep:
-                    self.payload += data[i : i + take]
-                i += take
-                self._need -= take
-                if self._need == 0:
-                    self._state = self._DATA_END
-                continue
-            j = bytes(data[i : i + 4096]).find(b"\n")
-            if j < 0:
-                self._line += data[i:n]
-                i = n
-                if len(self._line) > 4096:
-                    raise self._bad("chunk framing line too long")
-                break
-            self._line += data[i : i + j + 1]
-            i += j + 1
-            line = bytes(self._line).rstrip(b"\r\n")
-            self._line.clear()
-            self._line_done(line)
-        return i
-
-    def _line_done(self, line: bytes) -> None:
-        if self._state == self._DATA_END:
-            if line:
-                raise self._bad("chunk data not followed by CRLF")
-            self._state = self._SIZE
-        elif self._state == self._SIZE:
-            size = line.split(b";", 1)[0].strip()
-            try:
-                self._need = int(size, 16)
-            except ValueError:
-                raise self._bad(f"bad chunk size {size[:20]!r}") from None
-            if self._need < 0 or len(size) > 15:
-                raise self._bad(f"bad chunk size {size[:20]!r}")
-            if len(self.payload) + self._need > self._limit:
-                raise ErrPayloadTooLarge(f"chunked body is over the limit of {self._limit} bytes")
-            self._state = self._DATA if self._need else self._TRAILER
-        elif not line:  # the blank line that ends the trailer section
-            self.done = True
+    return ResponseHead(status, kept, length, chunked, keep_alive, declared)

@@ -6,10 +6,12 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 
 import uvloop
 
+from dtm.auth import Credential, load_credential
 from dtm.config import ClusterConfig, load_config
 from dtm.edge import configure_logging, until_stopped
 from dtm.errors import DtmError
@@ -17,14 +19,22 @@ from dtm.errors import DtmError
 log = logging.getLogger("dtm.balancer")
 
 
-async def serve(cfg: ClusterConfig) -> int:
+async def serve(cfg: ClusterConfig, credential: Credential | None) -> int:
     from dtm.balancer.downstream import ClientConn
+    from dtm.balancer.gate import is_loopback
     from dtm.balancer.health import run_health_checks
     from dtm.balancer.proxy import Balancer
 
     loop = asyncio.get_running_loop()
-    balancer = Balancer(cfg.balancer, cfg.node)
     host, port = cfg.balancer.host, cfg.balancer.port
+    if credential is None and not is_loopback(host):
+        log.error(
+            "refusing to listen on %s without the cluster credential "
+            "([cluster] secret_file or $DTM_CLUSTER_SECRET)",
+            host,
+        )
+        return 2
+    balancer = Balancer(cfg.balancer, cfg.node, credential)
     try:
         server = await loop.create_server(
             lambda: ClientConn(balancer), host, port, reuse_address=True, backlog=1024
@@ -54,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging("balancer")
     try:
         cfg = load_config(args.config)
+        credential = load_credential(cfg.secret_path, os.environ)
     except DtmError as err:
         print(f"{err.name}: {err.message}", file=sys.stderr)
         return err.exit_code
-    return uvloop.run(serve(cfg))
+    return uvloop.run(serve(cfg, credential))

@@ -9,14 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry
 
-from dtm.balancer import status
+from dtm.auth import Credential
+from dtm.balancer import gate, status
 from dtm.balancer.http1 import RequestHead, UpstreamProtocolError
-from dtm.balancer.policy import READ_METHODS, SESSION_METHODS, is_not_caught_up, may_retry
+from dtm.balancer.policy import (
+    READ_METHODS,
+    SESSION_METHODS,
+    WRITE_METHODS,
+    is_clock_skew,
+    is_not_caught_up,
+    may_retry,
+)
 from dtm.balancer.spread import attempt_order
 from dtm.balancer.timeouts import read_timeout_ms
 from dtm.balancer.upstream import Node, UpstreamClosed, UpstreamConn, UpstreamTimeout
@@ -25,8 +34,6 @@ from dtm.errors import DtmError, ErrTimeout, ErrUnavailable
 from dtm.wire import encode
 
 log = logging.getLogger("dtm.balancer")
-
-LOCAL_PATHS = frozenset({"/healthz", "/v1/status", "/metrics"})
 
 
 class Client(Protocol):
@@ -37,10 +44,21 @@ class Client(Protocol):
 
 
 class Balancer:
-    def __init__(self, cfg: BalancerConfig, nodes: tuple[NodeConfig, ...]) -> None:
+    def __init__(
+        self,
+        cfg: BalancerConfig,
+        nodes: tuple[NodeConfig, ...],
+        credential: Credential | None = None,
+    ) -> None:
         self.cfg = cfg
+        self.credential = credential
+        self.loopback = gate.is_loopback(cfg.host)
         self.read_timeout_ms = cfg.read_timeout_ms
         self.max_body_bytes = cfg.max_body_bytes
+        self.max_buffered_bytes = cfg.max_buffered_bytes
+        self.idle_ticks = math.ceil(cfg.client_idle_timeout_ms / max(cfg.head_timeout_ms / 4, 10))
+        self.connections = 0  # client connections open
+        self.buffered = 0  # request body bytes held across all client connections
         self.nodes = [Node(n.name, n.host, n.port, cfg.connect_timeout_ms / 1000) for n in nodes]
         self.totals = status.Counters()
         self.registry: CollectorRegistry = status.make_registry(self.nodes, self.totals)
@@ -59,9 +77,16 @@ class Balancer:
 
     # ------------------------------------------------------------ own endpoints
 
+    def admit(self, head: RequestHead) -> bytes | None:
+        """None if ``head`` may be served; else the answer that refuses it."""
+        no = gate.refusal(head, self.credential, self.loopback)
+        if no is None:
+            return None
+        return status.error_response(no.err, False, no.status, no.extra)
+
     def local(self, head: RequestHead) -> bytes | None:
         """The balancer's own answer for ``head``, or None to forward it."""
-        if head.path not in LOCAL_PATHS or head.method not in READ_METHODS:
+        if head.path not in gate.LOCAL_PATHS or head.method not in READ_METHODS:
             return None
         keep, head_only = head.keep_alive, head.method == "HEAD"
         if head.path == "/healthz":
@@ -75,15 +100,16 @@ class Balancer:
 
     # ------------------------------------------------------------ forwarding
 
-    def _order(self) -> list[Node]:
+    def _order(self, write: bool) -> list[Node]:
         nodes = self.nodes
         turn = self._turn
         self._turn = turn + 1
         if len(nodes) == 1:
             return nodes
-        return [nodes[i] for i in attempt_order([n.healthy for n in nodes], turn)]
+        fenced = [n.fenced for n in nodes] if write else None
+        return [nodes[i] for i in attempt_order([n.healthy for n in nodes], turn, fenced)]
 
-    async def forward(self, client: Client, head: RequestHead, body: bytes) -> bool:
+    async def forward(self, client: Client, head: RequestHead, body: bytes | bytearray) -> bool:
         """Serve one request; True if the client connection stays open."""
         totals = self.totals
         totals.requests += 1
@@ -93,17 +119,18 @@ class Balancer:
         finally:
             totals.in_flight -= 1
 
-    async def _forward(self, client: Client, head: RequestHead, body: bytes) -> bool:
+    async def _forward(self, client: Client, head: RequestHead, body: bytes | bytearray) -> bool:
         method = head.method
         payload = head.upstream_bytes(body)
-        timeout_ms = read_timeout_ms(method, head.target, self.read_timeout_ms)
+        timeout_ms = read_timeout_ms(head.wait_ms, self.read_timeout_ms)
         timeout_s = timeout_ms / 1000
         keep = head.keep_alive
         problems: list[str] = []
         timeouts = 0
-        not_caught_up: tuple[bytes, bytes] | None = None
+        deferred: tuple[bytes, bytes] | None = None
         attempts = 0
-        for node in self._order():
+        write = method in WRITE_METHODS
+        for node in self._order(write):
             if attempts:
                 node.retries += 1
             attempts += 1
@@ -127,14 +154,21 @@ class Balancer:
                     payload = head.upstream_bytes(body, time.time_ns() // 1_000_000 + timeout_ms)
                 try:
                     rhead = await conn.send(payload, method, timeout_s)
-                    if rhead.status == 409 and method in SESSION_METHODS:
+                    if (rhead.status == 409 and method in SESSION_METHODS) or (
+                        rhead.status == 503 and write
+                    ):
                         rbody = await conn.read_body()
                         node.release(conn)
                         conn = None
                         answer = rhead.client_bytes(node.upstream_header, keep, len(rbody))
                         if is_not_caught_up(method, rhead.status, rbody):
-                            not_caught_up = (answer, rbody)
+                            deferred = (answer, rbody)
                             problems.append(f"{node.name}: not caught up")
+                            continue
+                        if is_clock_skew(method, rhead.status, rbody):
+                            # The node refused the write before applying it: try another.
+                            deferred = (answer, rbody)
+                            problems.append(f"{node.name}: clock fenced")
                             continue
                         self._write(client, answer + rbody)
                         return keep
@@ -164,8 +198,8 @@ class Balancer:
                 client.upstream = None
                 if conn is not None:
                     conn.close()
-        if not_caught_up is not None:
-            self._write(client, not_caught_up[0] + not_caught_up[1])
+        if deferred is not None:
+            self._write(client, deferred[0] + deferred[1])
             return keep
         self.totals.unanswered += 1
         detail = "; ".join(problems) or "no data node configured"

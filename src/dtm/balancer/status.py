@@ -14,7 +14,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from dtm.balancer.upstream import Node
-from dtm.errors import DtmError
+from dtm.errors import DtmError, ErrUnavailable
 from dtm.wire import BalancerStatus, Health, UpstreamStatus, encode, error_body
 
 PROMETHEUS_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
@@ -24,12 +24,22 @@ JSON_TYPE = b"application/json"
 class Counters:
     """Totals over all requests the balancer took from clients."""
 
-    __slots__ = ("in_flight", "requests", "unanswered")
+    __slots__ = (
+        "in_flight",
+        "refused_buffers",
+        "refused_connections",
+        "request_timeouts",
+        "requests",
+        "unanswered",
+    )
 
     def __init__(self) -> None:
         self.requests = 0
         self.in_flight = 0
         self.unanswered = 0
+        self.request_timeouts = 0  # 408: a head or body did not arrive in time
+        self.refused_connections = 0  # 503: over max_connections
+        self.refused_buffers = 0  # 503: over max_buffered_bytes
 
 
 def response(
@@ -38,6 +48,7 @@ def response(
     keep_alive: bool,
     content_type: bytes = JSON_TYPE,
     head_only: bool = False,
+    extra: bytes = b"",
 ) -> bytes:
     """A complete HTTP/1.1 answer with a Content-Length body."""
     try:
@@ -48,6 +59,7 @@ def response(
         b"HTTP/1.1 %d %s\r\n" % (status, reason),
         b"Content-Type: " + content_type + b"\r\n",
         b"Content-Length: %d\r\n" % len(body),
+        extra,
     ]
     if not keep_alive:
         parts.append(b"Connection: close\r\n")
@@ -57,10 +69,22 @@ def response(
     return b"".join(parts)
 
 
-def error_response(err: DtmError, keep_alive: bool) -> bytes:
-    """The answer for one of our errors."""
+def error_response(
+    err: DtmError, keep_alive: bool, http_status: int | None = None, extra: bytes = b""
+) -> bytes:
+    """The answer for one of our errors (``http_status`` overrides the error's own)."""
     body = encode(error_body(err))
-    return response(err.http_status, body, keep_alive)
+    return response(http_status or err.http_status, body, keep_alive, extra=extra)
+
+
+def too_many_connections(limit: int) -> bytes:
+    err = ErrUnavailable(f"the balancer holds its maximum of {limit} client connections")
+    return error_response(err, keep_alive=False)
+
+
+def buffers_full(limit: int) -> bytes:
+    err = ErrUnavailable(f"the balancer's request buffers are full ({limit} bytes); try again")
+    return error_response(err, keep_alive=False)
 
 
 def health_body(name: str) -> bytes:
@@ -84,6 +108,7 @@ def status_of(nodes: Sequence[Node], totals: Counters) -> BalancerStatus:
                 retries=n.retries,
                 ejections=n.ejections,
                 readmissions=n.readmissions,
+                fenced=n.fenced,
             )
             for n in nodes
         ],
@@ -110,6 +135,21 @@ class _BalancerCollector(Collector):
         yield GaugeMetricFamily(
             "dtm_balancer_in_flight", "Client requests being served.", value=t.in_flight
         )
+        yield CounterMetricFamily(
+            "dtm_balancer_request_timeouts",
+            "Client connections answered 408: a head or body did not arrive in time.",
+            value=t.request_timeouts,
+        )
+        yield CounterMetricFamily(
+            "dtm_balancer_refused_connections",
+            "Client connections refused over max_connections.",
+            value=t.refused_connections,
+        )
+        yield CounterMetricFamily(
+            "dtm_balancer_refused_buffers",
+            "Requests refused because the global buffer cap was reached.",
+            value=t.refused_buffers,
+        )
         per_node: list[tuple[str, str, str, bool]] = [
             ("upstream_requests", "requests", "Attempts sent to a data node.", True),
             ("upstream_failures", "failures", "Attempts that got no usable answer.", True),
@@ -118,6 +158,7 @@ class _BalancerCollector(Collector):
             ("upstream_readmissions", "readmissions", "Times a node was readmitted.", True),
             ("upstream_in_flight", "in_flight", "Attempts waiting on a data node.", False),
             ("upstream_healthy", "healthy", "1 if the data node takes traffic.", False),
+            ("upstream_fenced", "fenced", "1 if the node's clock fences client writes.", False),
         ]
         for metric, attr, doc, counter in per_node:
             family: CounterMetricFamily | GaugeMetricFamily

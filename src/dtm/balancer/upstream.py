@@ -2,9 +2,11 @@
 
 An `UpstreamConn` sends one request at a time and hands back the answer in two steps: the
 parsed head (`send`), then either the whole body (`read_body`, for answers the balancer must
-look into) or the body streamed straight to the client's transport (`stream_to`), byte for byte.
-Every step runs under a timer: a node that accepts connections but never answers fails the step
-with `UpstreamTimeout` after the read timeout (an idle timeout while a body streams).
+look into) or the body streamed to the client's transport (`stream_to`) as llhttp parses it:
+as is under a Content-Length, re-chunked when the node chunked it (chunk extensions and
+trailers stop here). Every step runs under a timer: a node that accepts connections but never
+answers fails the step with `UpstreamTimeout` after the read timeout (an idle timeout while a
+body streams).
 """
 
 from __future__ import annotations
@@ -13,16 +15,21 @@ import asyncio
 import time
 from typing import Final, cast
 
+import httptools
+
 from dtm.balancer.http1 import (
     MAX_HEAD_BYTES,
-    ChunkedScanner,
+    PARSER_ERRORS,
+    Pairs,
     ResponseHead,
     UpstreamProtocolError,
-    parse_response_head,
+    parse_error,
+    response_head,
 )
 
 MAX_IDLE_PER_NODE: Final = 256
 MAX_INSPECTED_BODY: Final = 1024 * 1024
+LAST_CHUNK: Final = b"0\r\n\r\n"
 
 
 class UpstreamTimeout(Exception):
@@ -33,16 +40,26 @@ class UpstreamClosed(Exception):
     """The node closed or reset the connection before the answer was complete."""
 
 
+class _Extra(Exception):
+    """Raised inside the parser to stop at bytes that follow a complete answer."""
+
+
 _IDLE, _HEAD, _HELD, _BUFFER, _STREAM, _FAILED = range(6)
 
 
 class UpstreamConn(asyncio.Protocol):
-    """One HTTP/1.1 connection to a data node."""
+    """One HTTP/1.1 connection to a data node; it is also its llhttp parser's callback target."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self.transport: asyncio.Transport | None = None
-        self._buf = bytearray()
+        self._parser = httptools.HttpResponseParser(self)
+        self._pairs: Pairs = []
+        self._head_bytes = 0
+        self._in_head = False
+        self._out: list[bytes] = []  # body pieces parsed from this packet, to stream on
+        self._body = bytearray()
+        self._complete = False
         self._state = _IDLE
         self._method = "GET"
         self._fut: asyncio.Future[ResponseHead] | None = None
@@ -50,15 +67,14 @@ class UpstreamConn(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._idle_s = 0.0
         self._last_rx = 0.0
-        self._remaining = 0
-        self._until_eof = False
-        self._chunks: ChunkedScanner | None = None
         self._sink: asyncio.Transport | None = None
         self.head: ResponseHead | None = None
         self.closed = False
         self.reusable = False
         self.received_any = False
         self._paused = False
+        self._extra = False
+        self._error: Exception | None = None
 
     # ------------------------------------------------------------ asyncio.Protocol
 
@@ -67,21 +83,25 @@ class UpstreamConn(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         state = self._state
-        if state == _STREAM:
-            self._last_rx = self._loop.time()
-            self._forward(data)
-        elif state == _HEAD:
-            self.received_any = True
-            self._buf += data
-            self._try_head()
-        elif state == _BUFFER:
-            self._last_rx = self._loop.time()
-            self._buf += data
-            self._try_body()
-        elif state == _HELD:
-            self._buf += data
-        else:  # bytes nobody asked for: the connection is out of step
+        if state in (_IDLE, _FAILED):  # bytes nobody asked for: out of step
             self._fail(UpstreamProtocolError("unexpected bytes from the node"))
+            return
+        self.received_any = True
+        self._last_rx = self._loop.time()
+        if self._in_head:
+            self._head_bytes += len(data)
+        try:
+            self._parser.feed_data(data)
+        except PARSER_ERRORS as exc:
+            if isinstance(exc.__context__, _Extra):
+                self._extra = True  # the answer is whole; the connection is not reused
+                return
+            self._fail(parse_error(exc, client_side=False))
+            return
+        if self._out:
+            self._flush()
+        if self._in_head and self._head_bytes > MAX_HEAD_BYTES:
+            self._fail(UpstreamProtocolError("answer head too large"))
 
     def eof_received(self) -> bool:
         return False
@@ -89,11 +109,19 @@ class UpstreamConn(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.reusable = False
-        if self._until_eof and self._state in (_STREAM, _BUFFER):
-            self._finish()
-        elif self._state in (_HEAD, _BUFFER, _STREAM):
+        head = self.head
+        state = self._state
+        if head is not None and head.content_length < 0 and state in (_HELD, _STREAM, _BUFFER):
+            self._complete = True  # the end of the connection ends this body
+        if state in (_STREAM, _BUFFER):
+            if self._complete:
+                self._finish()
+            else:
+                self._fail(UpstreamClosed("the node closed the connection mid-answer"))
+        elif state == _HEAD:
             self._fail(UpstreamClosed("the node closed the connection mid-answer"))
-        self._state = _FAILED
+        elif state == _IDLE:
+            self._state = _FAILED
 
     def pause_reading(self) -> None:
         """Back-pressure: the client is not taking the body as fast as the node sends it."""
@@ -106,6 +134,57 @@ class UpstreamConn(asyncio.Protocol):
             self._paused = False
             self.transport.resume_reading()
 
+    # ------------------------------------------------------------ llhttp callbacks
+
+    def on_message_begin(self) -> None:
+        if self._state != _HEAD:
+            if self._complete and self._state == _HELD:
+                raise _Extra
+            raise UpstreamProtocolError("bytes after the end of the answer")
+        self._pairs = []
+        self._in_head = True
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self._in_head:  # (trailer fields of a chunked answer are dropped)
+            self._pairs.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        status = self._parser.get_status_code()
+        if status < 200:
+            return  # an interim 1xx answer is skipped
+        head = response_head(status, self._pairs, self._parser.should_keep_alive(), self._method)
+        self.head = head
+        self._state = _HELD
+        if self._method == "HEAD":  # llhttp cannot know a HEAD answer has no body
+            head.keep_alive = False
+            self._complete = True
+        fut = self._fut
+        if fut is not None and not fut.done():
+            fut.set_result(head)
+
+    def on_body(self, data: bytes) -> None:
+        if self._complete:
+            return
+        state = self._state
+        if state == _STREAM:
+            self._out.append(data)  # written once per packet, in `_flush`
+        elif state == _BUFFER:
+            self._body += data
+            if len(self._body) > MAX_INSPECTED_BODY:
+                raise UpstreamProtocolError("answer body too large to inspect")
+        else:
+            self._body += data  # parsed before the caller took the answer
+
+    def on_message_complete(self) -> None:
+        if self._state == _HEAD:
+            return  # the end of an interim answer
+        if self._complete:
+            return
+        self._complete = True
+        if self._state in (_STREAM, _BUFFER):
+            self._finish()
+
     # ------------------------------------------------------------ steps
 
     def send(self, data: bytes, method: str, timeout_s: float) -> asyncio.Future[ResponseHead]:
@@ -113,6 +192,9 @@ class UpstreamConn(asyncio.Protocol):
         assert self.transport is not None and self._state == _IDLE
         self._method = method
         self._state = _HEAD
+        self._head_bytes = 0
+        self._complete = False
+        self._error = None
         self.reusable = False
         self.received_any = False
         self.head = None
@@ -124,29 +206,31 @@ class UpstreamConn(asyncio.Protocol):
         return self._fut
 
     def read_body(self) -> asyncio.Future[bytes]:
-        """Collect the whole body of the answer whose head `send` returned."""
-        assert self._state == _HELD
+        """Collect the whole body (de-chunked) of the answer whose head `send` returned."""
         fut: asyncio.Future[bytes] = self._loop.create_future()
+        if self._state != _HELD or self.head is None:
+            fut.set_exception(self._error or UpstreamClosed("the answer broke off"))
+            return fut
         self._body_fut = fut
         self._state = _BUFFER
-        self._try_body()
+        self.head.chunked = False  # the body is handed on whole
+        self._settle()
         return fut
 
     def stream_to(self, sink: asyncio.Transport, head: bytes) -> asyncio.Future[bytes]:
-        """Write ``head`` and then the body, as it arrives, to ``sink``."""
-        assert self._state == _HELD
+        """Write ``head`` and then the body, as llhttp parses it, to ``sink``."""
         fut: asyncio.Future[bytes] = self._loop.create_future()
+        if self._state != _HELD or self.head is None:
+            fut.set_exception(self._error or UpstreamClosed("the answer broke off"))
+            return fut
         self._body_fut = fut
         self._sink = sink
         self._state = _STREAM
-        data = bytes(self._buf)
-        self._buf.clear()
-        if data:
-            self._forward(data, head)
-        else:
-            sink.write(head)
-            if self._body_complete():
-                self._finish()
+        if self._body:
+            self._out.append(bytes(self._body))
+            self._body.clear()
+        self._flush(head)
+        self._settle()
         return fut
 
     def close(self) -> None:
@@ -158,95 +242,53 @@ class UpstreamConn(asyncio.Protocol):
 
     # ------------------------------------------------------------ internals
 
-    def _try_head(self) -> None:
-        while True:
-            end = self._buf.find(b"\r\n\r\n")
-            if end > MAX_HEAD_BYTES or (end < 0 and len(self._buf) > MAX_HEAD_BYTES):
-                self._fail(UpstreamProtocolError("answer head too large"))
-                return
-            if end < 0:
-                return
-            try:
-                head = parse_response_head(bytes(self._buf[:end]), self._method)
-            except UpstreamProtocolError as exc:
-                self._fail(exc)
-                return
-            del self._buf[: end + 4]
-            if head.status >= 200:
-                break  # an interim 1xx answer is skipped
-        self.head = head
-        self._remaining = max(head.content_length, 0)
-        self._until_eof = head.content_length < 0
-        self._chunks = ChunkedScanner() if head.chunked else None
-        self._state = _HELD
-        fut = self._fut
-        if fut is not None and not fut.done():
-            fut.set_result(head)
-
-    def _body_complete(self) -> bool:
-        if self._chunks is not None:
-            return self._chunks.done
-        return not self._until_eof and self._remaining == 0
-
-    def _take(self, data: bytes) -> int:
-        """How many of ``data`` belong to the body (advancing the framing)."""
-        if self._chunks is not None:
-            return self._chunks.feed(data)
-        if self._until_eof:
-            return len(data)
-        n = min(self._remaining, len(data))
-        self._remaining -= n
-        return n
-
-    def _forward(self, data: bytes, head: bytes = b"") -> None:
-        try:
-            used = self._take(data)
-        except UpstreamProtocolError as exc:
-            self._fail(exc)
-            return
-        assert self._sink is not None
-        if used < len(data):
-            self._fail(UpstreamProtocolError("bytes after the end of the answer"))
-            return
-        self._sink.write(head + data if head else data)
-        if self._body_complete():
+    def _settle(self) -> None:
+        """After the caller took the answer: finish it if llhttp already saw its end."""
+        if self._complete:
             self._finish()
+        elif self.closed:
+            self._fail(UpstreamClosed("the node closed the connection mid-answer"))
 
-    def _try_body(self) -> None:
-        if len(self._buf) > MAX_INSPECTED_BODY:
-            self._fail(UpstreamProtocolError("answer body too large to inspect"))
+    def _flush(self, before: bytes = b"") -> None:
+        """Write the body pieces parsed so far to the client, as one chunk if chunked."""
+        out = self._out
+        sink = self._sink
+        assert sink is not None and self.head is not None
+        if not out:
+            if before:
+                sink.write(before)
             return
-        if self._chunks is not None:
-            scanner = ChunkedScanner(keep_payload=True)
-            try:
-                used = scanner.feed(self._buf)
-            except UpstreamProtocolError as exc:
-                self._fail(exc)
-                return
-            if scanner.done:
-                self._finish(bytes(scanner.payload), extra=used < len(self._buf))
-            return
-        if not self._until_eof and len(self._buf) >= self._remaining:
-            body = bytes(self._buf[: self._remaining])
-            self._finish(body, extra=len(self._buf) > self._remaining)
+        if self.head.chunked:
+            size = sum(len(p) for p in out)
+            out.insert(0, b"%s%x\r\n" % (before, size))
+            out.append(b"\r\n")
+        elif before:
+            out.insert(0, before)
+        sink.write(out[0] if len(out) == 1 else b"".join(out))
+        out.clear()
 
-    def _finish(self, body: bytes | None = None, extra: bool = False) -> None:
+    def _finish(self) -> None:
         self._cancel_timer()
         head = self.head
-        self.reusable = not self.closed and not extra and head is not None and head.keep_alive
-        if body is None and self._state == _BUFFER:  # delimited by the end of the connection
-            body = bytes(self._buf)
-        self._buf.clear()
+        if self._state == _STREAM and head is not None and self._sink is not None:
+            if self._out:
+                self._flush()
+            if head.chunked:
+                self._sink.write(LAST_CHUNK)
+        self.reusable = not self.closed and not self._extra and head is not None and head.keep_alive
+        body = bytes(self._body)
+        self._body.clear()
         self._state = _IDLE if self.reusable else _FAILED
         self._sink = None
         self.resume_reading()  # a pooled connection must read its next answer
         fut = self._body_fut
         self._body_fut = None
         if fut is not None and not fut.done():
-            fut.set_result(body or b"")
+            fut.set_result(body)
 
     def _fail(self, exc: Exception) -> None:
         self._cancel_timer()
+        self._error = exc
         self._state = _FAILED
         self.reusable = False
         for fut in (self._fut, self._body_fut):
@@ -285,6 +327,7 @@ class Node:
         self.upstream_header = f"X-Dtm-Upstream: {name}\r\n".encode()
         self.connect_timeout_s = connect_timeout_s
         self.healthy = True
+        self.fenced = False  # its clock is beyond the max offset: it refuses client writes
         self.failed_checks = 0
         self.idle: list[UpstreamConn] = []
         self.in_flight = 0
