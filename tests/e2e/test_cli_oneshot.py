@@ -34,15 +34,17 @@ class Run:
 class Todo:
     """Runs `todo` as a separate process with its own state and config folders."""
 
-    def __init__(self, home: Path, url: str) -> None:
+    def __init__(self, home: Path, url: str, token: str) -> None:
         self.home = home
         self.url = url
-        self.env = {k: v for k, v in os.environ.items() if k not in ("TODO_URL", "NO_COLOR")}
+        drop = ("TODO_URL", "TODO_TOKEN", "NO_COLOR")
+        self.env = {k: v for k, v in os.environ.items() if k not in drop}
         self.env.update(
             HOME=str(home),
             XDG_STATE_HOME=str(home / "state"),
             XDG_CONFIG_HOME=str(home / "config"),
             TODO_URL=url,
+            TODO_TOKEN=token,
             PYTHONIOENCODING="utf-8",
         )
 
@@ -72,7 +74,7 @@ def one(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
 
 @pytest.fixture
 def todo(one: LocalCluster, tmp_path: Path) -> Todo:
-    return Todo(tmp_path, one.url("handler"))
+    return Todo(tmp_path, one.url("handler"), one.user_token)
 
 
 def ok(run: Run) -> Run:
@@ -193,7 +195,9 @@ def test_ambiguous_prefixes_list_the_candidates(one: LocalCluster, todo: Todo) -
     value = b'{"text":"twin","status":"open","created":"2026-01-01T00:00:00.000Z",'
     value += b'"updated":"2026-01-01T00:00:00.000Z"}'
     for key in ("wwww00000001", "wwww00000002"):
-        resp = request("PUT", f"{one.url('store1')}/v1/kv/{key}", b'{"value":' + value + b"}")
+        resp = request(
+            "PUT", f"{one.url('store1')}/v1/kv/tester.{key}", b'{"value":' + value + b"}"
+        )
         assert resp.status == 200, resp
     run = todo("delete", "wwww")
     line = fails(run, 4, "ErrAmbiguousID")
@@ -279,9 +283,11 @@ def test_read_your_writes_across_processes_with_two_nodes(
     c.start("handler")
     origins: list[str] = []
     for n in range(8):
-        todo = Todo(tmp_path / f"user{n}", c.url("handler"))  # a fresh session each round
+        todo = Todo(
+            tmp_path / f"user{n}", c.url("handler"), c.user_token
+        )  # a fresh session each round
         if n % 2:  # one more request moves the round-robin on, so the creates alternate
-            ok(Todo(tmp_path / f"other{n}", c.url("handler"))("list"))
+            ok(Todo(tmp_path / f"other{n}", c.url("handler"), c.user_token)("list"))
         task_id = ok(todo("add", f"round {n}")).out.strip()
         (origin,) = json.loads(todo.session_file.read_text())["sessions"][todo.url]["versions"]
         origins.append(origin)
@@ -299,7 +305,7 @@ def test_one_session_across_processes_with_two_nodes_and_the_sync(
     c.start("balancer")
     c.start("handler")
     c.start("sync")
-    todo = Todo(tmp_path, c.url("handler"))
+    todo = Todo(tmp_path, c.url("handler"), c.user_token)
     ids = [ok(todo("add", f"task {n}")).out.strip() for n in range(4)]
     for n, task_id in enumerate(ids):
         listed = ok(todo("--json", "list")).json()
