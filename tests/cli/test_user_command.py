@@ -151,3 +151,28 @@ def test_a_malformed_users_file_stops_the_handler_at_start(tmp_path: Path) -> No
     path.write_text("[]")
     with pytest.raises(ErrSyntaxInvalidArgs):
         UserDirectory(path, Clock())
+
+
+def test_cluster_up_keeps_one_local_token_and_never_touches_the_users_own(
+    config: Path, tmp_path: Path
+) -> None:
+    from dtm.config import load_config
+    from dtm.user.local import ensure_local_user
+
+    cfg = load_config(config)
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "xdg"), "HOME": str(tmp_path)}
+    own = tmp_path / "xdg" / "dtm" / "config.toml"
+    own.parent.mkdir(parents=True)
+    own.write_text('token = "mine"\n')
+    copy = ensure_local_user(cfg, tmp_path, env)
+    token = copy.read_text().strip()
+    assert (tmp_path / "local.token").read_text().strip() == token
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o600
+    assert store.read_users(cfg.users_path).users["local"].token_sha256 == users.token_hash(token)
+    # Again: the same token (no churn); the user's own config is left alone.
+    assert ensure_local_user(cfg, tmp_path, env).read_text().strip() == token
+    assert own.read_text() == 'token = "mine"\n'
+    # The users file lost the local user (e.g. `dtm user remove local`): a new token, both files.
+    store.remove_user(cfg.users_path, "local")
+    fresh = ensure_local_user(cfg, tmp_path, env).read_text().strip()
+    assert fresh != token and (tmp_path / "local.token").read_text().strip() == fresh

@@ -332,3 +332,25 @@ def test_cluster_status_mistakes(todo: Todo) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
     fails(todo("cluster", "status", "--url", dead), 6, "ErrUnavailable")
     assert "cluster status" in ok(todo("help", "cluster")).out
+
+
+def test_where_the_user_token_is_found(one: LocalCluster, todo: Todo) -> None:
+    good, bad = one.user_token, "dtmu_not-a-known-token"
+    config = todo.home / "config" / "dtm"
+    config.mkdir(parents=True, exist_ok=True)
+    # No token anywhere: exit 8, and the message says how to get one.
+    line = fails(todo("list", TODO_TOKEN=""), 8, "ErrUnauthorized")
+    assert "dtm user add" in line and "TODO_TOKEN" in line
+    # The local token file `dtm cluster up` writes is found last.
+    (config / "local.token").write_text(good + "\n")
+    ok(todo("list", TODO_TOKEN=""))
+    # The config file's token beats it; TODO_TOKEN beats the config; --token beats TODO_TOKEN.
+    (config / "config.toml").write_text(f'token = "{bad}"\n')
+    assert "config.toml" in fails(todo("list", TODO_TOKEN=""), 8, "ErrUnauthorized")
+    ok(todo("list", TODO_TOKEN=good))
+    assert "TODO_TOKEN" in fails(todo("list", TODO_TOKEN=bad), 8, "ErrUnauthorized")
+    ok(todo("--token", good, "list", TODO_TOKEN=bad))
+    assert "--token" in fails(todo("--token", bad, "list"), 8, "ErrUnauthorized")
+    (config / "token").write_text(good + "\n")
+    (config / "config.toml").write_text('token_file = "token"\n')
+    ok(todo("list", TODO_TOKEN=""))
