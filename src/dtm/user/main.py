@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
             print(token, flush=True)
             print(
                 f"user {args.name!r} {'has a new token' if args.replace else 'added'} "
-                f"(in {path}); the token above is shown only once. To use it:\n"
+                f"(in {path}; the handler accepts it within a second or two); the token above is "
+                "shown only once. To use it:\n"
                 f'  export TODO_TOKEN=<token>     or put  token = "<token>"  in '
                 "~/.config/dtm/config.toml",
                 file=sys.stderr,
