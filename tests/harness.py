@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from dtm.core.users import token_hash
+
 T = TypeVar("T")
 
 START_TIMEOUT = 15.0
@@ -188,9 +190,15 @@ class LocalCluster:
         fd = os.open(self.secret_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(self.secret + "\n")
+        # The handler's clients: one test user, whose token `request` sends to the handler.
+        self.user_token = "dtmu_test-" + secrets.token_urlsafe(32)
+        self.users_path = root / "users.json"
+        users = {"users": {"tester": {"token_sha256": token_hash(self.user_token)}}}
+        fd = os.open(self.users_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(users, f)
         for comp, port in self.ports.items():
-            if comp != "handler":
-                AUTH_BY_PORT[port] = self.auth_header
+            AUTH_BY_PORT[port] = self.user_auth if comp == "handler" else self.auth_header
         self.write_config()
         self.procs: dict[str, Proc] = {}
         self._all: list[Proc] = []
@@ -217,6 +225,11 @@ class LocalCluster:
     def auth_header(self) -> str:
         """The Authorization value every internal endpoint of this cluster expects."""
         return f"Bearer {self.secret}"
+
+    @property
+    def user_auth(self) -> str:
+        """The Authorization value of the test user ("tester") at the handler."""
+        return f"Bearer {self.user_token}"
 
     def url(self, component: str) -> str:
         host = self.node_hosts.get(component, "127.0.0.1")
@@ -254,8 +267,9 @@ class LocalCluster:
         """Start one more ``component`` process (e.g. a second handler) named ``key``, on a free
         port of its own passed as ``--port``; ``url(key)`` then reaches it."""
         self.ports.setdefault(key, free_port())
-        if component != "handler":
-            AUTH_BY_PORT[self.ports[key]] = self.auth_header
+        AUTH_BY_PORT[self.ports[key]] = (
+            self.user_auth if component == "handler" else self.auth_header
+        )
         argv = [component, "--config", str(self.config_path), "--port", str(self.ports[key])]
         argv = [sys.executable, "-m", "dtm.run", *argv, *args]
         env = dict(os.environ, DTM_DIE_WITH_PARENT="1", PYTHONUNBUFFERED="1")

@@ -5,6 +5,7 @@
     dtm handler --config cluster.toml
     dtm sync --config cluster.toml [--interval MS]
     dtm cluster up|down|rm|status ...      (the local cluster under supervisord; see `make up`)
+    dtm user add|list|remove ...           (who may use the task API; see `dtm user --help`)
 
 Each component lives in ``dtm.<component>.main`` and exposes ``main(argv) -> int``; the import
 is lazy so one component never pays for another's modules.
@@ -17,7 +18,7 @@ import os
 import signal
 import sys
 
-COMPONENTS = ("node", "balancer", "handler", "sync", "cluster")
+COMPONENTS = ("node", "balancer", "handler", "sync", "cluster", "user")
 
 
 def _die_with_parent() -> None:

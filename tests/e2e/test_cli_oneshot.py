@@ -34,15 +34,17 @@ class Run:
 class Todo:
     """Runs `todo` as a separate process with its own state and config folders."""
 
-    def __init__(self, home: Path, url: str) -> None:
+    def __init__(self, home: Path, url: str, token: str) -> None:
         self.home = home
         self.url = url
-        self.env = {k: v for k, v in os.environ.items() if k not in ("TODO_URL", "NO_COLOR")}
+        drop = ("TODO_URL", "TODO_TOKEN", "NO_COLOR")
+        self.env = {k: v for k, v in os.environ.items() if k not in drop}
         self.env.update(
             HOME=str(home),
             XDG_STATE_HOME=str(home / "state"),
             XDG_CONFIG_HOME=str(home / "config"),
             TODO_URL=url,
+            TODO_TOKEN=token,
             PYTHONIOENCODING="utf-8",
         )
 
@@ -72,7 +74,7 @@ def one(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
 
 @pytest.fixture
 def todo(one: LocalCluster, tmp_path: Path) -> Todo:
-    return Todo(tmp_path, one.url("handler"))
+    return Todo(tmp_path, one.url("handler"), one.user_token)
 
 
 def ok(run: Run) -> Run:
@@ -193,7 +195,9 @@ def test_ambiguous_prefixes_list_the_candidates(one: LocalCluster, todo: Todo) -
     value = b'{"text":"twin","status":"open","created":"2026-01-01T00:00:00.000Z",'
     value += b'"updated":"2026-01-01T00:00:00.000Z"}'
     for key in ("wwww00000001", "wwww00000002"):
-        resp = request("PUT", f"{one.url('store1')}/v1/kv/{key}", b'{"value":' + value + b"}")
+        resp = request(
+            "PUT", f"{one.url('store1')}/v1/kv/tester.{key}", b'{"value":' + value + b"}"
+        )
         assert resp.status == 200, resp
     run = todo("delete", "wwww")
     line = fails(run, 4, "ErrAmbiguousID")
@@ -279,9 +283,11 @@ def test_read_your_writes_across_processes_with_two_nodes(
     c.start("handler")
     origins: list[str] = []
     for n in range(8):
-        todo = Todo(tmp_path / f"user{n}", c.url("handler"))  # a fresh session each round
+        todo = Todo(
+            tmp_path / f"user{n}", c.url("handler"), c.user_token
+        )  # a fresh session each round
         if n % 2:  # one more request moves the round-robin on, so the creates alternate
-            ok(Todo(tmp_path / f"other{n}", c.url("handler"))("list"))
+            ok(Todo(tmp_path / f"other{n}", c.url("handler"), c.user_token)("list"))
         task_id = ok(todo("add", f"round {n}")).out.strip()
         (origin,) = json.loads(todo.session_file.read_text())["sessions"][todo.url]["versions"]
         origins.append(origin)
@@ -299,7 +305,7 @@ def test_one_session_across_processes_with_two_nodes_and_the_sync(
     c.start("balancer")
     c.start("handler")
     c.start("sync")
-    todo = Todo(tmp_path, c.url("handler"))
+    todo = Todo(tmp_path, c.url("handler"), c.user_token)
     ids = [ok(todo("add", f"task {n}")).out.strip() for n in range(4)]
     for n, task_id in enumerate(ids):
         listed = ok(todo("--json", "list")).json()
@@ -326,3 +332,25 @@ def test_cluster_status_mistakes(todo: Todo) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
     fails(todo("cluster", "status", "--url", dead), 6, "ErrUnavailable")
     assert "cluster status" in ok(todo("help", "cluster")).out
+
+
+def test_where_the_user_token_is_found(one: LocalCluster, todo: Todo) -> None:
+    good, bad = one.user_token, "dtmu_not-a-known-token"
+    config = todo.home / "config" / "dtm"
+    config.mkdir(parents=True, exist_ok=True)
+    # No token anywhere: exit 8, and the message says how to get one.
+    line = fails(todo("list", TODO_TOKEN=""), 8, "ErrUnauthorized")
+    assert "dtm user add" in line and "TODO_TOKEN" in line
+    # The local token file `dtm cluster up` writes is found last.
+    (config / "local.token").write_text(good + "\n")
+    ok(todo("list", TODO_TOKEN=""))
+    # The config file's token beats it; TODO_TOKEN beats the config; --token beats TODO_TOKEN.
+    (config / "config.toml").write_text(f'token = "{bad}"\n')
+    assert "config.toml" in fails(todo("list", TODO_TOKEN=""), 8, "ErrUnauthorized")
+    ok(todo("list", TODO_TOKEN=good))
+    assert "TODO_TOKEN" in fails(todo("list", TODO_TOKEN=bad), 8, "ErrUnauthorized")
+    ok(todo("--token", good, "list", TODO_TOKEN=bad))
+    assert "--token" in fails(todo("--token", bad, "list"), 8, "ErrUnauthorized")
+    (config / "token").write_text(good + "\n")
+    (config / "config.toml").write_text('token_file = "token"\n')
+    ok(todo("list", TODO_TOKEN=""))

@@ -29,8 +29,9 @@ def one(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
 
 @pytest.fixture
 def env(one: LocalCluster, tmp_path: Path) -> dict[str, str]:
-    e = {k: v for k, v in os.environ.items() if k not in ("TODO_URL", "NO_COLOR")}
+    e = {k: v for k, v in os.environ.items() if k not in ("TODO_URL", "TODO_TOKEN", "NO_COLOR")}
     e.update(
+        TODO_TOKEN=one.user_token,
         HOME=str(tmp_path),
         XDG_STATE_HOME=str(tmp_path / "state"),
         XDG_CONFIG_HOME=str(tmp_path / "config"),

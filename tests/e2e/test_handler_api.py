@@ -52,9 +52,11 @@ class Api:
         task: dict[str, Any] = resp.json()
         return task
 
-    def node_put(self, key: str, value: bytes) -> None:
-        """Write a row straight to the data node (to shape the data: chosen IDs, bad values)."""
-        resp = request("PUT", f"{self.node}/v1/kv/{key}", b'{"value":' + value + b"}")
+    def node_put(self, key: str, value: bytes, user: str | None = "tester") -> None:
+        """Write a row straight to the data node (to shape the data: chosen IDs, bad values),
+        under ``user``'s key prefix (the test user's, by default; None: the bare key)."""
+        full = key if user is None else f"{user}.{key}"
+        resp = request("PUT", f"{self.node}/v1/kv/{full}", b'{"value":' + value + b"}")
         assert resp.status == 200, resp
 
 
@@ -144,12 +146,14 @@ def test_list_skips_rows_that_are_not_tasks(api: Api) -> None:
     api.node_put("notatask:1", b'{"text": "no"}')
     api.node_put("bad000000000", b'{"text": "missing fields"}')
     api.node_put("bad000000001", b'"just a string"')
+    api.node_put("bad000000002", task_value("a task, but under no user"), user=None)
     resp = api.call("GET", "/v1/tasks")
     assert resp.status == 200, resp
     ids = [t["id"] for s in resp.json().values() for t in s]
-    assert not {"notatask:1", "bad000000000", "bad000000001"} & set(ids)
+    assert not {"notatask:1", "bad000000000", "bad000000001", "bad000000002"} & set(ids)
     err(api.call("GET", "/v1/tasks/bad000000000"), 404, "ErrNoDataFound")
     err(api.call("GET", "/v1/tasks/bad000000001"), 404, "ErrNoDataFound")
+    err(api.call("GET", "/v1/tasks/bad000000002"), 404, "ErrNoDataFound")
     status = api.call("GET", "/v1/status").json()
     assert status["invalid_rows"] >= 2
 
@@ -167,7 +171,9 @@ def test_list_pages_through_many_tasks(api: Api) -> None:
             async def put(i: int) -> None:
                 async with sem:
                     body = b'{"value":' + task_value(f"bulk {i}") + b"}"
-                    async with http.put(f"{api.node}/v1/kv/page{i:08d}", data=body) as r:
+                    url = f"{api.node}/v1/kv/tester.page{i:08d}"
+                    auth = {"Authorization": api.cluster.auth_header}
+                    async with http.put(url, data=body, headers=auth) as r:
                         assert r.status == 200
 
             await asyncio.gather(*(put(i) for i in range(2100)))
@@ -308,7 +314,8 @@ def test_chunked_body_over_the_cap_is_413(api: Api) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", api.cluster.ports["handler"], timeout=10)
     try:
         chunks = (b'{"text": "' + b"x" * 4096 for _ in range(6))
-        conn.request("POST", "/v1/tasks", body=chunks, encode_chunked=True)
+        auth = {"Authorization": api.cluster.user_auth}
+        conn.request("POST", "/v1/tasks", body=chunks, headers=auth, encode_chunked=True)
         resp = conn.getresponse()
         assert resp.status == 413
         assert json.loads(resp.read())["error"] == "ErrPayloadTooLarge"

@@ -21,12 +21,13 @@ CREATES = 10_000
 CONCURRENCY = 64
 
 
-async def create_all(urls: list[str]) -> list[tuple[str, dict[str, object]]]:
+async def create_all(urls: list[str], auth: str) -> list[tuple[str, dict[str, object]]]:
     """Create CREATES tasks, spread over ``urls``, at most CONCURRENCY at a time."""
     results: list[tuple[str, dict[str, object]]] = []
     connector = aiohttp.TCPConnector(limit=CONCURRENCY)
     timeout = aiohttp.ClientTimeout(total=30)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
+    headers = {"Authorization": auth}
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout, headers=headers) as http:
         queue: asyncio.Queue[int] = asyncio.Queue()
         for i in range(CREATES):
             queue.put_nowait(i)
@@ -45,9 +46,9 @@ async def create_all(urls: list[str]) -> list[tuple[str, dict[str, object]]]:
     return results
 
 
-async def list_with(url: str, token: dict[str, object]) -> list[str]:
+async def list_with(url: str, token: dict[str, object], auth: str) -> list[str]:
     async with aiohttp.ClientSession() as http:
-        headers = {"X-Dtm-Session": json.dumps(token)}
+        headers = {"X-Dtm-Session": json.dumps(token), "Authorization": auth}
         async with http.get(f"{url}/v1/tasks", headers=headers) as resp:
             assert resp.status == 200, await resp.text()
             body = await resp.json()
@@ -65,7 +66,7 @@ def test_ten_thousand_concurrent_creates_through_two_handlers(
         c.start("handler")
         c.start_another("handler", "handler2")
         urls = [c.url("handler"), c.url("handler2")]
-        results = asyncio.run(create_all(urls))
+        results = asyncio.run(create_all(urls, c.user_auth))
         ids = [i for i, _ in results]
         assert len(ids) == CREATES
         assert len(set(ids)) == CREATES, "two creates got the same ID"
@@ -81,7 +82,7 @@ def test_ten_thousand_concurrent_creates_through_two_handlers(
         assert set(written) == {"store1", "store2"}
         listed: list[str] = []
         for node, token in token_of.items():
-            got = asyncio.run(list_with(urls[0], token))
+            got = asyncio.run(list_with(urls[0], token, c.user_auth))
             assert set(got) == written[node], f"{node}'s list differs from what was written there"
             listed += got
         assert sorted(listed) == sorted(ids), "a task is missing or listed twice"

@@ -15,7 +15,7 @@ from typing import TypeVar
 from dtm.cli.transport import Answer, BaseUrl, exchange
 from dtm.core.session import merge_tokens
 from dtm.core.tasks import Status
-from dtm.errors import DtmError, ErrInternal
+from dtm.errors import DtmError, ErrInternal, ErrUnauthorized
 from dtm.wire import (
     SESSION_HEADER,
     CreateTask,
@@ -70,21 +70,36 @@ class TaskClient:
         timeout: float = 15.0,
         token: SessionToken | None = None,
         on_token: Callable[[SessionToken], None] | None = None,
+        user_token: str | None = None,
+        user_token_source: str = "",
     ) -> None:
         self.base = base
+        self.user_token = user_token
+        self.user_token_source = user_token_source
         self.timeout = timeout
         self.token = token or SessionToken()
         self.on_token = on_token
 
-    def _call(self, method: str, path: str, body: bytes | None, type_: type[T]) -> T:
-        answer = exchange(
-            self.base,
-            method,
-            path,
-            body=body,
-            headers={SESSION_HEADER: encode(self.token).decode()},
-            timeout=self.timeout,
+    def _unauthorized(self, err: DtmError) -> ErrUnauthorized:
+        """The handler's refusal, with where the token came from and how to get one."""
+        if self.user_token is None:
+            why = (
+                "no token found (looked for --token, $TODO_TOKEN, token in the config file, "
+                f"{self.user_token_source})"
+            )
+        else:
+            why = f"the token from {self.user_token_source} was refused"
+        return ErrUnauthorized(
+            f"{err.message} -- {why}. Get a token with `dtm user add NAME` on the cluster "
+            "(the local cluster's: `make up` writes it), then pass --token, set $TODO_TOKEN "
+            'or put token = "…" in ~/.config/dtm/config.toml'
         )
+
+    def _call(self, method: str, path: str, body: bytes | None, type_: type[T]) -> T:
+        headers = {SESSION_HEADER: encode(self.token).decode()}
+        if self.user_token is not None:
+            headers["Authorization"] = f"Bearer {self.user_token}"
+        answer = exchange(self.base, method, path, body=body, headers=headers, timeout=self.timeout)
         seen = token_from_header(answer.headers.get(_SESSION))
         if seen is not None:
             merged = merge_tokens(self.token, seen)
@@ -92,7 +107,10 @@ class TaskClient:
                 self.token = merged
                 if self.on_token is not None:
                     self.on_token(merged)
-        return read_answer(answer, type_)
+        try:
+            return read_answer(answer, type_)
+        except ErrUnauthorized as err:
+            raise self._unauthorized(err) from None
 
     def create(self, text: str) -> Task:
         return self._call("POST", "/v1/tasks", encode(CreateTask(text)), Task)

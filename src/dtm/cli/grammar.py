@@ -1,9 +1,9 @@
 """The grammar of `todo` commands, shared by the one-shot command line and the shell.
 
-Rule: options (``--json``, ``--url``, ``-h``/``--help``) may appear anywhere before the text; the
-first word of free text, or a ``--`` word, ends option parsing, and everything from there to the
-end is the text exactly as given. Every mistake is an `ErrSyntaxInvalidArgs` returned as an
-`Invalid` command, never raised, so the caller still knows whether ``--json`` was asked for.
+Rule: options (``--json``, ``--url``, ``--token``, ``-h``/``--help``) may appear anywhere before
+the text; the first word of free text, or a ``--`` word, ends option parsing, and everything from
+there to the end is the text exactly as given. Every mistake is an `ErrSyntaxInvalidArgs` returned
+as an `Invalid` command, never raised, so the caller still knows whether ``--json`` was asked for.
 
 Pure: no I/O. One-shot words come from argv (the text is the remaining words joined by one
 space); shell words come from one typed line (the text is the rest of the line as typed, so
@@ -116,6 +116,7 @@ Command = (
 class Options:
     json: bool = False
     url: str | None = None
+    token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +176,7 @@ class _Scanner:
         self.literal = False  # after `--`: no more options
         self.json = False
         self.url: str | None = None
+        self.token: str | None = None
         self.help = False
 
     def option(self, word: str) -> bool:
@@ -184,20 +186,27 @@ class _Scanner:
         elif word in ("-h", "--help"):
             self.help = True
         elif word == "--url" or word.startswith("--url="):
-            if self.in_shell:
-                raise ErrSyntaxInvalidArgs("--url can only be given when the shell starts")
-            if word == "--url":
-                if self.i >= len(self.words):
-                    raise ErrSyntaxInvalidArgs("--url needs a value, e.g. --url http://host:7400")
-                self.url = self.words.items[self.i]
-                self.i += 1
-            else:
-                self.url = word.removeprefix("--url=")
-            if not self.url:
-                raise ErrSyntaxInvalidArgs("--url needs a value, e.g. --url http://host:7400")
+            self.url = self._value(word, "--url", "http://host:7400")
+        elif word == "--token" or word.startswith("--token="):
+            self.token = self._value(word, "--token", "dtmu_…")
         else:
             return False
         return True
+
+    def _value(self, word: str, flag: str, example: str) -> str:
+        """The value of a start-up option ``flag`` given as ``word`` (``flag=V`` or ``flag V``)."""
+        if self.in_shell:
+            raise ErrSyntaxInvalidArgs(f"{flag} can only be given when the shell starts")
+        if word == flag:
+            if self.i >= len(self.words):
+                raise ErrSyntaxInvalidArgs(f"{flag} needs a value, e.g. {flag} {example}")
+            value = self.words.items[self.i]
+            self.i += 1
+        else:
+            value = word.removeprefix(flag + "=")
+        if not value:
+            raise ErrSyntaxInvalidArgs(f"{flag} needs a value, e.g. {flag} {example}")
+        return value
 
     def unknown(self, word: str) -> ErrSyntaxInvalidArgs:
         hint = " (put -- before text that begins with a dash)" if self.name in _TEXTUAL else ""
@@ -362,7 +371,7 @@ def parse(words: Words, *, in_shell: bool = False) -> Invocation:
         command = _parse(sc, in_shell)
     except ErrSyntaxInvalidArgs as err:
         command = Help(sc.name or None) if _asks_help(sc) else Invalid(err)
-    return Invocation(command, Options(sc.json, sc.url))
+    return Invocation(command, Options(sc.json, sc.url, sc.token))
 
 
 def _asks_help(sc: _Scanner) -> bool:

@@ -102,12 +102,16 @@ def overview(in_shell: bool) -> str:
         lines = [
             "todo - a TODO list kept in a small distributed key-value store",
             "",
-            "Usage: todo [--url URL] [--json] <command> [arguments]",
+            "Usage: todo [--url URL] [--token TOKEN] [--json] <command> [arguments]",
             "       todo                 (no command: the interactive shell)",
             "",
             *lines,
             "  --url URL     the request handler; else $TODO_URL, else url in",
             "                $XDG_CONFIG_HOME/dtm/config.toml, else http://127.0.0.1:7400",
+            "  --token TOKEN your user token; else $TODO_TOKEN, else token (or token_file)",
+            "                in $XDG_CONFIG_HOME/dtm/config.toml, else the file",
+            "                $XDG_CONFIG_HOME/dtm/local.token that `make up` writes.",
+            "                A token comes from `dtm user add NAME` (exit 8: no valid token)",
         ]
     lines += ["  -h, --help    show help", "", f"Exit codes: 0 ok, {exit_codes()}."]
     return "\n".join(lines)

@@ -18,7 +18,7 @@ from dtm.cli.client import TaskClient
 from dtm.cli.commands import report, run
 from dtm.cli.grammar import ClusterStatus, Help, Invalid, Invocation, Shell, Words, parse
 from dtm.cli.render import Console
-from dtm.cli.settings import read_config, resolve
+from dtm.cli.settings import read_config, read_token, resolve, token_source
 from dtm.cli.state import SessionStore, config_file, state_dir
 from dtm.errors import DtmError, ErrInternal
 
@@ -42,12 +42,21 @@ def _run(inv: Invocation, console: Console, env: Mapping[str, str]) -> int:
         code, _ = run(cmd, None, console)
         return code
     try:
-        settings = resolve(inv.options.url, env, read_config(config_file(env)))
+        cfg_path = config_file(env)
+        cfg = read_config(cfg_path)
+        settings = resolve(inv.options.url, env, cfg)
+        source = token_source(inv.options.token, env, cfg, cfg_path.parent)
+        user_token = read_token(source)
     except DtmError as err:
         return report(console, err)
     store = SessionStore(state_dir(env), str(settings.url), console.warn)
     client = TaskClient(
-        settings.url, timeout=settings.timeout, token=store.load(), on_token=store.save
+        settings.url,
+        timeout=settings.timeout,
+        token=store.load(),
+        on_token=store.save,
+        user_token=user_token,
+        user_token_source=source.source if source is not None else "",
     )
     if isinstance(cmd, Shell):
         from dtm.cli.shell import run_shell

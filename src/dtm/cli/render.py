@@ -3,7 +3,10 @@ when NO_COLOR is set, and JSON with ``--json``.
 
 Rule: results go to stdout and errors to stderr as ``ErrName: message``; colour only on a
 terminal without NO_COLOR (or TERM=dumb); ``create`` prints ``Created <id>  <text>`` on a
-terminal and the bare full ID when piped, so ``id=$(todo add …)`` works.
+terminal and the bare full ID when piped, so ``id=$(todo add …)`` works. Every value that came
+from elsewhere (task text, IDs, error messages) passes `visible` before it is printed in human
+form, so no control or invisible formatting character reaches the terminal raw; ``--json`` is
+exact (its encoder escapes control characters itself).
 """
 
 from __future__ import annotations
@@ -17,6 +20,30 @@ from dtm.errors import DtmError
 from dtm.wire import Deleted, Task, TaskList, encode, error_body
 
 BOLD, DIM, RED, GREEN, YELLOW, CYAN = "1", "2", "31", "32", "33", "36"
+
+# Characters never printed raw: C0 (but a meant line break), DEL, C1, the bidi embeddings,
+# overrides and isolates, and the invisible ones that can hide or reorder text.
+_UNSAFE = frozenset(
+    [
+        *range(0x00, 0x20),  # C0
+        *range(0x7F, 0xA0),  # DEL, C1
+        0x061C,  # Arabic letter mark
+        0x180E,  # Mongolian vowel separator
+        *range(0x200B, 0x2010),  # zero-width space/joiners, LRM, RLM
+        *range(0x2028, 0x202F),  # line/paragraph separators, bidi embeddings and overrides
+        *range(0x2060, 0x2070),  # word joiner, invisible operators, bidi isolates
+        0xFEFF,  # zero-width no-break space (BOM)
+        *range(0xFFF9, 0xFFFC),  # interlinear annotation
+    ]
+)
+_ESCAPES = {c: (f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}") for c in _UNSAFE}
+_ESCAPES_KEEP_NL = {c: e for c, e in _ESCAPES.items() if c != 0x0A}
+
+
+def visible(text: str, newlines: bool = False) -> str:
+    """``text`` with every unsafe character shown as an escape (``\\x1b``, ``\\u202e``); with
+    ``newlines``, a line feed stays a line break."""
+    return text.translate(_ESCAPES_KEEP_NL if newlines else _ESCAPES)
 
 
 def use_colour(stream: TextIO, env: Mapping[str, str]) -> bool:
@@ -41,6 +68,7 @@ def paint(text: str, colour: bool, *codes: str) -> str:
 
 def show_id(full: str, colour: bool) -> str:
     """A full ID; in colour its first characters (the least one can type) stand out."""
+    full = visible(full)
     if not colour:
         return full
     return paint(full[:MIN_PREFIX], True, BOLD, YELLOW) + paint(full[MIN_PREFIX:], True, DIM)
@@ -60,22 +88,24 @@ def format_list(tasks: TaskList, colour: bool) -> str:
         if not rows:
             lines.append(paint("  (none)", colour, DIM))
         for t in rows:
-            short = shorts[t.id]
-            pad = " " * (width - len(short))
-            text = paint(t.text, colour, DIM) if t.status == "complete" else t.text
+            short = visible(shorts[t.id])
+            pad = " " * max(0, width - len(short))
+            shown = visible(t.text)
+            text = paint(shown, colour, DIM) if t.status == "complete" else shown
             lines.append(f"  {paint(short, colour, BOLD, YELLOW)}{pad}  {text}")
     return "\n".join(lines)
 
 
 def format_task_line(verb: str, task: Task, colour: bool) -> str:
     """``<verb> <id>  <text>`` with the first characters of the ID highlighted."""
-    return f"{paint(verb, colour, BOLD)} {show_id(task.id, colour)}  {task.text}"
+    return f"{paint(verb, colour, BOLD)} {show_id(task.id, colour)}  {visible(task.text)}"
 
 
 def format_error(err: DtmError, colour: bool) -> str:
     """``ErrName: message``, then any candidate the message does not already name."""
-    lines = [f"{paint(err.name, colour, BOLD, RED)}: {err.message}"]
-    lines += [f"  {c}" for c in err.candidates if c not in err.message]
+    name, message = visible(err.name), visible(err.message)
+    lines = [f"{paint(name, colour, BOLD, RED)}: {message}"]
+    lines += [f"  {visible(c)}" for c in err.candidates if c not in err.message]
     return "\n".join(lines)
 
 
@@ -103,7 +133,7 @@ class Console:
         self.out.flush()
 
     def warn(self, message: str) -> None:
-        self.err.write(f"{paint('warning', self.err_colour, BOLD, YELLOW)}: {message}\n")
+        self.err.write(f"{paint('warning', self.err_colour, BOLD, YELLOW)}: {visible(message)}\n")
         self.err.flush()
 
     def error(self, err: DtmError) -> None:
@@ -117,7 +147,7 @@ class Console:
         elif self.human:
             self.print(format_task_line("Created", task, self.colour))
         else:
-            self.print(task.id)
+            self.print(visible(task.id))
 
     def updated(self, task: Task, verb: str) -> None:
         if self.json:
@@ -129,7 +159,7 @@ class Console:
         if self.json:
             self.print(encode(gone).decode())
         else:
-            self.print(f"{paint('Deleted', self.colour, BOLD)} {gone.id}")
+            self.print(f"{paint('Deleted', self.colour, BOLD)} {visible(gone.id)}")
 
     def listing(self, tasks: TaskList) -> None:
         if self.json:

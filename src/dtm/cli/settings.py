@@ -5,9 +5,14 @@ Rule: the handler URL is the first of ``--url``, ``$TODO_URL``, ``url`` in the c
 only when it exists, and an unknown key, a bad value or bad TOML in it is ErrSyntaxInvalidArgs
 naming the file.
 
+The user token is the first of ``--token``, ``$TODO_TOKEN``, ``token`` (or the file named by
+``token_file``) in the config file, and the file ``$XDG_CONFIG_HOME/dtm/local.token`` that
+`dtm cluster up` keeps for the local cluster; with none, requests go without one (401).
+
     # ~/.config/dtm/config.toml
     url = "http://127.0.0.1:7400"   # the request handler
     timeout = 15                     # seconds one command waits for an answer
+    token = "dtmu_…"                 # or: token_file = "~/secrets/dtm.token"
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from dtm.errors import ErrSyntaxInvalidArgs
 DEFAULT_URL = "http://127.0.0.1:7400"
 DEFAULT_TIMEOUT = 15.0
 URL_ENV = "TODO_URL"
+TOKEN_ENV = "TODO_TOKEN"
+LOCAL_TOKEN_FILE = "local.token"  # in the CLI's config folder, written by `dtm cluster up`
 
 
 class ClientConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -31,6 +38,8 @@ class ClientConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     url: str | None = None
     timeout: float | None = None
+    token: str | None = None
+    token_file: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +71,13 @@ def parse_config(data: bytes, where: str) -> ClientConfig:
     try:
         cfg = msgspec.convert(raw, ClientConfig)
     except msgspec.ValidationError as exc:
-        raise ErrSyntaxInvalidArgs(f"{where}: {exc} (known keys: url, timeout)") from None
+        raise ErrSyntaxInvalidArgs(
+            f"{where}: {exc} (known keys: url, timeout, token, token_file)"
+        ) from None
     if cfg.timeout is not None and not 0 < cfg.timeout <= 3600:
         raise ErrSyntaxInvalidArgs(f"{where}: timeout must be between 0 and 3600 seconds")
+    if cfg.token is not None and cfg.token_file is not None:
+        raise ErrSyntaxInvalidArgs(f"{where}: give token or token_file, not both")
     return cfg
 
 
@@ -79,3 +92,50 @@ def resolve(flag_url: str | None, env: Mapping[str, str], cfg: ClientConfig | No
     if cfg is not None and cfg.url is not None:
         return Settings(parse_url(cfg.url, "the config file's url"), "config file", timeout)
     return Settings(parse_url(DEFAULT_URL), "default", timeout)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSource:
+    """Where the token comes from: given as text, or in a file to read."""
+
+    source: str  # for messages: "--token", "TODO_TOKEN", the config file's path, a token file
+    token: str | None = None
+    file: Path | None = None
+
+
+def token_source(
+    flag: str | None, env: Mapping[str, str], cfg: ClientConfig | None, config_dir: Path
+) -> TokenSource | None:
+    """Which token to send (pure: the caller reads the file it names)."""
+    if flag is not None:
+        return TokenSource("--token", token=flag)
+    if env.get(TOKEN_ENV, "").strip():
+        return TokenSource(TOKEN_ENV, token=env[TOKEN_ENV])
+    if cfg is not None and cfg.token is not None:
+        return TokenSource(str(config_dir / "config.toml"), token=cfg.token)
+    if cfg is not None and cfg.token_file is not None:
+        path = Path(cfg.token_file).expanduser()
+        path = path if path.is_absolute() else config_dir / path
+        return TokenSource(str(path), file=path)
+    local = config_dir / LOCAL_TOKEN_FILE
+    return TokenSource(str(local), file=local)
+
+
+def read_token(src: TokenSource | None) -> str | None:
+    """The token ``src`` names (its file's first line); None if the local token file is absent."""
+    if src is None:
+        return None
+    if src.file is None:
+        token = (src.token or "").strip()
+    else:
+        try:
+            token = src.file.read_text(encoding="utf-8").strip().splitlines()[0].strip()
+        except FileNotFoundError:
+            if src.file.name == LOCAL_TOKEN_FILE:
+                return None
+            raise ErrSyntaxInvalidArgs(f"no token file at {src.file}") from None
+        except (OSError, UnicodeDecodeError, IndexError) as exc:
+            raise ErrSyntaxInvalidArgs(f"cannot read a token from {src.file}: {exc}") from None
+    if not token or not token.isascii() or not token.isprintable() or " " in token:
+        raise ErrSyntaxInvalidArgs(f"the token from {src.source} is not a token (dtmu_…)")
+    return token

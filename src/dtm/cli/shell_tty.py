@@ -16,6 +16,7 @@ from prompt_toolkit.document import Document
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 
 from dtm.cli.grammar import ALIASES, GROUPS, command_words
+from dtm.cli.render import visible
 from dtm.cli.shell import Shell
 from dtm.cli.state import ensure_dir
 from dtm.core.tasks import short_ids
@@ -33,7 +34,7 @@ def candidates(shell: Shell, done: list[str]) -> list[tuple[str, str]]:
     name = ALIASES.get(done[0].lower())
     if name in _TAKES_ID and len(done) == 1:
         shorts = short_ids(shell.known)
-        return [(shorts[i], text) for i, text in sorted(shell.known.items())]
+        return [(shorts[i], visible(text)) for i, text in sorted(shell.known.items())]
     if name == "update" and len(done) == 2:
         return [("complete", ""), ("open", ""), ("--text", "change the text")]
     if name in GROUPS and len(done) == 1:

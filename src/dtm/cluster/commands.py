@@ -85,6 +85,9 @@ def up(run: RunDir, python: str, opts: UpOptions) -> int:
     sup = Supervisor(run, python)
     running = sup.alive()
     cfg = _ensure_config(run, opts.nodes, running)
+    from dtm.user.local import ensure_local_user
+
+    _say(f"user 'local': token in {ensure_local_user(cfg, run.root, os.environ)}")
     comps = select(cfg, opts.components)
     _write_atomic(run.supervisor_conf, render(run, python, comps))
     if not running:
@@ -182,7 +185,8 @@ def rm(run: RunDir, python: str) -> int:
     _say(_stop(run, python))
     for d in (run.data, run.logs):
         shutil.rmtree(d, ignore_errors=True)
-    for f in (run.config, run.supervisor_conf, run.pidfile, run.socket):
+    users_files = (run.root / "users.json", run.root / "users.json.lock", run.root / "local.token")
+    for f in (run.config, run.supervisor_conf, run.pidfile, run.socket, *users_files):
         f.unlink(missing_ok=True)
     with contextlib.suppress(OSError):  # something else lives there: leave it
         run.root.rmdir()

@@ -1,8 +1,10 @@
 """The request handler's HTTP API: routes, the one error middleware, bodies and sessions.
 
-Rule: a route parses and checks its input, calls `TaskService`, and encodes a wire struct; every
-DtmError becomes ``{"error", "message"[, "candidates"]}`` with its own status in one middleware,
-which also answers with the request's session token in ``X-Dtm-Session``.
+Rule: a task route first finds the request's user from its ``Authorization: Bearer <token>``
+(else 401 ErrUnauthorized with ``WWW-Authenticate: Bearer``), then parses and checks its input,
+calls `TaskService` for that user, and encodes a wire struct; every DtmError becomes
+``{"error", "message"[, "candidates"]}`` with its own status in one middleware, which also answers
+with the request's session token in ``X-Dtm-Session``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dtm.handler.openapi import build_document
 from dtm.handler.service import TaskService
 from dtm.handler.session import Session, parse_token
 from dtm.handler.upstream import Upstream
+from dtm.handler.users import UserDirectory
 from dtm.httpkit import error_middleware, json_response, route_of
 
 log = logging.getLogger(__name__)
@@ -46,12 +49,20 @@ def make_middleware(metrics: HandlerMetrics) -> Middleware:
         session: Session | None = request.get(SESSION_KEY)
         if session is not None:
             resp.headers[wire.SESSION_HEADER] = session.header
+        if resp.status == 401:
+            resp.headers["WWW-Authenticate"] = "Bearer"
         metrics.answered(route_of(request), request.method, resp.status, elapsed)
 
     return error_middleware("handler", after, lambda _: metrics.started())
 
 
 # ---------------------------------------------------------------- input
+
+
+def _user(request: web.Request, directory: UserDirectory) -> str:
+    """The user the request's token names (before anything else of the request is looked at)."""
+    values = request.headers.getall("Authorization", [])
+    return directory.user_of(values[0] if len(values) == 1 else None)
 
 
 def _session(request: web.Request) -> Session:
@@ -88,37 +99,45 @@ async def _body(request: web.Request, type_: type[T]) -> T:
 class Routes:
     """The route handlers, bound to one service."""
 
-    def __init__(self, service: TaskService, metrics: HandlerMetrics, name: str) -> None:
+    def __init__(
+        self, service: TaskService, metrics: HandlerMetrics, name: str, users: UserDirectory
+    ) -> None:
         self.service = service
         self.metrics = metrics
         self.name = name
+        self.users = users
         self._openapi: bytes | None = None
 
     async def create(self, request: web.Request) -> web.Response:
+        user = _user(request, self.users)
         _no_query(request)
         s = _session(request)
         body = await _body(request, wire.CreateTask)
-        return _json(await self.service.create(body, s), 201)
+        return _json(await self.service.create(user, body, s), 201)
 
     async def list(self, request: web.Request) -> web.Response:
+        user = _user(request, self.users)
         _no_query(request)
-        return _json(await self.service.list(_session(request)))
+        return _json(await self.service.list(user, _session(request)))
 
     async def get(self, request: web.Request) -> web.Response:
+        user = _user(request, self.users)
         _no_query(request)
         s = _session(request)
-        return _json(await self.service.get(request.match_info["ref"], s))
+        return _json(await self.service.get(user, request.match_info["ref"], s))
 
     async def update(self, request: web.Request) -> web.Response:
+        user = _user(request, self.users)
         _no_query(request)
         s = _session(request)
         body = await _body(request, wire.UpdateTask)
-        return _json(await self.service.update(request.match_info["ref"], body, s))
+        return _json(await self.service.update(user, request.match_info["ref"], body, s))
 
     async def delete(self, request: web.Request) -> web.Response:
+        user = _user(request, self.users)
         _no_query(request)
         s = _session(request)
-        return _json(await self.service.delete(request.match_info["ref"], s))
+        return _json(await self.service.delete(user, request.match_info["ref"], s))
 
     async def health(self, request: web.Request) -> web.Response:
         return _json(wire.Health(status="ok", component="handler", name=self.name))
@@ -138,12 +157,17 @@ class Routes:
 
 
 def make_app(
-    upstream: Upstream, service: TaskService, metrics: HandlerMetrics, name: str
+    upstream: Upstream,
+    service: TaskService,
+    metrics: HandlerMetrics,
+    name: str,
+    users: UserDirectory,
 ) -> web.Application:
-    """The handler's aiohttp application; ``upstream`` is started and closed with it."""
+    """The handler's aiohttp application; ``upstream`` is started and closed with it; ``users``
+    says whose token a task request carries."""
     app = web.Application(middlewares=[make_middleware(metrics)], client_max_size=MAX_BODY)
     app[UPSTREAM] = upstream
-    r = Routes(service, metrics, name)
+    r = Routes(service, metrics, name, users)
     app.router.add_post("/v1/tasks", r.create)
     app.router.add_get("/v1/tasks", r.list, allow_head=False)
     app.router.add_get("/v1/tasks/{ref}", r.get, allow_head=False)

@@ -21,6 +21,7 @@ from dtm.handler.app import make_app
 from dtm.handler.metrics import HandlerMetrics
 from dtm.handler.service import TaskService
 from dtm.handler.upstream import Upstream
+from dtm.handler.users import UserDirectory
 
 log = logging.getLogger("dtm.handler")
 
@@ -39,7 +40,8 @@ async def serve(cluster: ClusterConfig, host: str, port: int) -> int:
     metrics = HandlerMetrics(balancer)
     upstream = Upstream(balancer, cfg.timeout_ms, cfg.catch_up_wait_ms, metrics)
     service = TaskService(upstream, metrics, now_ms, secrets.token_bytes)
-    app = make_app(upstream, service, metrics, f"{host}:{port}")
+    users = UserDirectory(cluster.users_path, time.monotonic)
+    app = make_app(upstream, service, metrics, f"{host}:{port}", users)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
     await runner.setup()
     try:
