@@ -16,12 +16,13 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from dtm import wire
+from dtm.core.hlc import MAX_STAMP
 from dtm.core.keys import check_key
 from dtm.errors import ErrPayloadTooLarge, ErrSyntaxInvalidArgs
 
 T = TypeVar("T")
 
-_DIGITS = re.compile(r"[0-9]{1,18}")  # below 2**63: fits SQLite's integers
+_DIGITS = re.compile(r"[0-9]{1,19}")  # up to 2**63-1 (checked by each range): SQLite's integers
 
 MAX_LIMIT = 10_000
 DEFAULT_LIMIT = 1_000
@@ -39,11 +40,11 @@ class IntRange:
     high: int
 
 
-SINCE = IntRange(0, 0, 10**18 - 1)
+SINCE = IntRange(0, 0, MAX_STAMP)  # versions, like stamps, are SQLite integers
 LIMIT = IntRange(DEFAULT_LIMIT, 1, MAX_LIMIT)
 LONGPOLL = IntRange(0, 0, MAX_LONGPOLL_MS)
 SESSION_WAIT = IntRange(0, 0, MAX_SESSION_WAIT_MS)
-HLC = IntRange(0, 0, 10**18 - 1)
+HLC = IntRange(0, 0, MAX_STAMP)  # every stamp the system can produce
 
 
 def parse_int(text: str, name: str, rng: IntRange) -> int:
