@@ -167,10 +167,12 @@ def test_a_node_30s_fast_is_fenced_refuses_writes_with_503_and_unfences_when_fix
     r = request("DELETE", f"{url1}/v1/kv/k")
     assert r.status == 503 and error_of(r) == "ErrClockSkew", r
     st = node_status(url1)
-    assert st["fenced"] and {"store2", "sync", "handler"} <= set(st["offsets"])
+    # the peers that answered the last round (at least two, or it would not be fenced)
+    assert st["fenced"] and len(st["offsets"]) >= 2
+    assert set(st["offsets"]) <= {"store2", "sync", "handler"}
     assert all(off < -20_000 for off in st["offsets"].values())
     metrics = request("GET", f"{url1}/metrics").body.decode()
-    assert "dtm_node_fenced 1.0" in metrics and 'dtm_node_clock_offset_ms{peer="store2"}' in metrics
+    assert "dtm_node_fenced 1.0" in metrics and "dtm_node_clock_offset_ms{peer=" in metrics
     # the healthy node is not fenced, writes there, and reads on store1 still work
     assert not fenced(url2) and not node_status(url2)["fenced"]
     row = put(url2, "k", {"n": 2})
