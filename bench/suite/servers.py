@@ -38,6 +38,7 @@ def auth_headers(url: str) -> dict[str, str]:
     value = AUTH_BY_PORT.get(port) if port is not None else None
     return {"Authorization": value} if value else {}
 
+
 ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 TASK_VALUE = (
     b'{"text":"benchmark task","status":"open",'

@@ -187,12 +187,18 @@ class ReplicateRequest(Wire, frozen=True):
 
 
 class ReplicateResponse(Wire, frozen=True):
-    """What the target did with a batch: ``applied`` rows won the merge, ``ignored`` did not."""
+    """What the target did with a batch: ``applied`` rows won the merge, ``ignored`` did not.
+
+    ``held_from`` is 0 when every row was taken; else the lowest version among the rows held back
+    (stamped more than the max offset ahead of the target's clock: not stored, not merged). The
+    source's feed then counts as applied only below it, so the sync delivers that row again.
+    """
 
     applied: Count
     ignored: Count
     last_version: Version
     losers: list[Row] = []
+    held_from: Version = 0
 
 
 class RowId(Wire, frozen=True):
@@ -248,6 +254,10 @@ class NodeStatus(Wire, frozen=True):
     hlc: Stamp
     skew_events: Count
     applied: dict[NodeName, PeerApplied]
+    # Refusing client writes: the clock is beyond the max offset from most peers (see clockfence).
+    fenced: bool = False
+    # The last measured offset (ms, peer minus this node) of each peer that answered /healthz.
+    offsets: dict[NodeName, int] = {}
 
 
 class Health(Wire, frozen=True, omit_defaults=True):

@@ -73,6 +73,40 @@ def test_cursor_never_moves_back_and_needs_no_gap(old: int, since: int, reach: i
         assert new.version == max(old, reach)
 
 
+@given(
+    st.integers(0, 30),
+    st.integers(1, 6),
+    st.lists(st.tuples(st.integers(1, 30), st.integers(1, 3)), max_size=6),
+)
+def test_a_held_row_is_delivered_again_and_nothing_is_lost(
+    n: int, limit: int, holds: list[tuple[int, int]]
+) -> None:
+    """A target holding rows back (its clock is behind their stamps) keeps the cursor before the
+    first one; the row comes again with the next page, and every row lands exactly once."""
+    rows = feed(n)
+    refusals = dict(holds)  # version -> how many deliveries it is held back for
+    cursors: dict[tuple[str, str], Cursor] = {}
+    landed: list[int] = []
+    for _ in range(200):
+        since = fetch_since(cursors, "a", ["b"], EPOCHS)
+        assert since is not None
+        page = page_of(rows, since, limit, n)
+        batches = plan_batches(page, since, limit, cursors, {"b": "eb"}, EPOCHS)
+        if not batches:
+            break
+        (b,) = batches
+        held = [r.version for r in b.rows if refusals.get(r.version, 0) > 0]
+        for v in held:
+            refusals[v] -= 1
+        landed += [r.version for r in b.rows if r.version not in held]
+        held_from = min(held) if held else 0
+        cursors[("a", "b")] = advance(cursors, b, EPOCHS, held_from)
+        if held_from:
+            assert cursors[("a", "b")].version == max(b.since, held_from - 1)
+    assert sorted(set(landed)) == list(range(1, n + 1))
+    assert cursors.get(("a", "b"), Cursor("ea", "eb", 0)).version == n
+
+
 def test_epoch_change_resets_cursors_from_and_into_a_node() -> None:
     cursors = {("a", "b"): Cursor("ea", "eb", 9), ("b", "a"): Cursor("eb", "ea", 7)}
     assert cursor_of(cursors, "a", "b", EPOCHS) == 9

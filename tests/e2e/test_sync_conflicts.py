@@ -17,7 +17,10 @@ KEY = "100"
 
 @pytest.mark.parametrize("order", ["update-then-delete", "delete-then-update", "same-ms"])
 def test_spec_conflict_example(cluster: Callable[..., LocalCluster], order: str) -> None:
-    c = cluster(nodes=2, sections={"sync": {"wait_ms": 500}})
+    # same-ms sends a stamp 5 s ahead to both nodes: within a max offset wide enough to admit it
+    wide = {n: {"max_clock_offset_ms": 10_000} for n in ("store1", "store2")}
+    opts = wide if order == "same-ms" else {}
+    c = cluster(nodes=2, sections={"sync": {"wait_ms": 500}}, node_options=opts)
     c.start_nodes()
     sync = c.start("sync")
     s1, s2 = c.node_urls

@@ -31,7 +31,11 @@ HOUR_MS = 3_600_000
 def test_sequential_writes_through_skewed_nodes_apply_in_order(
     cluster: Callable[..., LocalCluster], offset: int
 ) -> None:
-    c = cluster(nodes=2, node_options={"store1": {"clock_offset_ms": offset}})
+    # Skewed by an hour, within a max offset of two: the rule admits the stamps, order survives.
+    wide = {"max_clock_offset_ms": 2 * HOUR_MS}
+    c = cluster(
+        nodes=2, node_options={"store1": {"clock_offset_ms": offset, **wide}, "store2": wide}
+    )
     c.start_nodes()
     c.start("sync")
     seen = 0

@@ -1,6 +1,7 @@
 """A deterministic simulation of the sync process over N in-memory data nodes.
 
-One seed fixes everything: a manual clock (with a fixed skew per node), random client writes,
+One seed fixes everything: a manual clock (with a fixed skew per node, so two nodes may be up to
+twice the max offset apart: stamps are refused and rows held back), random client writes,
 deletes and re-creates on every node, a network that drops, duplicates and reorders deliveries,
 partitions between the sync process and nodes, sync crashes between any two steps (keeping only
 its persisted state), and epoch resets (a node wiped to a new empty store). The sync side is the
@@ -24,7 +25,7 @@ from dtm.core.order import write_id
 from dtm.core.repair import differing_buckets, plan_repairs
 from dtm.core.syncplan import Batch
 from dtm.core.syncstate import SyncEngine
-from dtm.errors import ErrNoDataFound
+from dtm.errors import ErrNoDataFound, ErrSyntaxInvalidArgs
 from dtm.storage.memory import MemoryStore
 from dtm.wire import (
     BucketRows,
@@ -73,6 +74,8 @@ class Stats:
     purged: int = 0
     repaired: int = 0
     conflicts: int = 0
+    refused: int = 0  # client writes whose seen stamp was beyond the node's max offset
+    held: int = 0  # deliveries in which the target held rows back (too far ahead of its clock)
 
 
 @dataclass
@@ -150,14 +153,17 @@ class Sim:
         key = self.rng.choice(KEYS)
         seen = self.max_hlc if self.rng.random() < 0.5 else 0
         store = self.stores[x]
-        if self.rng.random() < 0.3:
-            try:
+        try:
+            if self.rng.random() < 0.3:
                 row = run(store.delete(key, seen))
-            except ErrNoDataFound:
-                return
-        else:
-            value = msgspec.Raw(encode({"w": self.stats.steps, "on": x}))
-            row = run(store.put(key, value, seen))
+            else:
+                value = msgspec.Raw(encode({"w": self.stats.steps, "on": x}))
+                row = run(store.put(key, value, seen))
+        except ErrNoDataFound:
+            return
+        except ErrSyntaxInvalidArgs:  # the seen stamp is too far ahead of this node's clock
+            self.stats.refused += 1
+            return
         self.acked[key].append(row)
         self.max_hlc = max(self.max_hlc, row.hlc)
 
@@ -229,6 +235,7 @@ class Sim:
             )
         req: ReplicateRequest = b.request()
         resp = run(target.replicate(req))
+        self.stats.held += resp.held_from != 0
         applied = resp.applied
         if self.lossy and self.rng.random() < self.faults.duplicate:
             resp = run(target.replicate(req))

@@ -22,7 +22,9 @@ def _replay_hint(seed: int) -> str:
 
 def test_sim_many_seeds() -> None:
     start = time.monotonic()
-    totals = {"crashes": 0, "wipes": 0, "purged": 0, "repaired": 0, "conflicts": 0}
+    totals = dict.fromkeys(
+        ["crashes", "wipes", "purged", "repaired", "conflicts", "refused", "held"], 0
+    )
     ran = 0
     for seed in range(SEEDS):
         try:
@@ -40,6 +42,7 @@ def test_sim_many_seeds() -> None:
     assert ran >= min(SEEDS, 200)
     # The faults really happened: the runs exercised what they claim to.
     assert totals["crashes"] > 0 and totals["wipes"] > 0 and totals["purged"] > 0
+    assert totals["refused"] > 0 and totals["held"] > 0  # the clock bound was exercised
 
 
 @pytest.mark.skipif("DTM_SIM_SEED" not in os.environ, reason="set DTM_SIM_SEED to replay a seed")

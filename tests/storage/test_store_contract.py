@@ -10,7 +10,7 @@ from store_kit import T0, ManualClock, StoreFactory, raw, remote
 
 from dtm.core.digest import bucket_of, digest
 from dtm.core.hlc import pack, physical_ms
-from dtm.errors import ErrNoDataFound
+from dtm.errors import ErrNoDataFound, ErrSyntaxInvalidArgs
 from dtm.storage.base import Store
 from dtm.wire import NULL, PeerApplied, ReplicateRequest, Row, RowId
 
@@ -144,16 +144,19 @@ async def test_changes_order_limit_tombstones_and_each_key_once(store: Store) ->
 # ---------------------------------------------------------------- clocks
 
 
-async def test_seen_hlc_is_observed_and_skew_counted(store: Store) -> None:
+async def test_seen_hlc_is_observed_within_the_max_offset_and_refused_beyond(store: Store) -> None:
     near = pack(T0 + 200)  # ahead, but within the 500 ms max offset
     row = await store.put("a", raw(1), seen_hlc=near)
     assert row.hlc > near and store.stats().skew_events == 0
     far = pack(T0 + 60_000)
-    row = await store.put("b", raw(1), seen_hlc=far)
-    assert row.hlc > far and store.stats().skew_events == 1
-    dead = await store.delete("a", seen_hlc=far + 100)
-    assert dead.hlc > far + 100 and store.stats().skew_events == 2
-    assert store.stats().hlc == dead.hlc
+    with pytest.raises(ErrSyntaxInvalidArgs):
+        await store.put("b", raw(1), seen_hlc=far)
+    assert store.get("b") is None and store.stats().skew_events == 1
+    with pytest.raises(ErrSyntaxInvalidArgs):
+        await store.delete("a", seen_hlc=far + 100)
+    assert store.stats().skew_events == 2 and store.stats().hlc == row.hlc
+    dead = await store.delete("a", seen_hlc=near + 1)
+    assert dead.hlc > near + 1 and store.stats().hlc == dead.hlc
 
 
 # ---------------------------------------------------------------- replication
@@ -205,17 +208,36 @@ async def test_a_batch_applies_rows_in_order_within_itself(store: Store) -> None
     assert got is not None and bytes(got.value) == b"2" and got.version == 2
 
 
-async def test_local_write_orders_after_a_far_future_replicated_stamp(store: Store) -> None:
-    future = remote("a", "future", T0 + 3_600_000)
-    await store.replicate(batch([future]))
-    assert store.stats().skew_events == 1
+async def test_local_write_orders_after_a_replicated_stamp_within_the_max_offset(
+    store: Store,
+) -> None:
+    ahead = remote("a", "ahead", T0 + 400)
+    await store.replicate(batch([ahead]))
     mine = await store.put("a", raw("mine"))
-    assert mine.hlc > future.hlc and physical_ms(mine.hlc) == T0 + 3_600_000
-    assert store.get("a") == mine
-    # a losing far-future row is still observed (and its skew reported)
-    await store.replicate(batch([remote("b", 1, T0 + 7_200_000), remote("b", 0, T0 + 7_000_000)]))
-    assert store.stats().skew_events == 3
-    assert (await store.put("c", raw(1))).hlc > pack(T0 + 7_200_000)
+    assert mine.hlc > ahead.hlc and physical_ms(mine.hlc) == T0 + 400
+    assert store.get("a") == mine and store.stats().skew_events == 0
+    # a losing row is still observed
+    await store.replicate(batch([remote("b", 1, T0 + 450), remote("b", 0, T0 + 420)]))
+    assert (await store.put("c", raw(1))).hlc > pack(T0 + 450)
+
+
+@pytest.mark.parametrize("hlc", [2**63 - 1, pack(T0 + 501)])
+async def test_a_replicated_row_too_far_ahead_is_held_back_then_applied_when_clocks_allow(
+    store: Store, clock: ManualClock, hlc: int
+) -> None:
+    ok1, far, ok2 = remote("a", 1, T0), Row("b", raw(2), False, 2, hlc, "n2"), remote("c", 3, T0)
+    rows = [Row(r.key, r.value, r.deleted, v, r.hlc, r.origin) for v, r in ((1, ok1), (3, ok2))]
+    res = await store.replicate(batch([rows[0], far, rows[1]], upto=3))
+    assert (res.applied, res.held_from) == (2, 2)
+    assert store.get("b") is None and store.stats().skew_events == 1
+    assert store.stats().hlc == pack(T0)  # the admitted rows' stamp, not the held one
+    assert store.stats().applied == {"n2": PeerApplied("e2", 1)}  # only below the held row
+    if hlc == pack(T0 + 501):
+        clock.now += 1  # now the row is within the max offset: delivered again, it is applied
+        again = await store.replicate(batch([far, rows[1]], upto=3))
+        assert (again.applied, again.held_from) == (1, 0)
+        assert store.get("b") is not None and store.stats().hlc == hlc
+        assert store.stats().applied == {"n2": PeerApplied("e2", 3)}
 
 
 async def test_applied_bookkeeping_per_source_and_epoch(store: Store) -> None:

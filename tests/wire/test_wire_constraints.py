@@ -39,6 +39,7 @@ def test_the_repeated_constants_equal_the_cores() -> None:
     assert wire.MAX_CANDIDATES == tasks.MAX_CANDIDATES
     assert wire.MAX_BUCKETS == digest.MAX_BUCKETS
     assert wire.MAX_PAGE_ROWS == MAX_LIMIT
+    assert wire.MAX_INT == hlc.MAX_STAMP
     assert len(new_epoch()) == wire.EPOCH_CHARS
 
 

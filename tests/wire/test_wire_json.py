@@ -96,7 +96,14 @@ EXAMPLES: dict[type[Any], list[tuple[Any, str]]] = {
         )
     ],
     ReplicateResponse: [
-        (ReplicateResponse(1, 2, 30), '{"applied":1,"ignored":2,"last_version":30,"losers":[]}'),
+        (
+            ReplicateResponse(1, 2, 30),
+            '{"applied":1,"ignored":2,"last_version":30,"losers":[],"held_from":0}',
+        ),
+        (
+            ReplicateResponse(1, 0, 31, held_from=7),
+            '{"applied":1,"ignored":0,"last_version":31,"losers":[],"held_from":7}',
+        ),
     ],
     RowId: [(RowId("k2", 9, "store2"), '{"key":"k2","hlc":9,"origin":"store2"}')],
     PurgeRequest: [
@@ -132,9 +139,13 @@ EXAMPLES: dict[type[Any], list[tuple[Any, str]]] = {
                 9,
                 0,
                 {"store2": PeerApplied("cd34cd34cd34cd34", 12)},
+                fenced=True,
+                offsets={"store2": -30001, "sync": -29998},
             ),
-            '{"node":"store1","epoch":"ab12ab12ab12ab12","last_version":4,"live_rows":1,"tombstones":1,'
-            '"hlc":9,"skew_events":0,"applied":{"store2":{"epoch":"cd34cd34cd34cd34","version":12}}}',
+            '{"node":"store1","epoch":"ab12ab12ab12ab12","last_version":4,"live_rows":1,'
+            '"tombstones":1,"hlc":9,"skew_events":0,'
+            '"applied":{"store2":{"epoch":"cd34cd34cd34cd34","version":12}},'
+            '"fenced":true,"offsets":{"store2":-30001,"sync":-29998}}',
         )
     ],
     Health: [

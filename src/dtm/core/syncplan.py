@@ -3,7 +3,8 @@
 Rule: a cursor (source, target) counts only while both epochs it was recorded at are current
 (else it is 0); a step reads the source's feed from the lowest cursor over its reachable targets,
 sends each target exactly the rows beyond its own cursor (an empty batch when only the source's
-version moved), and a cursor moves to a batch's reach only once that target acknowledged it.
+version moved), and a cursor moves to a batch's reach only once that target acknowledged it, and
+never past a row the target held back (too far ahead of its clock): that row is sent again.
 
 A page's reach (the source version a batch brings the target up to) is the version of its last row
 when the page is full (more may follow), or the page's ``last_version`` when it is complete.
@@ -105,11 +106,21 @@ def plan_batches(
     return out
 
 
-def advance(cursors: Mapping[Pair, Cursor], batch: Batch, epochs: Mapping[str, str]) -> Cursor:
-    """The pair's cursor once the target acknowledged ``batch``.
+def acked_reach(batch: Batch, held_from: int) -> int:
+    """How far an acknowledged batch brings the target: its reach, or just below the first row
+    the target held back (``held_from``, 0: none)."""
+    if held_from <= 0:
+        return batch.reach
+    return max(batch.since, min(batch.reach, held_from - 1))
+
+
+def advance(
+    cursors: Mapping[Pair, Cursor], batch: Batch, epochs: Mapping[str, str], held_from: int = 0
+) -> Cursor:
+    """The pair's cursor once the target acknowledged ``batch`` (holding back from ``held_from``).
 
     It moves only if the batch was planned at the current epochs and starts at or below the
-    current cursor (no gap); it never moves backwards within the same epochs.
+    current cursor (no gap); it never moves backwards within the same epochs, nor past a row held.
     """
     pair = (batch.source, batch.target)
     old = cursors.get(pair)
@@ -125,7 +136,9 @@ def advance(cursors: Mapping[Pair, Cursor], batch: Batch, epochs: Mapping[str, s
         current = 0
     if not same_epochs or batch.since > current:
         return old if old is not None else Cursor(batch.source_epoch, batch.target_epoch, 0)
-    return Cursor(batch.source_epoch, batch.target_epoch, max(current, batch.reach))
+    return Cursor(
+        batch.source_epoch, batch.target_epoch, max(current, acked_reach(batch, held_from))
+    )
 
 
 def lag_versions(

@@ -189,9 +189,12 @@ class SyncEngine:
         return found
 
     def on_ack(self, batch: Batch, resp: ReplicateResponse, now_ms: int) -> list[Conflict]:
-        """The target durably applied ``batch``: advance its cursor, note what it now holds."""
+        """The target durably applied ``batch``: advance its cursor, note what it now holds.
+
+        Rows it held back (``resp.held_from`` on) are not noted: they come again with a later page.
+        """
         pair = (batch.source, batch.target)
-        new = advance(self.cursors, batch, self.epochs)
+        new = advance(self.cursors, batch, self.epochs, resp.held_from)
         if new != self.cursors.get(pair):
             self.cursors[pair] = new
             self.dirty = True
@@ -203,7 +206,10 @@ class SyncEngine:
         found: list[Conflict] = []
         theirs = self._recent_rows[batch.target]
         inbox = self._recent_in[batch.target]
+        held = resp.held_from
         for row in batch.rows:
+            if held and row.version >= held:
+                continue
             d = Delivery(batch.source, batch.target, row, resp.last_version)
             inbox.put(row.key, d)
             mine = theirs.get(row.key)
@@ -307,7 +313,10 @@ class SyncEngine:
         return set(self.candidates)
 
     def on_repaired(self, rep: Repair, resp: ReplicateResponse, target_epoch: str) -> None:
-        """A repair batch was applied: its tombstones are held by the target."""
+        """A repair batch was applied: its tombstones are held by the target (unless it held any
+        row back: then which were taken is not known, and the next repair pass tells)."""
+        if resp.held_from:
+            return
         for row in rep.rows:
             if row.deleted:
                 self._note_held(row, rep.target, target_epoch, resp.last_version)

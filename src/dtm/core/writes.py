@@ -2,7 +2,10 @@
 
 Rule: a local write is stamped ``clock.tick(now)`` after observing the caller's seen stamp and
 gets version ``last_version + 1``; a replicated row keeps its ``(hlc, origin)`` and value bytes
-and, only if it wins the merge, gets version ``last_version + 1``; anything else changes nothing.
+and, only if it wins the merge, gets version ``last_version + 1``; a stamp the clock does not
+admit (more than the max offset ahead, see `dtm.core.hlc.admits`) is never merged or stored: the
+write is `TooFarAhead` (a client's is refused, a replicated row is held back); anything else
+changes nothing.
 
 These functions are pure: the backend passes the current row, the clock and the time, and writes
 back exactly what they return, inside the transaction that holds the version counter.
@@ -16,8 +19,8 @@ import msgspec
 
 from dtm.core.hlc import HLC
 from dtm.core.order import Outcome, merge
-from dtm.errors import ErrNoDataFound
-from dtm.wire import NULL, PeerApplied, Row
+from dtm.errors import ErrNoDataFound, ErrSyntaxInvalidArgs
+from dtm.wire import HLC_HEADER, NULL, PeerApplied, Row
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,8 +38,6 @@ class Written:
 
     row: Row
     state: StoreState
-    skew_ms: int = 0  # >0: the write observed a stamp this far ahead of our physical clock
-    skewed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,56 +46,89 @@ class Unchanged:
 
     outcome: Outcome
     state: StoreState
-    skew_ms: int = 0
-    skewed: bool = False
 
 
-def _observe(state: StoreState, seen_hlc: int, now_ms: int) -> tuple[StoreState, int, bool]:
+@dataclass(frozen=True, slots=True)
+class TooFarAhead:
+    """A stamp more than the max offset ahead of this node's clock: nothing merged or stored.
+
+    The store counts it (one skew event); a client write answers `error()`, a replicated row is
+    held back for the sync to deliver again once the clocks allow.
+    """
+
+    stamp: int
+    ahead_ms: int
+    max_offset_ms: int
+
+    def error(self) -> ErrSyntaxInvalidArgs:
+        return ErrSyntaxInvalidArgs(
+            f"header {HLC_HEADER}: stamp {self.stamp} is {self.ahead_ms} ms ahead of this node's "
+            f"clock; at most {self.max_offset_ms} ms is accepted"
+        )
+
+
+def _observe(state: StoreState, seen_hlc: int, now_ms: int) -> StoreState | TooFarAhead:
     if seen_hlc <= 0:
-        return state, 0, False
+        return state
     obs = state.clock.observe(seen_hlc, now_ms)
-    return StoreState(state.node, state.last_version, obs.clock), obs.skew_ms, obs.skewed
+    if not obs.admitted:
+        return TooFarAhead(seen_hlc, obs.ahead_ms, state.clock.max_offset_ms)
+    return StoreState(state.node, state.last_version, obs.clock)
 
 
 def local_put(
     state: StoreState, key: str, value: msgspec.Raw, now_ms: int, seen_hlc: int = 0
-) -> Written:
+) -> Written | TooFarAhead:
     """A client's PUT accepted by this node: a fresh stamp with this node as origin."""
-    state, skew, skewed = _observe(state, seen_hlc, now_ms)
-    clock, stamp = state.clock.tick(now_ms)
-    version = state.last_version + 1
-    row = Row(key, value, False, version, stamp, state.node)
-    return Written(row, StoreState(state.node, version, clock), skew, skewed)
+    seen = _observe(state, seen_hlc, now_ms)
+    if isinstance(seen, TooFarAhead):
+        return seen
+    clock, stamp = seen.clock.tick(now_ms)
+    version = seen.last_version + 1
+    row = Row(key, value, False, version, stamp, seen.node)
+    return Written(row, StoreState(seen.node, version, clock))
 
 
 def local_delete(
     state: StoreState, current: Row | None, key: str, now_ms: int, seen_hlc: int = 0
-) -> Written | ErrNoDataFound:
+) -> Written | ErrNoDataFound | TooFarAhead:
     """A client's DELETE: a tombstone, stamped like a put. Absent or deleted keys are not found."""
     if current is None or current.deleted:
         return ErrNoDataFound(f"no key {key!r}")
-    state, skew, skewed = _observe(state, seen_hlc, now_ms)
-    clock, stamp = state.clock.tick(now_ms)
-    version = state.last_version + 1
-    row = Row(key, NULL, True, version, stamp, state.node)
-    return Written(row, StoreState(state.node, version, clock), skew, skewed)
+    seen = _observe(state, seen_hlc, now_ms)
+    if isinstance(seen, TooFarAhead):
+        return seen
+    clock, stamp = seen.clock.tick(now_ms)
+    version = seen.last_version + 1
+    row = Row(key, NULL, True, version, stamp, seen.node)
+    return Written(row, StoreState(seen.node, version, clock))
 
 
 def apply_replicated(
     state: StoreState, current: Row | None, incoming: Row, now_ms: int
-) -> Written | Unchanged:
+) -> Written | Unchanged | TooFarAhead:
     """A row copied from another node: merged by the LWW rule, never re-stamped.
 
-    The clock observes the incoming stamp either way, so this node's later writes order after it.
+    The clock observes the incoming stamp either way, so this node's later writes order after it;
+    a row the clock does not admit is held back (not stored, not merged).
     """
-    state, skew, skewed = _observe(state, incoming.hlc, now_ms)
+    seen = _observe(state, incoming.hlc, now_ms)
+    if isinstance(seen, TooFarAhead):
+        return seen
     outcome = merge(current, incoming)
     if outcome is not Outcome.APPLY:
-        return Unchanged(outcome, state, skew, skewed)
-    version = state.last_version + 1
+        return Unchanged(outcome, seen)
+    version = seen.last_version + 1
     value = NULL if incoming.deleted else incoming.value
     row = Row(incoming.key, value, incoming.deleted, version, incoming.hlc, incoming.origin)
-    return Written(row, StoreState(state.node, version, state.clock), skew, skewed)
+    return Written(row, StoreState(seen.node, version, seen.clock))
+
+
+def applied_through(source_version: int, held_versions: list[int]) -> int:
+    """How far a batch brings its source's feed: all of it, or only below the first row held."""
+    if not held_versions:
+        return source_version
+    return max(0, min(source_version, min(held_versions) - 1))
 
 
 def advance_applied(current: PeerApplied | None, epoch: str, version: int) -> PeerApplied:

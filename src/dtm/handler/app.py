@@ -140,7 +140,7 @@ class Routes:
         return _json(await self.service.delete(user, request.match_info["ref"], s))
 
     async def health(self, request: web.Request) -> web.Response:
-        return _json(wire.Health(status="ok", component="handler", name=self.name))
+        return _json(wire.Health("ok", "handler", self.name, now_ms=self.service.now_ms()))
 
     async def status(self, request: web.Request) -> web.Response:
         return _json(self.metrics.status())

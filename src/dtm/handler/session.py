@@ -2,16 +2,21 @@
 
 Rule: the token starts as the client's ``X-Dtm-Session`` header (absent = empty); every successful
 data-node answer's contribution is merged in with `dtm.core.session.merge_tokens`; the merged token
-is what the handler answers with.
+is what the handler answers with. A client's ``hlc`` that this process's clock does not admit
+(`dtm.core.hlc.admits`: more than the max offset ahead) is dropped, never forwarded: no stamp
+the data tier produced can be that far ahead, and a legitimate session keeps working.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 
 import msgspec
 
 from dtm import wire
+from dtm.core.hlc import DEFAULT_MAX_OFFSET_MS, admits
 from dtm.core.session import adopt_new_epochs, merge_tokens
 from dtm.errors import ErrSyntaxInvalidArgs
 
@@ -21,8 +26,19 @@ MAX_HEADER = 16 * 1024
 EMPTY = wire.SessionToken()
 
 
-def parse_token(header: str | None) -> wire.SessionToken:
-    """The client's token from its header value; ErrSyntaxInvalidArgs if malformed."""
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def parse_token(
+    header: str | None,
+    now_ms: Callable[[], int] = wall_ms,
+    max_offset_ms: int = DEFAULT_MAX_OFFSET_MS,
+) -> wire.SessionToken:
+    """The client's token from its header value; ErrSyntaxInvalidArgs if malformed.
+
+    An ``hlc`` too far ahead of ``now_ms()`` is dropped (the token goes on without it).
+    """
     if header is None or not header.strip():
         return EMPTY
     token = wire.decode(
@@ -32,6 +48,9 @@ def parse_token(header: str | None) -> wire.SessionToken:
         raise ErrSyntaxInvalidArgs(f"header {wire.SESSION_HEADER}: versions and hlc must be >= 0")
     if set(token.epochs) - set(token.versions):
         raise ErrSyntaxInvalidArgs(f"header {wire.SESSION_HEADER}: an epoch names no version")
+    if token.hlc and not admits(token.hlc, now_ms(), max_offset_ms):
+        log.warning("dropping a session hlc %d ahead of this clock's bound", token.hlc)
+        token = msgspec.structs.replace(token, hlc=0)
     return token
 
 

@@ -17,8 +17,8 @@ from dtm.config import NodeConfig
 from dtm.core import session
 from dtm.core.deadline import too_late
 from dtm.core.digest import DEFAULT_BUCKETS, MAX_BUCKETS
-from dtm.core.hlc import HLC
 from dtm.errors import (
+    ErrClockSkew,
     ErrNoDataFound,
     ErrNotCaughtUp,
     ErrPayloadTooLarge,
@@ -27,6 +27,7 @@ from dtm.errors import (
 )
 from dtm.httpkit import json_response
 from dtm.node import params
+from dtm.node.clockwatch import ClockWatch, Peer
 from dtm.node.metrics import CONTENT_TYPE, NodeMetrics
 from dtm.node.middleware import make_middleware
 from dtm.node.notify import Changes
@@ -68,13 +69,15 @@ class NodeService:
         now_ms: Callable[[], int],
         commits: Callable[[], CommitCounters] | None = None,
         wall_ms: Callable[[], int] | None = None,
+        peers: list[Peer] | None = None,
     ) -> None:
         self.store = store
         self.cfg = cfg
         self.now_ms = now_ms
         self.wall_ms = wall_ms or now_ms
         self.changes = Changes()
-        self.metrics = NodeMetrics(store, lambda: self.changes.waiters, commits)
+        self.clock = ClockWatch(peers or [], now_ms, cfg.max_clock_offset_ms)
+        self.metrics = NodeMetrics(store, lambda: self.changes.waiters, commits, self.clock)
 
     def committed(self, group_size: int) -> None:
         """The store committed a group of writes: count it and wake every waiter."""
@@ -87,14 +90,13 @@ class NodeService:
         self.metrics.writes.labels(kind).inc(n)
         self.changes.fire()
 
-    def _note_skew(self, stamp: int, source: str) -> None:
-        """Report (log + metric) a stamp too far ahead of our clock; the store still merges it."""
-        if stamp <= 0:
-            return
-        obs = HLC(0, self.cfg.max_clock_offset_ms).observe(stamp, self.now_ms())
-        if obs.skewed:
-            self.metrics.skews.labels(source).inc()
-            log.warning("clock skew: a stamp from %s is %d ms ahead of ours", source, obs.skew_ms)
+    def _check_fence(self) -> None:
+        """Refuse a client write while this node's clock is fenced (see dtm.core.clockfence)."""
+        if self.clock.fenced:
+            raise ErrClockSkew(
+                f"node {self.store.node}: this clock is beyond {self.cfg.max_clock_offset_ms} ms "
+                f"from most of its peers (offsets {self.clock.offsets}); write to another node"
+            )
 
     def _check_deadline(self, request: web.Request) -> None:
         """Refuse a forwarded write that arrived after its sender stopped waiting for it."""
@@ -148,7 +150,7 @@ class NodeService:
             raise ErrPayloadTooLarge(
                 f"value is {len(canonical)} bytes; the limit is {self.cfg.max_value_bytes}"
             )
-        self._note_skew(seen, "client")
+        self._check_fence()
         self._check_deadline(request)
         row = await self.store.put(key, canonical, seen)
         self._claim(request, row.version, row.hlc)
@@ -159,7 +161,7 @@ class NodeService:
         key = params.path_key(request)
         params.query(request, {})
         seen = params.int_header(request, wire.HLC_HEADER, params.HLC)
-        self._note_skew(seen, "client")
+        self._check_fence()
         # Like a read: "not found" here must mean absent, not "not replicated here yet".
         await self._catch_up(request)
         self._check_deadline(request)
@@ -222,9 +224,14 @@ class NodeService:
             raise ErrSyntaxInvalidArgs(f"replicate batch: {batch.source} cannot feed itself")
         for i, row in enumerate(batch.rows):
             _check_row(row, f"replicate batch row {i}")
-        self._note_skew(_max_hlc(batch.rows), batch.source)
         self._check_deadline(request)
         result = await self.store.replicate(batch)
+        if result.held_from:
+            log.warning(
+                "held back rows of %s from version %d: stamped beyond the max clock offset ahead",
+                batch.source,
+                result.held_from,
+            )
         self.metrics.writes.labels("ignored").inc(result.ignored)
         self._wrote("replicated", result.applied)
         return _json(result)
@@ -257,7 +264,7 @@ class NodeService:
         return _json(wire.BucketRows(self.store.node, self.store.epoch, rows))
 
     async def healthz(self, request: web.Request) -> web.Response:
-        return _json(wire.Health("ok", "node", self.store.node))
+        return _json(wire.Health("ok", "node", self.store.node, self.now_ms(), self.clock.fenced))
 
     async def status(self, request: web.Request) -> web.Response:
         version = self.store.last_version()
@@ -272,15 +279,21 @@ class NodeService:
                 s.hlc,
                 s.skew_events,
                 s.applied,
+                self.clock.fenced,
+                dict(self.clock.offsets),
             )
         )
 
     async def metrics_text(self, request: web.Request) -> web.Response:
         return web.Response(body=self.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
+    async def on_startup(self, app: web.Application) -> None:
+        self.clock.start()
+
     async def on_shutdown(self, app: web.Application) -> None:
         """Release parked long-polls so a graceful stop does not wait for their timeouts."""
         self.changes.close()
+        await self.clock.stop()
 
 
 SERVICE: web.AppKey[NodeService] = web.AppKey("dtm_node_service", NodeService)
@@ -292,9 +305,11 @@ def make_app(
     now_ms: Callable[[], int],
     commits: Callable[[], CommitCounters] | None = None,
     wall_ms: Callable[[], int] | None = None,
+    peers: list[Peer] | None = None,
 ) -> web.Application:
-    """The aiohttp application of one data node (see `NodeService.committed` for the hook)."""
-    svc = NodeService(store, cfg, now_ms, commits, wall_ms)
+    """The aiohttp application of one data node (see `NodeService.committed` for the hook);
+    ``peers`` are the components whose clocks it watches (none: never fenced)."""
+    svc = NodeService(store, cfg, now_ms, commits, wall_ms, peers)
     app = web.Application(
         middlewares=[make_middleware(svc.metrics, svc.finish)],
         client_max_size=cfg.max_batch_bytes + PUT_OVERHEAD,
@@ -318,6 +333,7 @@ def make_app(
         return web.Response(body=document, content_type="application/json")
 
     r.add_get("/openapi.json", openapi)
+    app.on_startup.append(svc.on_startup)
     app.on_shutdown.append(svc.on_shutdown)
     app[SERVICE] = svc
     return app

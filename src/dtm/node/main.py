@@ -21,6 +21,7 @@ from dtm.config import NodeConfig, load_config
 from dtm.edge import configure_logging, until_stopped
 from dtm.errors import DtmError
 from dtm.node.app import SERVICE, make_app
+from dtm.node.clockwatch import Peer, peers_of
 from dtm.storage.sqlite import SqliteStore
 
 log = logging.getLogger("dtm.node")
@@ -44,7 +45,7 @@ def new_epoch() -> str:
     return secrets.token_hex(8)
 
 
-async def serve(cfg: NodeConfig, db_path: Path) -> int:
+async def serve(cfg: NodeConfig, db_path: Path, peers: list[Peer] | None = None) -> int:
     """Open the store, serve HTTP until a stop signal, then shut down gracefully."""
     offset = cfg.clock_offset_ms
 
@@ -65,7 +66,7 @@ async def serve(cfg: NodeConfig, db_path: Path) -> int:
     def wall_ms() -> int:  # the machine's clock, without the test-only offset
         return time.time_ns() // 1_000_000
 
-    app = make_app(store, cfg, now_ms, store.commit_counters, wall_ms)
+    app = make_app(store, cfg, now_ms, store.commit_counters, wall_ms, peers)
     hook.target = app[SERVICE].committed
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
     await runner.setup()
@@ -104,7 +105,7 @@ def main(argv: list[str]) -> int:
         cfg = cluster.node_named(args.name)
         data_dir = cluster.data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
-        return uvloop.run(serve(cfg, data_dir / f"{cfg.name}.db"))
+        return uvloop.run(serve(cfg, data_dir / f"{cfg.name}.db", peers_of(cluster, cfg.name)))
     except DtmError as err:
         log.error("%s: %s", err.name, err.message)
         return err.exit_code

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from dtm.node.clockwatch import ClockWatch
 from dtm.storage.base import Store
 from dtm.storage.sqlite import CommitCounters
 
@@ -22,9 +23,15 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 class _StoreCollector(Collector):
     """Counts the store keeps itself, read when Prometheus scrapes."""
 
-    def __init__(self, store: Store, commits: Callable[[], CommitCounters] | None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        commits: Callable[[], CommitCounters] | None,
+        clock: ClockWatch | None,
+    ) -> None:
         self._store = store
         self._commits = commits
+        self._clock = clock
 
     def collect(self) -> Iterator[Metric]:
         stats = self._store.stats()
@@ -36,9 +43,23 @@ class _StoreCollector(Collector):
         yield GaugeMetricFamily("dtm_node_hlc", "The hybrid logical clock's last stamp", stats.hlc)
         yield CounterMetricFamily(
             "dtm_node_skew_events",
-            "Stamps observed further ahead of the local clock than the max offset",
+            "Stamps refused (never merged nor stored) for being more than the max offset ahead",
             stats.skew_events,
         )
+        if self._clock is not None:
+            yield GaugeMetricFamily(
+                "dtm_node_fenced",
+                "1 while client writes are refused: the clock is beyond the max offset from peers",
+                float(self._clock.fenced),
+            )
+            offsets = GaugeMetricFamily(
+                "dtm_node_clock_offset_ms",
+                "Last measured clock offset of each peer that answered (peer minus this node)",
+                labels=["peer"],
+            )
+            for peer, off in sorted(self._clock.offsets.items()):
+                offsets.add_metric([peer], off)
+            yield offsets
         if self._commits is not None:
             c = self._commits()
             yield CounterMetricFamily(
@@ -60,6 +81,7 @@ class NodeMetrics:
         store: Store,
         waiters: Callable[[], int],
         commits: Callable[[], CommitCounters] | None = None,
+        clock: ClockWatch | None = None,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         # Labelled children by (route, method, status): a request pays one dict lookup.
@@ -89,12 +111,6 @@ class NodeMetrics:
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
             registry=self.registry,
         )
-        self.skews = Counter(
-            "dtm_node_skew_reports",
-            "Requests that carried a stamp further ahead than the max clock offset",
-            ["source"],
-            registry=self.registry,
-        )
         self.late_writes = Counter(
             "dtm_node_late_writes",
             "Forwarded writes refused because they arrived after their deadline",
@@ -106,7 +122,7 @@ class NodeMetrics:
             registry=self.registry,
         )
         waiting.set_function(lambda: float(waiters()))
-        self.registry.register(_StoreCollector(store, commits))
+        self.registry.register(_StoreCollector(store, commits, clock))
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         key = (route, method, status)

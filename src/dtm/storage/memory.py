@@ -15,8 +15,10 @@ from dtm.core.hlc import HLC
 from dtm.core.order import Outcome
 from dtm.core.writes import (
     StoreState,
+    TooFarAhead,
     Written,
     advance_applied,
+    applied_through,
     apply_replicated,
     local_delete,
     local_put,
@@ -82,14 +84,20 @@ class MemoryStore:
         self._rows[w.row.key] = w.row
         self._by_version[w.row.version] = w.row.key
         self._state = w.state
-        self._skew_events += w.skewed
         return w.row
 
     async def put(self, key: str, value: msgspec.Raw, seen_hlc: int = 0) -> Row:
-        return self._save(local_put(self._state, key, value, self._now_ms(), seen_hlc))
+        w = local_put(self._state, key, value, self._now_ms(), seen_hlc)
+        if isinstance(w, TooFarAhead):
+            self._skew_events += 1
+            raise w.error()
+        return self._save(w)
 
     async def delete(self, key: str, seen_hlc: int = 0) -> Row:
         w = local_delete(self._state, self._rows.get(key), key, self._now_ms(), seen_hlc)
+        if isinstance(w, TooFarAhead):
+            self._skew_events += 1
+            raise w.error()
         if not isinstance(w, Written):
             raise w
         return self._save(w)
@@ -97,21 +105,27 @@ class MemoryStore:
     async def replicate(self, batch: ReplicateRequest) -> ReplicateResponse:
         applied = ignored = 0
         losers: list[Row] = []
+        held: list[int] = []
         for row in batch.rows:
             res = apply_replicated(self._state, self._rows.get(row.key), row, self._now_ms())
-            if isinstance(res, Written):
+            if isinstance(res, TooFarAhead):
+                self._skew_events += 1
+                held.append(row.version)
+            elif isinstance(res, Written):
                 self._save(res)
                 applied += 1
             else:
                 self._state = res.state
-                self._skew_events += res.skewed
                 ignored += 1
                 if res.outcome is Outcome.LOSE:
                     losers.append(row)
         self._applied[batch.source] = advance_applied(
-            self._applied.get(batch.source), batch.epoch, batch.source_version
+            self._applied.get(batch.source),
+            batch.epoch,
+            applied_through(batch.source_version, held),
         )
-        return ReplicateResponse(applied, ignored, self._state.last_version, losers)
+        held_from = min(held) if held else 0
+        return ReplicateResponse(applied, ignored, self._state.last_version, losers, held_from)
 
     def digest(self, buckets: int) -> list[str]:
         return digest(self._rows.values(), buckets)

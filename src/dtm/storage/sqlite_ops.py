@@ -14,7 +14,15 @@ from dataclasses import dataclass, replace
 import msgspec
 
 from dtm.core.order import Outcome
-from dtm.core.writes import Written, advance_applied, apply_replicated, local_delete, local_put
+from dtm.core.writes import (
+    TooFarAhead,
+    Written,
+    advance_applied,
+    applied_through,
+    apply_replicated,
+    local_delete,
+    local_put,
+)
 from dtm.storage.sqlite_schema import COLS, Snapshot, read_row
 from dtm.wire import ReplicateRequest, ReplicateResponse, Row, RowId
 
@@ -63,10 +71,14 @@ def execute(
     if isinstance(command, Put):
         old = read_row(conn, command.key)
         w = local_put(snap.state, command.key, command.value, now_ms(), command.seen_hlc)
+        if isinstance(w, TooFarAhead):
+            return _skewed(snap), w.error()
         return save(conn, snap, old, w), w.row
     if isinstance(command, Delete):
         old = read_row(conn, command.key)
         res = local_delete(snap.state, old, command.key, now_ms(), command.seen_hlc)
+        if isinstance(res, TooFarAhead):
+            return _skewed(snap), res.error()
         if not isinstance(res, Written):
             return snap, res
         return save(conn, snap, old, res), res.row
@@ -78,24 +90,36 @@ def execute(
 def replicate(
     conn: sqlite3.Connection, snap: Snapshot, batch: ReplicateRequest, now_ms: Callable[[], int]
 ) -> tuple[Snapshot, ReplicateResponse]:
-    """Merge each row by the LWW rule, then record how far this node has applied the source."""
+    """Merge each row by the LWW rule (holding back rows too far ahead), then record how far this
+    node has applied the source: below the first row held back, if any."""
     applied = ignored = 0
     losers: list[Row] = []
+    held: list[int] = []
     for row in batch.rows:
         old = read_row(conn, row.key)
         res = apply_replicated(snap.state, old, row, now_ms())
-        if isinstance(res, Written):
+        if isinstance(res, TooFarAhead):
+            snap = _skewed(snap)
+            held.append(row.version)
+        elif isinstance(res, Written):
             snap = save(conn, snap, old, res)
             applied += 1
         else:
-            snap = replace(snap, state=res.state, skew_events=snap.skew_events + res.skewed)
+            snap = replace(snap, state=res.state)
             ignored += 1
             if res.outcome is Outcome.LOSE:
                 losers.append(row)
-    peer = advance_applied(snap.applied.get(batch.source), batch.epoch, batch.source_version)
+    through = applied_through(batch.source_version, held)
+    peer = advance_applied(snap.applied.get(batch.source), batch.epoch, through)
     conn.execute(_UPSERT_PEER, (batch.source, peer.epoch, peer.version))
     snap = replace(snap, applied={**snap.applied, batch.source: peer})
-    return snap, ReplicateResponse(applied, ignored, snap.state.last_version, losers)
+    held_from = min(held) if held else 0
+    return snap, ReplicateResponse(applied, ignored, snap.state.last_version, losers, held_from)
+
+
+def _skewed(snap: Snapshot) -> Snapshot:
+    """One more stamp refused for being too far ahead (committed with the group, counted once)."""
+    return replace(snap, skew_events=snap.skew_events + 1)
 
 
 def purge(conn: sqlite3.Connection, snap: Snapshot, ids: list[RowId]) -> tuple[Snapshot, int]:
@@ -123,4 +147,4 @@ def save(conn: sqlite3.Connection, snap: Snapshot, old: Row | None, w: Written) 
         dead += 1
     else:
         live += 1
-    return Snapshot(w.state, live, dead, snap.skew_events + w.skewed, snap.applied)
+    return Snapshot(w.state, live, dead, snap.skew_events, snap.applied)

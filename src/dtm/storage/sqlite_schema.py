@@ -73,8 +73,8 @@ def translate(exc: BaseException, doing: str) -> DtmError:
         return exc
     if fails_transaction(exc):
         return ErrUnavailable(f"storage failed while {doing}: {exc}")
-    if isinstance(exc, OverflowError):
-        return ErrSyntaxInvalidArgs(f"a number is out of range while {doing}: {exc}")
+    if isinstance(exc, OverflowError):  # every value a request brings is checked before: ours
+        return ErrInternal(f"a number is out of range while {doing}: {exc}")
     return ErrInternal(f"storage error while {doing}: {type(exc).__name__}: {exc}")
 
 
@@ -115,9 +115,17 @@ def read_row(conn: sqlite3.Connection, key: str) -> Row | None:
 
 
 def initialise(
-    conn: sqlite3.Connection, path: str, node: str, new_epoch: Callable[[], str], max_offset: int
+    conn: sqlite3.Connection,
+    path: str,
+    node: str,
+    new_epoch: Callable[[], str],
+    max_offset: int,
 ) -> tuple[Snapshot, str]:
-    """Create the schema and the meta row once (with a new epoch), or read them back."""
+    """Create the schema and the meta row once (with a new epoch), or read them back.
+
+    The persisted clock bound is kept (stamps stay monotonic across restarts, even if the machine's
+    clock stepped back); it only ever holds stamps this node issued or admitted.
+    """
     mode = conn.execute("PRAGMA journal_mode = WAL").fetchall()
     if not mode or str(mode[0][0]).lower() != "wal":
         raise ErrUnavailable(f"{path}: cannot switch the database to WAL mode")

@@ -30,7 +30,7 @@ def make_app(svc: SyncService) -> web.Application:
     """The status application of one sync process."""
 
     async def healthz(request: web.Request) -> web.Response:
-        return _json(wire.Health("ok", "sync", f"{svc.cfg.host}:{svc.cfg.port}"))
+        return _json(wire.Health("ok", "sync", f"{svc.cfg.host}:{svc.cfg.port}", svc.now_ms()))
 
     async def status(request: web.Request) -> web.Response:
         return _json(svc.status())

@@ -35,6 +35,7 @@ BACKOFF_MIN_S = 0.1
 BACKOFF_MAX_S = 5.0
 PURGE_INTERVAL_S = 1.0
 DOWN_WAIT_CAP_MS = 500  # long-poll wait while some node is down, so its return is noticed soon
+HELD_RETRY_S = 0.1  # a target held rows back (its clock is behind their stamps): read again after
 
 
 @dataclass
@@ -219,12 +220,16 @@ class SyncService:
         if out.batches:
             # While catching up on a backlog, skip the look before writing: it would read
             # back as much as is written.
-            await asyncio.gather(*(self._send(b, look=not full) for b in out.batches))
+            sent = await asyncio.gather(*(self._send(b, look=not full) for b in out.batches))
+            if any(sent):
+                await asyncio.sleep(HELD_RETRY_S)  # the cursor stayed before the held rows
+                return None
         if interval and not full:
             await asyncio.sleep(self.cfg.interval_ms / 1000.0)
         return nxt
 
-    async def _send(self, batch: Batch, look: bool = True) -> None:
+    async def _send(self, batch: Batch, look: bool = True) -> bool:
+        """Deliver one batch; True if the target held rows back (to be delivered again)."""
         start = time.perf_counter()
         try:
             if batch.rows and look:
@@ -232,7 +237,7 @@ class SyncService:
             resp = await self.client.replicate(batch.target, batch.request())
         except DtmError as exc:
             self._failed(batch.target, "replicate", exc)
-            return
+            return False
         self._ok(batch.target)
         self.metrics.replicate_seconds.observe(time.perf_counter() - start)
         found = self.engine.on_ack(batch, resp, self.now_ms())
@@ -242,6 +247,14 @@ class SyncService:
         self._report(found)
         if self.engine.dirty:
             self._dirty.set()
+        if resp.held_from:
+            log.debug(
+                "%s held back %s's rows from version %d (stamped ahead of its clock): retrying",
+                batch.target,
+                batch.source,
+                resp.held_from,
+            )
+        return resp.held_from != 0
 
     async def _look_before_writing(self, target: str) -> None:
         """Read the target's newest changes just before writing into it, so a local write that
