@@ -29,8 +29,51 @@ T = TypeVar("T")
 START_TIMEOUT = 15.0
 
 # The Authorization header each test cluster's components expect, by loopback port: `request`
-# sends it to that port unless told otherwise (``auth=False``, or an explicit header).
+# sends it to that port unless told otherwise (``auth=False``, or an explicit header); to a
+# handler port only for its internal paths.
 AUTH_BY_PORT: dict[int, str] = {}
+# Ports where only these paths need it (the handler: its task routes are public).
+AUTH_ONLY_PATHS: dict[int, frozenset[str]] = {}
+HANDLER_INTERNAL_PATHS = frozenset({"/metrics", "/v1/status"})
+
+
+def _client_auth_middleware() -> Any:
+    """An aiohttp client middleware doing for test sessions what `request` does: the credential
+    to a test cluster's ports (unless the test set one), and a bytes body sent as JSON (aiohttp
+    labels it application/octet-stream, which our servers refuse)."""
+    import aiohttp
+
+    async def mw(req: aiohttp.ClientRequest, handler: Any) -> aiohttp.ClientResponse:
+        port = req.url.port or 80
+        expected = AUTH_BY_PORT.get(port)
+        only = AUTH_ONLY_PATHS.get(port)
+        if only is not None and req.url.path not in only:
+            expected = None
+        if expected is not None and "Authorization" not in req.headers:
+            req.headers["Authorization"] = expected
+        if req.headers.get("Content-Type") == "application/octet-stream":
+            req.headers["Content-Type"] = "application/json"
+        resp: aiohttp.ClientResponse = await handler(req)
+        return resp
+
+    return mw
+
+
+def install_client_auth() -> None:
+    """Make every aiohttp ClientSession of the tests carry `_client_auth_middleware` (once)."""
+    import aiohttp
+
+    init = aiohttp.ClientSession.__init__
+    if getattr(init, "_dtm_auth", False):
+        return
+    mw = _client_auth_middleware()
+
+    def patched(self: aiohttp.ClientSession, *args: Any, **kwargs: Any) -> None:
+        kwargs["middlewares"] = (*kwargs.get("middlewares", ()), mw)
+        init(self, *args, **kwargs)
+
+    patched._dtm_auth = True  # type: ignore[attr-defined]
+    aiohttp.ClientSession.__init__ = patched  # type: ignore[method-assign]
 
 
 def free_port() -> int:
@@ -56,6 +99,25 @@ def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}") from last_exc
         time.sleep(interval)
+
+
+install_client_auth()
+
+
+def register_cluster(config_path: Path) -> None:
+    """Teach `request` the credential of a cluster someone else made (e.g. `dtm cluster up`)."""
+    from dtm.auth import load_credential
+    from dtm.config import load_config
+
+    cfg = load_config(config_path)
+    cred = load_credential(cfg.secret_path, {})
+    if cred is None:
+        return
+    for n in cfg.node:
+        AUTH_BY_PORT[n.port] = cred.header_value
+    for section in (cfg.balancer, cfg.sync, cfg.handler):
+        AUTH_BY_PORT[section.port] = cred.header_value
+    AUTH_ONLY_PATHS[cfg.handler.port] = HANDLER_INTERNAL_PATHS
 
 
 class Response:
@@ -95,6 +157,9 @@ def request(
         data = body
     hdrs = dict(headers or {})
     expected = AUTH_BY_PORT.get(parts.port or 80)
+    only = AUTH_ONLY_PATHS.get(parts.port or 80)
+    if only is not None and parts.path not in only:
+        expected = None
     if auth and expected is not None and not any(k.lower() == "authorization" for k in hdrs):
         hdrs["Authorization"] = expected
     if data is not None:
@@ -189,8 +254,9 @@ class LocalCluster:
         with os.fdopen(fd, "w") as f:
             f.write(self.secret + "\n")
         for comp, port in self.ports.items():
-            if comp != "handler":
-                AUTH_BY_PORT[port] = self.auth_header
+            AUTH_BY_PORT[port] = self.auth_header
+            if comp == "handler":
+                AUTH_ONLY_PATHS[port] = HANDLER_INTERNAL_PATHS
         self.write_config()
         self.procs: dict[str, Proc] = {}
         self._all: list[Proc] = []
@@ -254,8 +320,9 @@ class LocalCluster:
         """Start one more ``component`` process (e.g. a second handler) named ``key``, on a free
         port of its own passed as ``--port``; ``url(key)`` then reaches it."""
         self.ports.setdefault(key, free_port())
-        if component != "handler":
-            AUTH_BY_PORT[self.ports[key]] = self.auth_header
+        AUTH_BY_PORT[self.ports[key]] = self.auth_header
+        if component == "handler":
+            AUTH_ONLY_PATHS[self.ports[key]] = HANDLER_INTERNAL_PATHS
         argv = [component, "--config", str(self.config_path), "--port", str(self.ports[key])]
         argv = [sys.executable, "-m", "dtm.run", *argv, *args]
         env = dict(os.environ, DTM_DIE_WITH_PARENT="1", PYTHONUNBUFFERED="1")

@@ -308,7 +308,8 @@ def test_chunked_body_over_the_cap_is_413(api: Api) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", api.cluster.ports["handler"], timeout=10)
     try:
         chunks = (b'{"text": "' + b"x" * 4096 for _ in range(6))
-        conn.request("POST", "/v1/tasks", body=chunks, encode_chunked=True)
+        json_type = {"Content-Type": "application/json"}
+        conn.request("POST", "/v1/tasks", body=chunks, headers=json_type, encode_chunked=True)
         resp = conn.getresponse()
         assert resp.status == 413
         assert json.loads(resp.read())["error"] == "ErrPayloadTooLarge"

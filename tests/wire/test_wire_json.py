@@ -134,7 +134,7 @@ EXAMPLES: dict[type[Any], list[tuple[Any, str]]] = {
             Health("ok", "node", "store1", now_ms=1764547200000, fenced=True),
             '{"status":"ok","component":"node","name":"store1","now_ms":1764547200000,'
             '"fenced":true}',
-        )
+        ),
     ],
     SessionToken: [
         (SessionToken(), "{}"),
