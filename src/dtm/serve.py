@@ -82,8 +82,8 @@ def host_allowed(value: str | None) -> bool:
         end = host.find("]")
         name, rest = host[: end + 1], host[end + 1 :]
     else:
-        name, _, port = host.partition(":")
-        rest = ":" + port if port else ""
+        name, colon, port = host.partition(":")
+        rest = colon + port
     return name in LOOPBACK_HOSTS and (rest == "" or (rest[:1] == ":" and rest[1:].isdigit()))
 
 
