@@ -305,6 +305,11 @@ class LocalCluster:
         else:
             argv = [component, "--config", str(self.config_path)]
         argv = [sys.executable, "-m", "dtm.run", *argv, *args]
+        if "--port" in args[:-1]:  # another listener of this cluster: it wants the credential too
+            extra = int(args[args.index("--port") + 1])
+            AUTH_BY_PORT[extra] = self.auth_header
+            if component == "handler":
+                AUTH_ONLY_PATHS[extra] = HANDLER_INTERNAL_PATHS
         if component in self.node_netns:
             argv = ["ip", "netns", "exec", self.node_netns[component], *argv]
         env = dict(os.environ, DTM_DIE_WITH_PARENT="1", PYTHONUNBUFFERED="1")
