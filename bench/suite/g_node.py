@@ -18,6 +18,8 @@ from bench.suite.plan import Plan
 from bench.suite.profile import profile_during
 from bench.suite.servers import PUT_BODY, Servers, fill, node_status, request
 
+from harness import AUTH_BY_PORT
+
 PUT = "node: durable PUT"
 GET = "node: GET"
 RAW = "raw SQLite: 1 transaction per write"
@@ -41,11 +43,12 @@ def _feed_runs(url: str, reps: int, runs: int) -> list[Run]:
             if r.status != 200:
                 raise RuntimeError(f"PUT answered {r}")
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        auth = {"Authorization": AUTH_BY_PORT[port]} if port in AUTH_BY_PORT else {}
         times: list[float] = []
         try:
             for _ in range(reps):
                 t0 = time.perf_counter()
-                conn.request("GET", f"/v1/changes?since={since}&limit=1000")
+                conn.request("GET", f"/v1/changes?since={since}&limit=1000", headers=auth)
                 resp = conn.getresponse()
                 body = resp.read()
                 times.append((time.perf_counter() - t0) * 1000)

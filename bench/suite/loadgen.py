@@ -38,6 +38,14 @@ class Target:
     cpu_pid: int | None = None  # a server process whose CPU time per request to record
 
 
+def _auth_for(base: str) -> str | None:
+    """The cluster credential a test cluster's port expects (tests/harness.py), if any."""
+    from harness import AUTH_BY_PORT, AUTH_ONLY_PATHS
+
+    port = int(base.rsplit(":", 1)[1].split("/")[0])
+    return None if port in AUTH_ONLY_PATHS else AUTH_BY_PORT.get(port)
+
+
 def lua(t: Target, prefix: str) -> str:
     """A wrk script for ``t``; unique keys start with ``prefix`` so repeated runs never collide."""
     if t.keys == "unique":
@@ -46,7 +54,13 @@ def lua(t: Target, prefix: str) -> str:
         path = f'"{t.path}" .. math.random(1, {t.key_count})'
     else:
         path = json.dumps(t.path)
-    headers = '{["Content-Type"] = "application/json"}' if t.body is not None else "{}"
+    fields = []
+    if t.body is not None:
+        fields.append('["Content-Type"] = "application/json"')
+    auth = _auth_for(t.base)
+    if auth is not None:
+        fields.append(f'["Authorization"] = "{auth}"')
+    headers = "{" + ", ".join(fields) + "}"
     body = "nil" if t.body is None else "[==[" + t.body + "]==]"
     return (
         "local n = 0\n"
