@@ -31,8 +31,57 @@ T = TypeVar("T")
 START_TIMEOUT = 15.0
 
 # The Authorization header each test cluster's components expect, by loopback port: `request`
-# sends it to that port unless told otherwise (``auth=False``, or an explicit header).
+# (and every aiohttp session of the tests) sends it unless told otherwise (``auth=False``, or an
+# explicit header). A handler port takes its test user's token, except on its internal paths,
+# which take the cluster credential like every other component.
 AUTH_BY_PORT: dict[int, str] = {}
+USER_AUTH_BY_PORT: dict[int, str] = {}
+HANDLER_INTERNAL_PATHS = frozenset({"/metrics", "/v1/status"})
+
+
+def expected_auth(port: int | None, path: str) -> str | None:
+    """The Authorization value a test cluster's component at ``port`` wants for ``path``."""
+    if port is None:
+        return None
+    user = USER_AUTH_BY_PORT.get(port)
+    if user is not None and path not in HANDLER_INTERNAL_PATHS:
+        return user
+    return AUTH_BY_PORT.get(port)
+
+
+def _client_auth_middleware() -> Any:
+    """An aiohttp client middleware doing for test sessions what `request` does: the credential
+    to a test cluster's ports (unless the test set one), and a bytes body sent as JSON (aiohttp
+    labels it application/octet-stream, which our servers refuse)."""
+    import aiohttp
+
+    async def mw(req: aiohttp.ClientRequest, handler: Any) -> aiohttp.ClientResponse:
+        expected = expected_auth(req.url.port, req.url.path)
+        if expected is not None and "Authorization" not in req.headers:
+            req.headers["Authorization"] = expected
+        if req.headers.get("Content-Type") == "application/octet-stream":
+            req.headers["Content-Type"] = "application/json"
+        resp: aiohttp.ClientResponse = await handler(req)
+        return resp
+
+    return mw
+
+
+def install_client_auth() -> None:
+    """Make every aiohttp ClientSession of the tests carry `_client_auth_middleware` (once)."""
+    import aiohttp
+
+    init = aiohttp.ClientSession.__init__
+    if getattr(init, "_dtm_auth", False):
+        return
+    mw = _client_auth_middleware()
+
+    def patched(self: aiohttp.ClientSession, *args: Any, **kwargs: Any) -> None:
+        kwargs["middlewares"] = (*kwargs.get("middlewares", ()), mw)
+        init(self, *args, **kwargs)
+
+    patched._dtm_auth = True  # type: ignore[attr-defined]
+    aiohttp.ClientSession.__init__ = patched  # type: ignore[method-assign]
 
 
 def free_port() -> int:
@@ -58,6 +107,24 @@ def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}") from last_exc
         time.sleep(interval)
+
+
+install_client_auth()
+
+
+def register_cluster(config_path: Path) -> None:
+    """Teach `request` the credential of a cluster someone else made (e.g. `dtm cluster up`)."""
+    from dtm.auth import load_credential
+    from dtm.config import load_config
+
+    cfg = load_config(config_path)
+    cred = load_credential(cfg.secret_path, {})
+    if cred is None:
+        return
+    for n in cfg.node:
+        AUTH_BY_PORT[n.port] = cred.header_value
+    for section in (cfg.balancer, cfg.sync, cfg.handler):
+        AUTH_BY_PORT[section.port] = cred.header_value
 
 
 class Response:
@@ -96,7 +163,7 @@ def request(
     else:
         data = body
     hdrs = dict(headers or {})
-    expected = AUTH_BY_PORT.get(parts.port or 80)
+    expected = expected_auth(parts.port, parts.path or "/")
     if auth and expected is not None and not any(k.lower() == "authorization" for k in hdrs):
         hdrs["Authorization"] = expected
     if data is not None:
@@ -198,7 +265,9 @@ class LocalCluster:
         with os.fdopen(fd, "w") as f:
             json.dump(users, f)
         for comp, port in self.ports.items():
-            AUTH_BY_PORT[port] = self.user_auth if comp == "handler" else self.auth_header
+            AUTH_BY_PORT[port] = self.auth_header
+            if comp == "handler":
+                USER_AUTH_BY_PORT[port] = self.user_auth
         self.write_config()
         self.procs: dict[str, Proc] = {}
         self._all: list[Proc] = []
@@ -252,6 +321,11 @@ class LocalCluster:
         else:
             argv = [component, "--config", str(self.config_path)]
         argv = [sys.executable, "-m", "dtm.run", *argv, *args]
+        if "--port" in args[:-1]:  # another listener of this cluster: it wants the credential too
+            extra = int(args[args.index("--port") + 1])
+            AUTH_BY_PORT[extra] = self.auth_header
+            if component == "handler":
+                USER_AUTH_BY_PORT[extra] = self.user_auth
         if component in self.node_netns:
             argv = ["ip", "netns", "exec", self.node_netns[component], *argv]
         env = dict(os.environ, DTM_DIE_WITH_PARENT="1", PYTHONUNBUFFERED="1")
@@ -267,9 +341,9 @@ class LocalCluster:
         """Start one more ``component`` process (e.g. a second handler) named ``key``, on a free
         port of its own passed as ``--port``; ``url(key)`` then reaches it."""
         self.ports.setdefault(key, free_port())
-        AUTH_BY_PORT[self.ports[key]] = (
-            self.user_auth if component == "handler" else self.auth_header
-        )
+        AUTH_BY_PORT[self.ports[key]] = self.auth_header
+        if component == "handler":
+            USER_AUTH_BY_PORT[self.ports[key]] = self.user_auth
         argv = [component, "--config", str(self.config_path), "--port", str(self.ports[key])]
         argv = [sys.executable, "-m", "dtm.run", *argv, *args]
         env = dict(os.environ, DTM_DIE_WITH_PARENT="1", PYTHONUNBUFFERED="1")

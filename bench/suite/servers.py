@@ -18,7 +18,7 @@ from bench.suite import env
 
 sys.path.insert(0, str(env.ROOT / "tests"))
 
-from harness import AUTH_BY_PORT, LocalCluster, free_port, request, wait_until
+from harness import LocalCluster, expected_auth, free_port, request, wait_until
 
 __all__ = [
     "LocalCluster",
@@ -34,8 +34,8 @@ __all__ = [
 
 def auth_headers(url: str) -> dict[str, str]:
     """The Authorization header the component at ``url`` expects (none for other servers)."""
-    port = urlsplit(url).port
-    value = AUTH_BY_PORT.get(port) if port is not None else None
+    parts = urlsplit(url)
+    value = expected_auth(parts.port, parts.path or "/")
     return {"Authorization": value} if value else {}
 
 

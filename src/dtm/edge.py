@@ -1,14 +1,37 @@
-"""What every component's ``main()`` does the same way: its log lines and its stop signals.
+"""What every component's ``main()`` does the same way: flags, logging, config, the cluster
+credential, file modes, listening, stop signals, and how a start-up failure is reported.
 
-Config and logging happen only at the edges; this module is that edge's shared part.
+Rule: a component starts through `run` (an aiohttp service) or through the same pieces
+(`configure_logging`, `prepare`, `check_listen`, `report`, `until_stopped`) for a server of its
+own (the balancer); a process makes its files private (umask 077), refuses to listen on a
+non-loopback address without a credential, and turns every start-up failure into one log line
+``cannot start: <ErrName>: <message>`` and that error's exit code.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+
+import uvloop
+from aiohttp import web
+
+from dtm.auth import Credential, load_credential
+from dtm.config import ClusterConfig, load_config
+from dtm.errors import DtmError, ErrSyntaxInvalidArgs, ErrUnavailable
+from dtm.serve import Guard, GuardedRunner, Limits, everything_but_health, guard_app, is_loopback
+
+log = logging.getLogger("dtm.edge")
+
+PRIVATE_UMASK = 0o077
+SHUTDOWN_TIMEOUT_S = 10.0
 
 
 def configure_logging(component: str) -> None:
@@ -27,3 +50,145 @@ async def until_stopped() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+
+
+# ---------------------------------------------------------------- start-up
+
+
+@dataclass(frozen=True)
+class Startup:
+    """What a component knows once its config is read: the cluster and its credential."""
+
+    cluster: ClusterConfig
+    credential: Credential | None
+
+    @property
+    def auth_headers(self) -> dict[str, str]:
+        """The header an outgoing internal call carries (none without a credential)."""
+        if self.credential is None:
+            return {}
+        return {"Authorization": self.credential.header_value}
+
+
+def prepare(config_path: str) -> Startup:
+    """Make new files private, read the cluster config and the credential (env or file)."""
+    os.umask(PRIVATE_UMASK)
+    cluster = load_config(config_path)
+    return Startup(cluster, load_credential(cluster.secret_path, os.environ))
+
+
+def check_listen(host: str, port: int, credential: Credential | None) -> None:
+    """Refuse a bad port, and a non-loopback address without a cluster credential."""
+    if not 0 < port < 65536:
+        raise ErrSyntaxInvalidArgs(f"bad port {port}: it must be in 1..65535")
+    if credential is None and not is_loopback(host):
+        raise ErrSyntaxInvalidArgs(
+            f"refusing to listen on {host!r} (not a loopback address) without the cluster "
+            "credential: set [cluster] secret_file in the cluster config (or $DTM_CLUSTER_SECRET)"
+        )
+
+
+def private_dir(path: os.PathLike[str] | str) -> None:
+    """Create ``path`` (and parents) if needed and make it 0700."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    os.chmod(path, 0o700)
+
+
+def report(start: Callable[[], int]) -> int:
+    """Run ``start``; a start-up failure becomes one log line and its exit code."""
+    try:
+        return start()
+    except DtmError as err:
+        log.error("cannot start: %s: %s", err.name, err.message)
+        return err.exit_code
+    except OSError as exc:
+        log.error("cannot start: %s", exc)
+        return 1
+
+
+# ---------------------------------------------------------------- aiohttp services
+
+
+@dataclass(frozen=True)
+class Listen:
+    """Where a service listens, and its bounds."""
+
+    host: str
+    port: int
+    head_timeout_ms: int = 10000
+    max_connections: int = 1024
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def limits(self) -> Limits:
+        s = self.head_timeout_ms / 1000
+        return Limits(head_timeout_s=s, body_timeout_s=s, max_connections=self.max_connections)
+
+
+@dataclass
+class Served:
+    """What a component's build hands the edge: its app and its hooks."""
+
+    app: web.Application
+    banner: Callable[[], str]  # logged once listening
+    needs_credential: Callable[[str], bool] = everything_but_health
+    listening: Callable[[], None] | None = None  # after the socket is open
+    stopping: Callable[[], Awaitable[None]] | None = None  # before connections are closed
+    shutdown_timeout_s: float = SHUTDOWN_TIMEOUT_S
+
+
+Build = Callable[[Startup, argparse.Namespace, Listen], AbstractAsyncContextManager[Served]]
+
+
+@dataclass(frozen=True)
+class Component:
+    """How one aiohttp component starts: its flags, log label, address and build."""
+
+    prog: str
+    description: str
+    label: Callable[[argparse.Namespace], str]
+    listen: Callable[[Startup, argparse.Namespace], Listen]
+    build: Build
+    flags: Callable[[argparse.ArgumentParser], None] = field(default=lambda _p: None)
+
+
+def run(comp: Component, argv: list[str]) -> int:
+    """Parse ``argv``, start ``comp`` and serve until a stop signal; the exit code."""
+    parser = argparse.ArgumentParser(prog=comp.prog, description=comp.description)
+    parser.add_argument("--config", required=True, help="the cluster TOML file")
+    comp.flags(parser)
+    ns = parser.parse_args(argv)
+    configure_logging(comp.label(ns))
+
+    def start() -> int:
+        startup = prepare(ns.config)
+        where = comp.listen(startup, ns)
+        check_listen(where.host, where.port, startup.credential)
+        return uvloop.run(_serve(comp, startup, ns, where))
+
+    return report(start)
+
+
+async def _serve(comp: Component, startup: Startup, ns: argparse.Namespace, where: Listen) -> int:
+    async with comp.build(startup, ns, where) as served:
+        guard = Guard(startup.credential, is_loopback(where.host), served.needs_credential)
+        guard_app(served.app, guard)
+        runner = GuardedRunner(served.app, where.limits(), served.shutdown_timeout_s)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, where.host, where.port, backlog=1024, reuse_address=True)
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise ErrUnavailable(f"cannot listen on {where.host}:{where.port}: {exc}") from None
+        if served.listening is not None:
+            served.listening()
+        log.info("%s", served.banner())
+        await until_stopped()
+        log.info("stopping: finishing pending requests")
+        if served.stopping is not None:
+            await served.stopping()
+        await runner.cleanup()
+    return 0

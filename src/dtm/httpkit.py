@@ -3,11 +3,14 @@ sync); the balancer, which forwards raw bytes, encodes the same `wire.error_body
 
 Rule: a DtmError becomes its own ``http_status`` with ``{"error", "message"[, "candidates"]}``;
 aiohttp's own refusals (unknown path 404, wrong method 405, body too large 413) take the same JSON
-shape; any other exception is a bug: logged with its traceback and answered 500 ErrInternal.
+shape; any other exception is a bug: answered 500 ErrInternal and logged with its traceback at
+most once per `TRACEBACK_EVERY_S` per place (one line otherwise). Untrusted values go into log
+lines through `quoted`, so no value can forge a line.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -21,15 +24,43 @@ from dtm.errors import (
     ErrInternal,
     ErrNoDataFound,
     ErrPayloadTooLarge,
+    ErrRequestTimeout,
     ErrSyntaxInvalidArgs,
     from_status,
 )
 
 log = logging.getLogger("dtm.http")
 
+TRACEBACK_EVERY_S = 60.0
+_last_traceback: dict[str, float] = {}
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Called with every answer before it is sent, and how long it took (headers, metrics).
 After = Callable[[web.Request, web.StreamResponse, float], None]
+
+
+def quoted(value: object) -> str:
+    """An untrusted value for a log line: JSON-quoted, so control characters and newlines are
+    escaped and the value cannot end the line or pose as another field."""
+    return json.dumps(value if isinstance(value, str) else str(value))
+
+
+def log_unexpected(place: str, msg: str, *args: object, exc: BaseException | None = None) -> None:
+    """Log an unexpected error: with its traceback at most once per TRACEBACK_EVERY_S for
+    ``place``, else as one line (a flood of one bug must not flood the log)."""
+    now = time.monotonic()
+    last = _last_traceback.get(place)
+    if last is None or now - last >= TRACEBACK_EVERY_S:
+        _last_traceback[place] = now
+        log.error(msg, *args, exc_info=exc if exc is not None else True)
+        return
+    detail = f"{type(exc).__name__}: {exc}" if exc is not None else "see the earlier traceback"
+    log.error(
+        msg + " (%s; traceback shown at most every %.0f s)",
+        *args,
+        quoted(detail)[:300],
+        TRACEBACK_EVERY_S,
+    )
 
 
 def json_response(msg: object, status: int = 200) -> web.Response:
@@ -73,20 +104,29 @@ def error_middleware(
 
     @web.middleware
     async def mw(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if before is not None:
-            before(request)
         start = time.perf_counter()
         resp: web.StreamResponse
         try:
+            if before is not None:
+                before(request)
             resp = await handler(request)
         except DtmError as err:
             resp = error_response(err)
+            if isinstance(err, ErrRequestTimeout):  # the rest of the body may never come
+                resp.force_close()
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
             resp = from_http(exc, request)
-        except Exception:
-            log.exception("internal error answering %s %s", request.method, request.path)
+        except Exception as exc:
+            place = f"{component} {route_of(request)}"
+            log_unexpected(
+                place,
+                "internal error answering %s %s",
+                request.method,
+                quoted(request.path),
+                exc=exc,
+            )
             resp = error_response(ErrInternal(f"internal error; see the {component}'s log"))
         after(request, resp, time.perf_counter() - start)
         return resp

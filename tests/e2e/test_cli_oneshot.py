@@ -320,7 +320,8 @@ def test_one_session_across_processes_with_two_nodes_and_the_sync(
     # The sync's view of it, through the same CLI.
     view = ok(todo("cluster", "status", "--config", str(c.config_path))).out
     assert "store1 -> store2" in view and "store2 -> store1" in view
-    assert "store1 -> store2" in ok(todo("cluster", "status", "--url", c.url("sync"))).out
+    by_url = todo("cluster", "status", "--url", c.url("sync"), "--config", str(c.config_path))
+    assert "store1 -> store2" in ok(by_url).out
 
 
 def test_cluster_status_mistakes(todo: Todo) -> None:

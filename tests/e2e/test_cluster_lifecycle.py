@@ -23,7 +23,7 @@ import pytest
 from dtm.cluster.layout import RunDir
 from dtm.cluster.supervisor_client import Supervisor
 from dtm.config import load_config
-from harness import free_port, request, wait_until
+from harness import free_port, register_cluster, request, wait_until
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/cmdline").exists(), reason="needs Linux /proc to find leftover processes"
@@ -62,6 +62,7 @@ class Cluster:
         return res.stdout
 
     def urls(self) -> dict[str, str]:
+        register_cluster(self.run.config)
         cfg = load_config(self.run.config)
         return {n.name: n.url for n in cfg.node}
 

@@ -314,8 +314,8 @@ def test_chunked_body_over_the_cap_is_413(api: Api) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", api.cluster.ports["handler"], timeout=10)
     try:
         chunks = (b'{"text": "' + b"x" * 4096 for _ in range(6))
-        auth = {"Authorization": api.cluster.user_auth}
-        conn.request("POST", "/v1/tasks", body=chunks, headers=auth, encode_chunked=True)
+        hdrs = {"Authorization": api.cluster.user_auth, "Content-Type": "application/json"}
+        conn.request("POST", "/v1/tasks", body=chunks, headers=hdrs, encode_chunked=True)
         resp = conn.getresponse()
         assert resp.status == 413
         assert json.loads(resp.read())["error"] == "ErrPayloadTooLarge"

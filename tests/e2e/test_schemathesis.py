@@ -19,7 +19,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from harness import AUTH_BY_PORT, LocalCluster, request
+from harness import LocalCluster, expected_auth, request
 
 EXAMPLES = 25  # per operation
 WAIT_CAP_MS = 200  # long-polls and session waits are valid up to 60 s / 10 s: cut them short
@@ -42,8 +42,8 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
         c.stop_all()
 
 
-def _headers(port: int) -> dict[str, str]:
-    auth = AUTH_BY_PORT.get(port)
+def _headers(port: int, path: str) -> dict[str, str]:
+    auth = expected_auth(port, path)
     return {"Authorization": auth} if auth else {}
 
 
@@ -116,7 +116,7 @@ def _bounded(case: schemathesis.Case) -> None:
 def _call(case: schemathesis.Case, cluster: LocalCluster, component: str) -> None:
     _bounded(case)
     url = cluster.url(component)
-    headers = _headers(cluster.ports[component])
+    headers = _headers(cluster.ports[component], case.path)
     try:
         resp = case.call_and_validate(base_url=url, headers=headers, timeout=15)
     except Exception:

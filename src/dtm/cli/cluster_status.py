@@ -4,7 +4,9 @@
 
 Rule: it reads `GET /v1/status` of the sync process (``--url``, else the ``[sync]`` address of
 ``--config``, else ``$DTM_SYNC_URL``, else http://127.0.0.1:7420) and renders it; it changes
-nothing. `render` is pure, `fetch_status` does the one request, `main` wires them for the CLI.
+nothing. It sends the cluster credential of ``--config`` (else of ./run/cluster.toml, the local
+cluster, if there is one; ``$DTM_CLUSTER_SECRET`` wins over both). `render` is pure,
+`fetch_status` does the one request, `main` wires them for the CLI.
 """
 
 from __future__ import annotations
@@ -16,19 +18,27 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
+from pathlib import Path
 from typing import NoReturn
 
 from dtm import wire
+from dtm.auth import AUTH_HEADER, Credential, load_credential
 from dtm.errors import ErrSyntaxInvalidArgs, ErrTimeout, ErrUnavailable
 
 DEFAULT_SYNC_URL = "http://127.0.0.1:7420"
 SYNC_URL_ENV = "DTM_SYNC_URL"
+LOCAL_CLUSTER_CONFIG = Path("run") / "cluster.toml"
 
 
-def fetch_status(url: str, timeout: float = 5.0) -> wire.SyncStatus:
+def fetch_status(
+    url: str, timeout: float = 5.0, credential: Credential | None = None
+) -> wire.SyncStatus:
     """`GET {url}/v1/status`, decoded; every failure is one of our errors."""
+    req = urllib.request.Request(url.rstrip("/") + "/v1/status")
+    if credential is not None:
+        req.add_header(AUTH_HEADER, credential.header_value)
     try:
-        with urllib.request.urlopen(url.rstrip("/") + "/v1/status", timeout=timeout) as resp:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
             data = resp.read()
     except urllib.error.HTTPError as exc:
         raise wire.error_from_answer(exc.code, exc.read(), f"the sync process at {url}") from None
@@ -89,15 +99,20 @@ def render(st: wire.SyncStatus, url: str) -> str:
     return "\n".join(lines)
 
 
-def sync_url(url: str | None, config: str | None, env: Mapping[str, str]) -> str:
-    """Where the sync process answers."""
-    if url:
-        return url
-    if config:
-        from dtm.config import load_config
+def target(
+    url: str | None, config: str | None, env: Mapping[str, str]
+) -> tuple[str, Credential | None]:
+    """Where the sync process answers, and the credential to show it."""
+    from dtm.config import load_config
 
-        return load_config(config).sync.url
-    return env.get(SYNC_URL_ENV) or DEFAULT_SYNC_URL
+    path = Path(config) if config else LOCAL_CLUSTER_CONFIG
+    cfg = load_config(path) if config or path.exists() else None
+    credential = load_credential(cfg.secret_path if cfg is not None else None, env)
+    if url:
+        return url, credential
+    if config and cfg is not None:
+        return cfg.sync.url, credential
+    return env.get(SYNC_URL_ENV) or DEFAULT_SYNC_URL, credential
 
 
 class _Parser(argparse.ArgumentParser):
@@ -113,8 +128,8 @@ def show(argv: list[str], env: Mapping[str, str] | None = None) -> str:
     parser.add_argument("--url", help="the sync process's address")
     parser.add_argument("--config", help="the cluster TOML file (its [sync] address)")
     ns = parser.parse_args(argv)
-    url = sync_url(ns.url, ns.config, os.environ if env is None else env)
-    return render(fetch_status(url), url)
+    url, credential = target(ns.url, ns.config, os.environ if env is None else env)
+    return render(fetch_status(url, credential=credential), url)
 
 
 if __name__ == "__main__":

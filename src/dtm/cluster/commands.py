@@ -13,7 +13,9 @@ import shutil
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
+from dtm.auth import ensure_secret_file
 from dtm.cluster import logtail
 from dtm.cluster.health import probe
 from dtm.cluster.layout import Component, RunDir, all_components, resolve_alias, select
@@ -57,9 +59,25 @@ def _write_atomic(path: os.PathLike[str], text: str) -> bool:
     return True
 
 
+SECRET_LINE = 'secret_file = "secret"'
+
+
+def _with_secret_file(text: str) -> str:
+    """A config text with ``secret_file = "secret"`` added to its [cluster] table."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if line.strip() == "[cluster]":
+            return "\n".join([*lines[: i + 1], SECRET_LINE, *lines[i + 1 :]]) + "\n"
+    return f"[cluster]\n{SECRET_LINE}\n\n{text}"
+
+
 def _ensure_config(run: RunDir, nodes: int | None, running: bool) -> ClusterConfig:
     if run.config.exists():
         cfg = load_config(run.config)
+        if not cfg.cluster.secret_file:
+            _write_atomic(run.config, _with_secret_file(run.config.read_text(encoding="utf-8")))
+            _say(f"{run.config} named no cluster secret: added {SECRET_LINE}")
+            cfg = load_config(run.config)
         if nodes is None or nodes == len(cfg.node):
             return cfg
         have = len(cfg.node)
@@ -78,16 +96,36 @@ def _states(sup: Supervisor) -> dict[str, ProcInfo]:
     return {p.name: p for p in sup.processes()}
 
 
+def _make_private(run: RunDir, cfg: ClusterConfig) -> None:
+    """The run folder, data and logs 0700; the secret and every file in data/ and logs/ 0600."""
+    for d in (run.root, run.data, run.logs, cfg.data_dir, cfg.log_dir):
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(d, 0o700)
+    for d in {run.data, run.logs, cfg.data_dir, cfg.log_dir}:
+        for entry in d.iterdir():
+            if entry.is_file() and not entry.is_symlink():
+                os.chmod(entry, 0o600)
+    files: list[Path | None] = [run.config, cfg.secret_path]
+    for f in files:
+        if f is not None and f.exists():
+            os.chmod(f, 0o600)
+
+
 def up(run: RunDir, python: str, opts: UpOptions) -> int:
     run.check_socket_path()
+    os.umask(0o077)
     for d in (run.root, run.data, run.logs):
-        d.mkdir(parents=True, exist_ok=True)
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
     sup = Supervisor(run, python)
     running = sup.alive()
     cfg = _ensure_config(run, opts.nodes, running)
+    secret = cfg.secret_path
+    if secret is not None and ensure_secret_file(secret):
+        _say(f"made a new cluster secret in {secret} (mode 0600)")
     from dtm.user.local import ensure_local_user
 
     _say(f"user 'local': token in {ensure_local_user(cfg, run.root, os.environ)}")
+    _make_private(run, cfg)
     comps = select(cfg, opts.components)
     _write_atomic(run.supervisor_conf, render(run, python, comps))
     if not running:
@@ -186,7 +224,7 @@ def rm(run: RunDir, python: str) -> int:
     for d in (run.data, run.logs):
         shutil.rmtree(d, ignore_errors=True)
     users_files = (run.root / "users.json", run.root / "users.json.lock", run.root / "local.token")
-    for f in (run.config, run.supervisor_conf, run.pidfile, run.socket, *users_files):
+    for f in (run.config, run.secret, run.supervisor_conf, run.pidfile, run.socket, *users_files):
         f.unlink(missing_ok=True)
     with contextlib.suppress(OSError):  # something else lives there: leave it
         run.root.rmdir()

@@ -38,6 +38,11 @@ class RunDir:
         return self.root / "cluster.toml"
 
     @property
+    def secret(self) -> Path:
+        """The cluster secret file (``secret_file = "secret"`` in the config)."""
+        return self.root / "secret"
+
+    @property
     def supervisor_conf(self) -> Path:
         return self.root / "supervisord.conf"
 

@@ -42,6 +42,7 @@ def render(run: RunDir, python: str, components: list[Component]) -> str:
         f"childlogdir={_escape(str(run.logs))}",
         "nodaemon=false",
         "identifier=dtm",
+        "umask=077",
         "",
         "[rpcinterface:supervisor]",
         "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",

@@ -16,6 +16,8 @@ from dtm.core.tasks import ID_LEN, MIN_PREFIX
 
 JSON = "application/json"
 USER = "user"  # the name of the security scheme: a user's token
+CLUSTER = "cluster"  # the cluster credential: the handler's internal endpoints
+INTERNAL = ("/v1/status", "/metrics")
 Doc = dict[str, Any]
 
 _STRUCTS = (
@@ -32,7 +34,7 @@ _STRUCTS = (
 
 _ERRORS = {
     "400": "ErrSyntaxInvalidArgs: a malformed body, reference, header or query",
-    "401": "ErrUnauthorized: no valid user token",
+    "401": "ErrUnauthorized: no valid credential (a user token, or the cluster's)",
     "404": "ErrNoDataFound: no task with that ID",
     "409": "ErrAmbiguousID (with `candidates`), or ErrNotCaughtUp: no data node has caught up "
     "with the session yet",
@@ -109,12 +111,17 @@ def _plain(what: str, media: str = JSON, schema: Doc | None = None) -> Doc:
 
 
 def _secured(paths: Doc) -> Doc:
-    """Every operation of the task routes needs a user token."""
+    """Every operation of the task routes needs a user token; the internal endpoints need the
+    cluster credential."""
     for path, item in paths.items():
-        if path.startswith("/v1/tasks"):
-            for method, op in item.items():
-                if method != "parameters":
-                    op["security"] = [{USER: []}]
+        scheme = USER if path.startswith("/v1/tasks") else CLUSTER if path in INTERNAL else None
+        if scheme is None:
+            continue
+        for method, op in item.items():
+            if method != "parameters":
+                op["security"] = [{scheme: []}]
+                if "401" not in op["responses"]:
+                    op["responses"] |= {"401": _errors("401")["401"]}
     return paths
 
 
@@ -214,7 +221,13 @@ def build_document(server_url: str) -> Doc:
                     "scheme": "bearer",
                     "description": "A user's token (`dtm user add NAME`): the task routes need "
                     "it, and a user sees only their own tasks.",
-                }
+                },
+                CLUSTER: {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The cluster credential (`[cluster] secret_file`): the "
+                    "internal endpoints need it.",
+                },
             },
         },
     }

@@ -52,19 +52,25 @@ class Upstream:
         catch_up_wait_ms: int,
         metrics: HandlerMetrics,
         connections: int = 256,
+        auth_headers: Mapping[str, str] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_ms = timeout_ms
         self.catch_up_wait_ms = catch_up_wait_ms
         self.metrics = metrics
         self._connections = connections
+        # The cluster credential (an Authorization header), sent with every call.
+        self._auth_headers = dict(auth_headers or {})
         self._http: aiohttp.ClientSession | None = None
         self._timeouts: dict[int, aiohttp.ClientTimeout] = {}
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=self._connections, keepalive_timeout=30)
         self._http = aiohttp.ClientSession(
-            connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent",)
+            connector=connector,
+            auto_decompress=False,
+            skip_auto_headers=("User-Agent",),
+            headers=self._auth_headers,
         )
 
     async def close(self) -> None:

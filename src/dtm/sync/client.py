@@ -23,9 +23,16 @@ MAX_ANSWER_BYTES = 64 * 1024 * 1024
 class NodeClient:
     """Calls to the data nodes, by node name."""
 
-    def __init__(self, urls: dict[str, str], timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        urls: dict[str, str],
+        timeout_s: float = 10.0,
+        auth_headers: dict[str, str] | None = None,
+    ) -> None:
         self.urls = dict(urls)
         self.timeout_s = timeout_s
+        # The cluster credential (an Authorization header), sent with every call.
+        self.auth_headers = dict(auth_headers or {})
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> NodeClient:
@@ -54,7 +61,7 @@ class NodeClient:
             raise ErrUnavailable("the node client is not open")
         url = self.urls[node] + path
         limit = self.timeout_s if timeout_s is None else timeout_s
-        headers: dict[str, str] = {}
+        headers = dict(self.auth_headers)
         if body is not None:
             headers["Content-Type"] = "application/json"
         if method == "POST":  # a write: the node must not apply it after we stopped waiting

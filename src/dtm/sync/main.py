@@ -3,11 +3,12 @@
     dtm sync --config FILE [--interval MS] [--state PATH] [--port PORT]
     dtm sync forget --config FILE [--state PATH] NODE
 
-Rule: configuration and logging are set up here and nowhere else. Without ``--interval`` the
-process long-polls every node's feed (the ``[sync]`` mode of the config decides, long-poll by
-default); with it, it polls every node every MS milliseconds. ``forget`` asks the running sync
-process (or, if none answers, edits its state file) to drop NODE: no more syncing to or from it,
-and it no longer holds tombstone purges back.
+Rule: the shared edge (dtm.edge) reads the config and the credential and serves; this module
+builds the engine, the node client and the app. Without ``--interval`` the process long-polls
+every node's feed (the ``[sync]`` mode of the config decides, long-poll by default); with it, it
+polls every node every MS milliseconds. ``forget`` asks the running sync process (or, if none
+answers, edits its state file) to drop NODE: no more syncing to or from it, and it no longer
+holds tombstone purges back.
 """
 
 from __future__ import annotations
@@ -17,17 +18,16 @@ import logging
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import msgspec
-import uvloop
-from aiohttp import web
 
-from dtm import wire
-from dtm.config import ClusterConfig, SyncConfig, load_config
+from dtm import edge, wire
+from dtm.config import ClusterConfig, SyncConfig
 from dtm.core.syncstate import SyncEngine
-from dtm.edge import configure_logging, until_stopped
-from dtm.errors import DtmError, ErrSyntaxInvalidArgs
+from dtm.errors import ErrSyntaxInvalidArgs
 from dtm.sync import statefile
 from dtm.sync.app import make_app
 from dtm.sync.client import NodeClient
@@ -40,46 +40,84 @@ def default_state_path(cluster: ClusterConfig) -> Path:
     return cluster.data_dir / "sync.state.json"
 
 
-async def serve(cluster: ClusterConfig, cfg: SyncConfig, state_path: Path) -> int:
+def state_path_of(cluster: ClusterConfig, ns: argparse.Namespace) -> Path:
+    return Path(ns.state) if ns.state else default_state_path(cluster)
+
+
+def sync_config(cluster: ClusterConfig, ns: argparse.Namespace) -> SyncConfig:
+    """The [sync] section with the command line's overrides, checked."""
+    cfg = cluster.sync
+    if ns.interval is not None:
+        if ns.interval <= 0:
+            raise ErrSyntaxInvalidArgs("--interval must be a positive number of ms")
+        cfg = msgspec.structs.replace(cfg, mode="interval", interval_ms=ns.interval)
+    if ns.port is not None:
+        cfg = msgspec.structs.replace(cfg, port=ns.port)
+    if cfg.call_timeout_ms < 1:
+        raise ErrSyntaxInvalidArgs("[sync] call_timeout_ms must be positive")
+    if cfg.batch < 1 or cfg.batch > 10_000:
+        raise ErrSyntaxInvalidArgs("[sync] batch must be in 1..10000")
+    return cfg
+
+
+def _flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--state", help="the cursor state file (default: DATA_DIR/sync.state.json)")
+    parser.add_argument("--interval", type=int, metavar="MS", help="poll every MS ms")
+    parser.add_argument("--port", type=int, help="serve status on this port instead")
+
+
+def _listen(start: edge.Startup, ns: argparse.Namespace) -> edge.Listen:
+    cfg = sync_config(start.cluster, ns)
+    return edge.Listen(cfg.host, cfg.port, cfg.head_timeout_ms, cfg.max_connections)
+
+
+@asynccontextmanager
+async def _build(
+    start: edge.Startup, ns: argparse.Namespace, where: edge.Listen
+) -> AsyncIterator[edge.Served]:
+    cluster = start.cluster
+    cfg = sync_config(cluster, ns)
+    state_path = state_path_of(cluster, ns)
+    edge.private_dir(state_path.parent)
     # A batch lands at most ~4 call timeouts after its rows were read (look, replicate, and a
     # read-ahead page waiting for the previous delivery): only then may a decided purge go out.
     fence_ms = 4 * cfg.call_timeout_ms
     engine = SyncEngine([n.name for n in cluster.node], purge_fence_ms=fence_ms)
     engine.restore(statefile.load(state_path))
     urls = {n.name: n.url for n in cluster.node}
-    async with NodeClient(urls, cfg.call_timeout_ms / 1000.0) as client:
+    timeout_s = cfg.call_timeout_ms / 1000.0
+    async with NodeClient(urls, timeout_s, start.auth_headers) as client:
         svc = SyncService(cluster, cfg, state_path, engine, client)
-        runner = web.AppRunner(make_app(svc), access_log=None, shutdown_timeout=2.0)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, cfg.host, cfg.port, reuse_address=True).start()
-        except OSError as exc:
-            log.error("cannot listen on %s:%d: %s", cfg.host, cfg.port, exc)
-            await runner.cleanup()
-            return 1
-        svc.start()
-        log.info(
-            "sync serving on %s (%s mode, nodes %s, state %s, %d cursors loaded)",
-            cfg.url,
-            cfg.mode,
-            ",".join(urls),
-            state_path,
-            len(engine.cursors),
+
+        def banner() -> str:
+            return (
+                f"sync serving on {where.url} ({cfg.mode} mode, nodes {','.join(urls)}, "
+                f"state {state_path}, {len(engine.cursors)} cursors loaded)"
+            )
+
+        yield edge.Served(
+            make_app(svc), banner, listening=svc.start, stopping=svc.stop, shutdown_timeout_s=2.0
         )
-        await until_stopped()
-        log.info("sync stopping")
-        await svc.stop()
-        await runner.cleanup()
-    return 0
 
 
-def forget(cluster: ClusterConfig, state_path: Path, node: str) -> int:
+SYNC = edge.Component(
+    prog="dtm sync",
+    description="Run the sync process.",
+    label=lambda ns: "sync",
+    listen=_listen,
+    build=_build,
+    flags=_flags,
+)
+
+
+def forget(start: edge.Startup, state_path: Path, node: str) -> int:
+    cluster = start.cluster
     cluster.node_named(node)
     body = wire.encode(wire.ForgetRequest(node))
     req = urllib.request.Request(
         cluster.sync.url + "/v1/forget",
         data=body,
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **start.auth_headers},
         method="POST",
     )
     try:
@@ -99,39 +137,22 @@ def forget(cluster: ClusterConfig, state_path: Path, node: str) -> int:
     return 0
 
 
-def main(argv: list[str]) -> int:
-    args = list(argv)
-    forgetting = bool(args) and args[0] == "forget"
-    parser = argparse.ArgumentParser(
-        prog="dtm sync forget" if forgetting else "dtm sync",
-        description="Remove a node for good." if forgetting else "Run the sync process.",
-    )
+def _forget_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="dtm sync forget", description="Remove a node for good.")
     parser.add_argument("--config", required=True, help="the cluster TOML file")
     parser.add_argument("--state", help="the cursor state file (default: DATA_DIR/sync.state.json)")
-    if forgetting:
-        parser.add_argument("node", help="the node to forget")
-    else:
-        parser.add_argument("--interval", type=int, metavar="MS", help="poll every MS ms")
-        parser.add_argument("--port", type=int, help="serve status on this port instead")
-    ns = parser.parse_args(args[1:] if forgetting else args)
-    configure_logging("sync")
-    try:
-        cluster = load_config(ns.config)
-        state_path = Path(ns.state) if ns.state else default_state_path(cluster)
-        if forgetting:
-            return forget(cluster, state_path, ns.node)
-        cfg = cluster.sync
-        if ns.interval is not None:
-            if ns.interval <= 0:
-                raise ErrSyntaxInvalidArgs("--interval must be a positive number of ms")
-            cfg = msgspec.structs.replace(cfg, mode="interval", interval_ms=ns.interval)
-        if ns.port is not None:
-            cfg = msgspec.structs.replace(cfg, port=ns.port)
-        if cfg.call_timeout_ms < 1:
-            raise ErrSyntaxInvalidArgs("[sync] call_timeout_ms must be positive")
-        if cfg.batch < 1 or cfg.batch > 10_000:
-            raise ErrSyntaxInvalidArgs("[sync] batch must be in 1..10000")
-        return uvloop.run(serve(cluster, cfg, state_path))
-    except DtmError as exc:
-        print(f"{exc.name}: {exc.message}", file=sys.stderr)
-        return exc.exit_code
+    parser.add_argument("node", help="the node to forget")
+    ns = parser.parse_args(argv)
+    edge.configure_logging("sync")
+
+    def start() -> int:
+        startup = edge.prepare(ns.config)
+        return forget(startup, state_path_of(startup.cluster, ns), ns.node)
+
+    return edge.report(start)
+
+
+def main(argv: list[str]) -> int:
+    if argv and argv[0] == "forget":
+        return _forget_main(argv[1:])
+    return edge.run(SYNC, argv)

@@ -3,6 +3,7 @@
 Rule: the file is replaced atomically (write a temporary file, fsync it, rename it over the old
 one, fsync the directory), so after a crash it holds either the old or the new state, whole; it
 only ever holds cursors that targets acknowledged, so re-reading it means re-delivery, never a skip.
+It is readable by its owner only (0600).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def save(path: Path, state: wire.SyncStateFile) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     data = wire.encode(state)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         view = memoryview(data)
         while view:
