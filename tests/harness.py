@@ -37,6 +37,7 @@ START_TIMEOUT = 15.0
 AUTH_BY_PORT: dict[int, str] = {}
 USER_AUTH_BY_PORT: dict[int, str] = {}
 HANDLER_INTERNAL_PATHS = frozenset({"/metrics", "/v1/status"})
+TEST_USER = "tester"  # every test cluster's one handler user (its tasks' keys start "tester.")
 
 
 def expected_auth(port: int | None, path: str) -> str | None:
@@ -260,7 +261,7 @@ class LocalCluster:
         # The handler's clients: one test user, whose token `request` sends to the handler.
         self.user_token = "dtmu_test-" + secrets.token_urlsafe(32)
         self.users_path = root / "users.json"
-        users = {"users": {"tester": {"token_sha256": token_hash(self.user_token)}}}
+        users = {"users": {TEST_USER: {"token_sha256": token_hash(self.user_token)}}}
         fd = os.open(self.users_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             json.dump(users, f)

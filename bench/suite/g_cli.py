@@ -84,6 +84,7 @@ def run(plan: Plan, res: Results, workdir: Path) -> None:
         envv = dict(
             os.environ,
             TODO_URL=c.url("handler"),
+            TODO_TOKEN=c.user_token,
             XDG_CONFIG_HOME=str(home / "config"),
             XDG_STATE_HOME=str(home / "state"),
             HOME=str(home),

@@ -18,7 +18,7 @@ from bench.suite import env
 
 sys.path.insert(0, str(env.ROOT / "tests"))
 
-from harness import LocalCluster, expected_auth, free_port, request, wait_until
+from harness import TEST_USER, LocalCluster, expected_auth, free_port, request, wait_until
 
 __all__ = [
     "LocalCluster",
@@ -56,11 +56,18 @@ def task_id(i: int) -> str:
     return "".join(reversed(out))
 
 
+def task_key(i: int) -> str:
+    """The key of the test user's task number ``i`` (the handler keeps a user's tasks under
+    ``<user>.<id>``)."""
+    return f"{TEST_USER}.{task_id(i)}"
+
+
 _enc = msgspec.json.Encoder()
+FILLER_EPOCH = "f111111111111111"  # the made-up peer's epoch (16 hex digits, like a node's)
 
 
 def fill(
-    url: str, start: int, count: int, *, batch: int = 5000, key: Callable[[int], str] = task_id
+    url: str, start: int, count: int, *, batch: int = 5000, key: Callable[[int], str] = task_key
 ) -> None:
     """Rows ``start .. start+count-1`` on the node at ``url``, fast: replicated batches from a
     made-up peer ``filler`` (the same call on two nodes gives both the same rows)."""
@@ -81,7 +88,12 @@ def fill(
             for i in range(n)
         ]
         done += n
-        body = {"source": "filler", "epoch": "f", "source_version": first + n, "rows": rows}
+        body = {
+            "source": "filler",
+            "epoch": "f111111111111111",
+            "source_version": first + n,
+            "rows": rows,
+        }
         r = request("POST", f"{url}/v1/replicate", _enc.encode(body), timeout=120)
         if r.status != 200:
             raise RuntimeError(f"filling {url} failed: {r}")

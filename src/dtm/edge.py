@@ -26,7 +26,14 @@ from aiohttp import web
 from dtm.auth import Credential, load_credential
 from dtm.config import ClusterConfig, load_config
 from dtm.errors import DtmError, ErrSyntaxInvalidArgs, ErrUnavailable
-from dtm.serve import Guard, GuardedRunner, Limits, everything_but_health, guard_app, is_loopback
+from dtm.serve import (
+    Guard,
+    GuardedRunner,
+    Limits,
+    everything_but_open_paths,
+    guard_app,
+    is_loopback,
+)
 
 log = logging.getLogger("dtm.edge")
 
@@ -133,7 +140,7 @@ class Served:
 
     app: web.Application
     banner: Callable[[], str]  # logged once listening
-    needs_credential: Callable[[str], bool] = everything_but_health
+    needs_credential: Callable[[str], bool] = everything_but_open_paths
     listening: Callable[[], None] | None = None  # after the socket is open
     stopping: Callable[[], Awaitable[None]] | None = None  # before connections are closed
     shutdown_timeout_s: float = SHUTDOWN_TIMEOUT_S

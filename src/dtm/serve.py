@@ -252,9 +252,12 @@ class GuardedRunner(web.AppRunner):
 # ---------------------------------------------------------------- per request
 
 
-def everything_but_health(path: str) -> bool:
-    """The default: every path needs the credential except the open probe."""
-    return path != "/healthz"
+OPEN_PATHS = frozenset({"/healthz", "/openapi.json"})
+
+
+def everything_but_open_paths(path: str) -> bool:
+    """The default: every path needs the credential except the probe and the API document."""
+    return path not in OPEN_PATHS
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,7 +266,7 @@ class Guard:
 
     credential: Credential | None
     loopback: bool
-    needs_credential: Callable[[str], bool] = everything_but_health
+    needs_credential: Callable[[str], bool] = everything_but_open_paths
 
     def refusal(self, request: web.Request) -> web.Response | None:
         """The answer that refuses ``request``, or None if it may go on."""

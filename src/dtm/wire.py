@@ -79,11 +79,16 @@ TaskId = Annotated[
         max_length=TASK_ID_LEN,
     ),
 ]
-# A stored task text: core.tasks.check_text's result (no C0/C1 control characters, 1..1000).
+# A task text as the handler makes it: core.tasks.check_text's result (no C0/C1 control
+# characters, 1..1000).
 TaskText = Annotated[
     str,
     Meta(pattern=f"^[^\\x00-\\x1f\\x7f-\\x9f]+{_END}", min_length=1, max_length=MAX_TASK_TEXT),
 ]
+# A task text as a node holds and the handler serves it: only its length is checked, so a row
+# written past the handler (by a holder of the cluster credential) stays visible, and deletable,
+# to its user; every human output escapes control characters (dtm.cli.render).
+StoredText = Annotated[str, Meta(min_length=1, max_length=MAX_TASK_TEXT)]
 # core.tasks.iso_ms: UTC ISO 8601 with milliseconds.
 IsoTime = Annotated[
     str,
@@ -352,7 +357,7 @@ class TaskValue(Wire, frozen=True):
     ``created`` and ``updated`` are UTC times in ISO 8601 with milliseconds.
     """
 
-    text: TaskText
+    text: StoredText
     status: Status
     created: IsoTime
     updated: IsoTime
@@ -362,7 +367,7 @@ class Task(Wire, frozen=True):
     """A task as the handler serves it."""
 
     id: TaskId
-    text: TaskText
+    text: StoredText
     status: Status
     created: IsoTime
     updated: IsoTime

@@ -22,7 +22,7 @@ def test_a_session_hlc_is_kept_iff_within_the_max_offset(hlc: int) -> None:
 
 def test_the_year_2453_session_hlc_is_dropped_and_the_rest_kept() -> None:
     header = json.dumps(
-        {"versions": {"store1": 3}, "epochs": {"store1": "e"}, "hlc": 999999999999999999}
+        {"versions": {"store1": 3}, "epochs": {"store1": "e" * 16}, "hlc": 999999999999999999}
     )
     token = parse_token(header, lambda: NOW, 500)
     assert token.hlc == 0 and token.versions == {"store1": 3}

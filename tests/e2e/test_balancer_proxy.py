@@ -19,8 +19,12 @@ from harness import LocalCluster, request, wait_until
 FAST = {"health_interval_ms": 100, "health_timeout_ms": 300, "connect_timeout_ms": 300}
 
 
-def _up(cluster: Callable[..., LocalCluster], **balancer: Any) -> LocalCluster:
-    c = cluster(nodes=2, sections={"balancer": {**FAST, **balancer}})
+def _up(
+    cluster: Callable[..., LocalCluster],
+    node_options: dict[str, dict[str, Any]] | None = None,
+    **balancer: Any,
+) -> LocalCluster:
+    c = cluster(nodes=2, sections={"balancer": {**FAST, **balancer}}, node_options=node_options)
     c.start_nodes()
     c.start("balancer")
     return c
@@ -134,7 +138,8 @@ def test_bodies_and_dtm_headers_pass_unchanged(cluster: Callable[..., LocalClust
 def test_a_slow_client_of_a_large_answer_holds_up_nothing(
     cluster: Callable[..., LocalCluster],
 ) -> None:
-    c = _up(cluster)
+    pages = {"max_page_bytes": 16 * 1024 * 1024}  # one answer larger than the kernel's buffers
+    c = _up(cluster, {"store1": pages, "store2": pages})
     big = {"value": "y" * 60000}
     for url in c.node_urls:
         for i in range(120):

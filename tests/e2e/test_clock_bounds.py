@@ -17,6 +17,9 @@ MAX_STAMP = 2**63 - 1
 MAX_OFFSET_MS = 500
 
 
+EPOCH = "e9e9e9e9e9e9e9e9"  # a made-up source's epoch
+
+
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -42,7 +45,7 @@ def forged(key: str, hlc: int, version: int = 1) -> dict[str, Any]:
 
 
 def replicate(url: str, rows_: list[dict[str, Any]], source: str = "store9") -> Response:
-    body = {"source": source, "epoch": "e9", "source_version": len(rows_), "rows": rows_}
+    body = {"source": source, "epoch": EPOCH, "source_version": len(rows_), "rows": rows_}
     return request("POST", f"{url}/v1/replicate", body)
 
 
@@ -63,7 +66,7 @@ def test_a_forged_row_near_2_63_is_held_not_merged_nor_stored_and_writes_go_on(
     assert r.status == 200 and r.json()["held_from"] == 1 and r.json()["applied"] == 0
     st = node_status(url)
     assert sane(st["hlc"], 0) and st["hlc"] >= before and st["skew_events"] == 2
-    assert st["applied"] == {"store9": {"epoch": "e9", "version": 0}}
+    assert st["applied"] == {"store9": {"epoch": EPOCH, "version": 0}}
     assert request("GET", f"{url}/v1/kv/evil:1").status == 404
     assert request("GET", f"{url}/v1/kv/evil:2").status == 404
     # a stamp beyond what SQLite stores is a usage error naming the field, never a 5xx

@@ -35,14 +35,15 @@ def net() -> Iterator[Hosts]:
         yield h
 
 
-def _put_inside(net: Hosts, host: str, url: str, key: str, value: Any) -> dict[str, Any]:
+def _put_inside(net: Hosts, host: str, url: str, key: str, value: Any, auth: str) -> dict[str, Any]:
     """PUT from inside a host's namespace (the only way to reach it while partitioned)."""
+    headers = {"Content-Type": "application/json", "Authorization": auth}
     code = (
         "import http.client,json,sys;"
         f"c=http.client.HTTPConnection({url.split('//')[1].split(':')[0]!r},"
         f"{int(url.rsplit(':', 1)[1])},timeout=5);"
         f"c.request('PUT','/v1/kv/{key}',body=json.dumps({{'value':{json.dumps(value)}}}),"
-        "headers={'Content-Type':'application/json'});r=c.getresponse();"
+        f"headers={headers!r});r=c.getresponse();"
         "b=r.read();sys.stdout.write(b.decode()) if r.status==200 else sys.exit(b.decode())"
     )
     out = net.run_in(host, ["python3", "-c", code])
@@ -96,7 +97,8 @@ def test_both_sides_of_a_partition_keep_writing_and_converge_after_healing(
                 pool.submit(request, "PUT", f"{s1}/v1/kv/k{i}", {"value": "left"}) for i in range(5)
             ]
             right = [
-                pool.submit(_put_inside, net, "store2", s2, f"k{i}", "right") for i in range(3, 8)
+                pool.submit(_put_inside, net, "store2", s2, f"k{i}", "right", c.auth_header)
+                for i in range(3, 8)
             ]
             acked += [f.result().json() for f in left]
             acked += [f.result() for f in right]
