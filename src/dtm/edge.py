@@ -26,13 +26,13 @@ from aiohttp import web
 from dtm.auth import Credential, load_credential
 from dtm.config import ClusterConfig, load_config
 from dtm.errors import DtmError, ErrSyntaxInvalidArgs, ErrUnavailable
+from dtm.hosts import is_loopback
 from dtm.serve import (
     Guard,
     GuardedRunner,
     Limits,
     everything_but_open_paths,
     guard_app,
-    is_loopback,
 )
 
 log = logging.getLogger("dtm.edge")

@@ -14,7 +14,6 @@ or [::1] (421), a protected path needs the cluster credential (401), a body must
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,12 +36,12 @@ from dtm.errors import (
     ErrUnavailable,
     from_status,
 )
+from dtm.hosts import host_allowed
 from dtm.httpkit import Handler, error_response, log_unexpected, quoted
 
 log = logging.getLogger("dtm.http")
 
 IDLE_TIMEOUT_S: Final = 60.0
-LOOPBACK_HOSTS: Final = frozenset({"localhost", "127.0.0.1", "[::1]"})
 MAX_ERROR_TEXT: Final = 200
 
 # What a connection is waiting for, as far as our timers are concerned.
@@ -61,30 +60,6 @@ class Limits:
 
 class BodyTimeout(ErrRequestTimeout):
     """A request body stopped arriving; the route's read raises this (answered 408)."""
-
-
-def is_loopback(host: str) -> bool:
-    """True if ``host`` (a listen address) is reachable only from this machine."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def host_allowed(value: str | None) -> bool:
-    """True if a ``Host`` header names this machine's loopback (any port), or is absent."""
-    if value is None:
-        return True
-    host = value.strip().lower()
-    if host.startswith("["):
-        end = host.find("]")
-        name, rest = host[: end + 1], host[end + 1 :]
-    else:
-        name, colon, port = host.partition(":")
-        rest = colon + port
-    return name in LOOPBACK_HOSTS and (rest == "" or (rest[:1] == ":" and rest[1:].isdigit()))
 
 
 def _raw_answer(err: DtmError, status: int) -> bytes:

@@ -234,7 +234,8 @@ def test_no_credential_on_a_public_address_refuses_to_start(tmp_path: Path) -> N
     done = subprocess.run(cmd, env=env, capture_output=True, timeout=20)
     assert done.returncode == 2
     assert (
-        b"refusing to listen on 0.0.0.0 without the cluster credential" in done.stderr + done.stdout
+        b"refusing to listen on '0.0.0.0' (not a loopback address) without the cluster credential"
+        in done.stderr + done.stdout
     )
 
 

@@ -11,7 +11,7 @@ from dtm import httpkit
 from dtm.auth import Credential
 from dtm.edge import check_listen
 from dtm.errors import ErrSyntaxInvalidArgs
-from dtm.serve import host_allowed, is_loopback
+from dtm.hosts import host_allowed, is_loopback
 
 
 def test_quoted_values_cannot_forge_a_log_line() -> None:

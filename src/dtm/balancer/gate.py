@@ -9,18 +9,17 @@ is 404; a request with a body must be `application/json` (415).
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Final
 
 from dtm.auth import Credential
 from dtm.balancer.http1 import RequestHead
 from dtm.errors import DtmError, ErrNoDataFound, ErrSyntaxInvalidArgs, ErrUnauthorized
+from dtm.hosts import host_allowed
 
 OPEN_PATHS: Final = frozenset({"/healthz"})
 LOCAL_PATHS: Final = frozenset({"/healthz", "/v1/status", "/metrics"})
 _FORWARDED: Final = re.compile(r"/v1/kv(/[A-Za-z0-9._:-]{1,128})?")
-_LOOPBACK_HOST: Final = re.compile(rb"(localhost|127\.0\.0\.1|\[::1\])(:[0-9]{1,5})?", re.I)
 _JSON: Final = b"application/json"
 
 
@@ -35,16 +34,6 @@ class Refusal:
         self.extra = extra
 
 
-def is_loopback(host: str) -> bool:
-    """Does a listener on ``host`` take connections from this machine only?"""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def forwarded_path(path: str) -> bool:
     """Is ``path`` one the data nodes serve to clients?"""
     m = _FORWARDED.fullmatch(path)
@@ -53,7 +42,7 @@ def forwarded_path(path: str) -> bool:
 
 def refusal(head: RequestHead, credential: Credential | None, loopback: bool) -> Refusal | None:
     """None if ``head`` may be served, else why not."""
-    if loopback and (head.host is None or _LOOPBACK_HOST.fullmatch(head.host) is None):
+    if loopback and (head.host is None or not host_allowed(head.host.decode("latin-1"))):
         return Refusal(ErrSyntaxInvalidArgs("this listener answers only Host: localhost"))
     path = head.path
     if path in OPEN_PATHS and head.method in ("GET", "HEAD"):

@@ -31,9 +31,15 @@ from dtm.balancer.timeouts import read_timeout_ms
 from dtm.balancer.upstream import Node, UpstreamClosed, UpstreamConn, UpstreamTimeout
 from dtm.config import BalancerConfig, NodeConfig
 from dtm.errors import DtmError, ErrTimeout, ErrUnavailable
+from dtm.hosts import is_loopback
 from dtm.wire import encode
 
 log = logging.getLogger("dtm.balancer")
+
+
+def wall_ms() -> int:
+    """This machine's clock in unix milliseconds (deadlines, and the clock /healthz shows)."""
+    return time.time_ns() // 1_000_000
 
 
 class Client(Protocol):
@@ -52,7 +58,7 @@ class Balancer:
     ) -> None:
         self.cfg = cfg
         self.credential = credential
-        self.loopback = gate.is_loopback(cfg.host)
+        self.loopback = is_loopback(cfg.host)
         self.read_timeout_ms = cfg.read_timeout_ms
         self.max_body_bytes = cfg.max_body_bytes
         self.max_buffered_bytes = cfg.max_buffered_bytes
@@ -90,7 +96,7 @@ class Balancer:
             return None
         keep, head_only = head.keep_alive, head.method == "HEAD"
         if head.path == "/healthz":
-            body = status.health_body("balancer")
+            body = status.health_body("balancer", wall_ms())
             return status.response(200, body, keep, head_only=head_only)
         if head.path == "/v1/status":
             body = encode(status.status_of(self.nodes, self.totals))
@@ -151,7 +157,7 @@ class Balancer:
                 if method not in READ_METHODS:
                     # A write must not apply after we stop waiting for it (and perhaps retry it
                     # elsewhere): a late duplicate would order after newer writes of the key.
-                    payload = head.upstream_bytes(body, time.time_ns() // 1_000_000 + timeout_ms)
+                    payload = head.upstream_bytes(body, wall_ms() + timeout_ms)
                 try:
                     rhead = await conn.send(payload, method, timeout_s)
                     if (rhead.status == 409 and method in SESSION_METHODS) or (

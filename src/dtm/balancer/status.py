@@ -87,8 +87,9 @@ def buffers_full(limit: int) -> bytes:
     return error_response(err, keep_alive=False)
 
 
-def health_body(name: str) -> bytes:
-    return encode(Health(status="ok", component="balancer", name=name))
+def health_body(name: str, now_ms: int) -> bytes:
+    """The balancer's /healthz: alive, and its clock (the nodes measure their offsets by it)."""
+    return encode(Health(status="ok", component="balancer", name=name, now_ms=now_ms))
 
 
 def status_of(nodes: Sequence[Node], totals: Counters) -> BalancerStatus:
