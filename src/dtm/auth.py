@@ -12,7 +12,6 @@ A secret is never logged: `Credential` prints as a count.
 from __future__ import annotations
 
 import hmac
-import os
 import secrets
 import stat
 from collections.abc import Mapping
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Final
 
 from dtm.errors import ErrSyntaxInvalidArgs
+from dtm.files import write_private
 
 AUTH_HEADER: Final = "Authorization"
 SECRET_ENV: Final = "DTM_CLUSTER_SECRET"
@@ -121,13 +121,6 @@ def ensure_secret_file(path: Path) -> bool:
     """Create ``path`` with a new secret, mode 0600, unless it exists; True if it was made."""
     if path.exists():
         return False
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write("# dtm cluster secret: every component and admin tool of this cluster uses it.\n")
-        f.write(new_secret() + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    header = "# dtm cluster secret: every component and admin tool of this cluster uses it.\n"
+    write_private(path, (header + new_secret() + "\n").encode())
     return True

@@ -8,11 +8,11 @@ It is readable by its owner only (0600).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from dtm import wire
 from dtm.errors import DtmError, ErrSyntaxInvalidArgs
+from dtm.files import write_private
 
 MAX_STATE_BYTES = 64 * 1024 * 1024
 
@@ -32,22 +32,5 @@ def load(path: Path) -> wire.SyncStateFile:
 
 
 def save(path: Path, state: wire.SyncStateFile) -> None:
-    """Replace the file at ``path`` with ``state``, atomically and durably."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    data = wire.encode(state)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            n = os.write(fd, view)
-            view = view[n:]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    """Replace the file at ``path`` with ``state``, atomically and durably (mode 0600)."""
+    write_private(path, wire.encode(state))

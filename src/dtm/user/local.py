@@ -17,6 +17,7 @@ from pathlib import Path
 
 from dtm.config import ClusterConfig
 from dtm.core import users
+from dtm.files import write_private
 from dtm.user import store
 
 LOCAL_USER = "local"
@@ -45,8 +46,8 @@ def ensure_local_user(cfg: ClusterConfig, run_root: Path, env: Mapping[str, str]
     if token is None or entry is None or entry.token_sha256 != users.token_hash(token):
         token = users.new_token(secrets.token_bytes(users.TOKEN_BYTES))
         store.add_user(cfg.users_path, LOCAL_USER, token, time.time_ns() // 1_000_000, True)
-        store.write_private(run_token, (token + "\n").encode())
+        write_private(run_token, (token + "\n").encode())
     cli_copy = _cli_config_dir(env) / TOKEN_FILE
     if _read(cli_copy) != token:
-        store.write_private(cli_copy, (token + "\n").encode())
+        write_private(cli_copy, (token + "\n").encode())
     return cli_copy

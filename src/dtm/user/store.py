@@ -17,6 +17,7 @@ import msgspec
 
 from dtm.core import users
 from dtm.errors import DtmError, ErrSyntaxInvalidArgs
+from dtm.files import write_private
 
 MAX_USERS_BYTES = 4 * 1024 * 1024
 
@@ -65,30 +66,6 @@ def read_users(path: Path) -> UsersFile:
 def encode_users(content: UsersFile) -> bytes:
     ordered = UsersFile(dict(sorted(content.users.items())))
     return msgspec.json.format(msgspec.json.encode(ordered), indent=2) + b"\n"
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically, mode 0600."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fchmod(fd, 0o600)
-        os.fsync(fd)
-    except OSError:
-        os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise
-    os.close(fd)
-    os.replace(tmp, path)
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
 
 
 @contextlib.contextmanager
