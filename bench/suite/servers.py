@@ -18,7 +18,15 @@ from bench.suite import env
 
 sys.path.insert(0, str(env.ROOT / "tests"))
 
-from harness import TEST_USER, LocalCluster, expected_auth, free_port, request, wait_until
+from harness import (
+    AUTH_BY_PORT,
+    TEST_USER,
+    LocalCluster,
+    expected_auth,
+    free_port,
+    request,
+    wait_until,
+)
 
 __all__ = [
     "LocalCluster",
@@ -157,6 +165,7 @@ class Servers:
             preexec_fn=_die_with_parent,
         )
         self.others.append(proc)
+        AUTH_BY_PORT[port] = c.auth_header  # its clients send the nodes' credential through it
         url = f"http://127.0.0.1:{port}"
         wait_until(
             lambda: request("GET", url + "/healthz", timeout=1).status == 200,
