@@ -5,6 +5,8 @@ fenced (503 ErrClockSkew on client writes) until it is fixed."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -176,6 +178,17 @@ def test_a_node_30s_fast_is_fenced_refuses_writes_with_503_and_unfences_when_fix
     assert all(off < -20_000 for off in st["offsets"].values())
     metrics = request("GET", f"{url1}/metrics").body.decode()
     assert "dtm_node_fenced 1.0" in metrics and "dtm_node_clock_offset_ms{peer=" in metrics
+    # `todo cluster status` shows it, per node
+    view = subprocess.run(
+        [sys.executable, "-m", "dtm.cli.cluster_status", "--config", str(c.config_path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert view.returncode == 0, view.stderr
+    lines = {ln.split()[0]: ln for ln in view.stdout.splitlines() if " -> " not in ln}
+    assert "FENCED: refuses client writes" in lines["store1"], view.stdout
+    assert "FENCED" not in lines["store2"] and " ok" in lines["store2"], view.stdout
     # the healthy node is not fenced, writes there, and reads on store1 still work
     assert not fenced(url2) and not node_status(url2)["fenced"]
     row = put(url2, "k", {"n": 2})

@@ -3,10 +3,11 @@
     todo cluster status [--url URL | --config FILE]
 
 Rule: it reads `GET /v1/status` of the sync process (``--url``, else the ``[sync]`` address of
-``--config``, else ``$DTM_SYNC_URL``, else http://127.0.0.1:7420) and renders it; it changes
-nothing. It sends the cluster credential of ``--config`` (else of ./run/cluster.toml, the local
-cluster, if there is one; ``$DTM_CLUSTER_SECRET`` wins over both). `render` is pure,
-`fetch_status` does the one request, `main` wires them for the CLI.
+``--config``, else ``$DTM_SYNC_URL``, else http://127.0.0.1:7420) and, when it knows the cluster
+config, of every data node (its clock: fenced or not, the offsets it measured), and renders them;
+it changes nothing. It sends the cluster credential of ``--config`` (else of ./run/cluster.toml,
+the local cluster, if there is one; ``$DTM_CLUSTER_SECRET`` wins over both). `render` and
+`render_nodes` are pure, the `fetch_*` functions do the requests, `show` wires them.
 """
 
 from __future__ import annotations
@@ -19,21 +20,37 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 from dtm import wire
 from dtm.auth import AUTH_HEADER, Credential, load_credential
-from dtm.errors import ErrSyntaxInvalidArgs, ErrTimeout, ErrUnavailable
+from dtm.errors import DtmError, ErrSyntaxInvalidArgs, ErrTimeout, ErrUnavailable
 
 DEFAULT_SYNC_URL = "http://127.0.0.1:7420"
 SYNC_URL_ENV = "DTM_SYNC_URL"
 LOCAL_CLUSTER_CONFIG = Path("run") / "cluster.toml"
 
 
+T = TypeVar("T")
+
+
 def fetch_status(
     url: str, timeout: float = 5.0, credential: Credential | None = None
 ) -> wire.SyncStatus:
-    """`GET {url}/v1/status`, decoded; every failure is one of our errors."""
+    """The sync's `GET {url}/v1/status`, decoded; every failure is one of our errors."""
+    return _get_status(url, wire.SyncStatus, "the sync process", timeout, credential)
+
+
+def fetch_node_status(
+    url: str, timeout: float = 5.0, credential: Credential | None = None
+) -> wire.NodeStatus:
+    """A data node's `GET {url}/v1/status`, decoded; every failure is one of our errors."""
+    return _get_status(url, wire.NodeStatus, "the data node", timeout, credential)
+
+
+def _get_status(
+    url: str, type_: type[T], who: str, timeout: float, credential: Credential | None
+) -> T:
     req = urllib.request.Request(url.rstrip("/") + "/v1/status")
     if credential is not None:
         req.add_header(AUTH_HEADER, credential.header_value)
@@ -41,12 +58,31 @@ def fetch_status(
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             data = resp.read()
     except urllib.error.HTTPError as exc:
-        raise wire.error_from_answer(exc.code, exc.read(), f"the sync process at {url}") from None
+        raise wire.error_from_answer(exc.code, exc.read(), f"{who} at {url}") from None
     except TimeoutError:
-        raise ErrTimeout(f"sync at {url} did not answer within {timeout:.0f}s") from None
+        raise ErrTimeout(f"{who} at {url} did not answer within {timeout:.0f}s") from None
     except OSError as exc:
-        raise ErrUnavailable(f"cannot reach the sync process at {url}: {exc}") from None
-    return wire.decode(data, wire.SyncStatus, what="sync status")
+        raise ErrUnavailable(f"cannot reach {who} at {url}: {exc}") from None
+    return wire.decode(data, type_, what=f"status of {who}")
+
+
+def render_nodes(nodes: list[tuple[str, wire.NodeStatus | DtmError]]) -> str:
+    """One line per data node: its version, rows and clock (fenced: it refuses client writes)."""
+    table = [("node", "epoch", "version", "rows", "tombstones", "clock")]
+    for name, st in nodes:
+        if isinstance(st, DtmError):
+            table.append((name, "?", "?", "?", "?", f"unreachable: {st.name}"))
+            continue
+        far = max(st.offsets.values(), key=abs, default=None)
+        offset = "" if far is None else f", furthest peer {far:+d} ms"
+        clock = ("FENCED: refuses client writes" if st.fenced else "ok") + offset
+        row = (str(st.last_version), str(st.live_rows), str(st.tombstones), clock)
+        table.append((name, st.epoch, *row))
+    widths = [max(len(r[i]) for r in table) for i in range(5)]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r[:5], widths, strict=True)) + "  " + r[5]
+        for r in table
+    )
 
 
 def _secs(v: float | None) -> str:
@@ -101,18 +137,20 @@ def render(st: wire.SyncStatus, url: str) -> str:
 
 def target(
     url: str | None, config: str | None, env: Mapping[str, str]
-) -> tuple[str, Credential | None]:
-    """Where the sync process answers, and the credential to show it."""
+) -> tuple[str, Credential | None, list[tuple[str, str]]]:
+    """Where the sync process answers, the credential to show it, and the data nodes (name,
+    URL) when the cluster config is known."""
     from dtm.config import load_config
 
     path = Path(config) if config else LOCAL_CLUSTER_CONFIG
     cfg = load_config(path) if config or path.exists() else None
     credential = load_credential(cfg.secret_path if cfg is not None else None, env)
+    nodes = [(n.name, n.url) for n in cfg.node] if cfg is not None else []
     if url:
-        return url, credential
+        return url, credential, nodes if config else []
     if config and cfg is not None:
-        return cfg.sync.url, credential
-    return env.get(SYNC_URL_ENV) or DEFAULT_SYNC_URL, credential
+        return cfg.sync.url, credential, nodes
+    return env.get(SYNC_URL_ENV) or DEFAULT_SYNC_URL, credential, nodes
 
 
 class _Parser(argparse.ArgumentParser):
@@ -128,8 +166,17 @@ def show(argv: list[str], env: Mapping[str, str] | None = None) -> str:
     parser.add_argument("--url", help="the sync process's address")
     parser.add_argument("--config", help="the cluster TOML file (its [sync] address)")
     ns = parser.parse_args(argv)
-    url, credential = target(ns.url, ns.config, os.environ if env is None else env)
-    return render(fetch_status(url, credential=credential), url)
+    url, credential, nodes = target(ns.url, ns.config, os.environ if env is None else env)
+    text = render(fetch_status(url, credential=credential), url)
+    if not nodes:
+        return text
+    seen: list[tuple[str, wire.NodeStatus | DtmError]] = []
+    for name, node_url in nodes:
+        try:
+            seen.append((name, fetch_node_status(node_url, credential=credential)))
+        except DtmError as err:
+            seen.append((name, err))
+    return render_nodes(seen) + "\n" + text
 
 
 if __name__ == "__main__":
