@@ -149,7 +149,18 @@ def test_the_handler_sees_added_and_removed_users_after_a_recheck(tmp_path: Path
 def test_a_malformed_users_file_stops_the_handler_at_start(tmp_path: Path) -> None:
     path = tmp_path / "users.json"
     path.write_text("[]")
-    with pytest.raises(ErrSyntaxInvalidArgs):
+    path.chmod(0o600)
+    with pytest.raises(ErrSyntaxInvalidArgs, match="malformed"):
+        UserDirectory(path, Clock())
+
+
+def test_a_users_file_others_may_write_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "users.json"
+    path.write_bytes(b'{"users": {}}')
+    path.chmod(0o600)
+    assert UserDirectory(path, Clock()).names == ()
+    path.chmod(0o664)  # anyone in the group could add a user of their own
+    with pytest.raises(ErrSyntaxInvalidArgs, match="open to others"):
         UserDirectory(path, Clock())
 
 

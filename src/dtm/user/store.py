@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -53,11 +54,17 @@ def read_users(path: Path) -> UsersFile:
     """The users file at ``path``; a missing file is no users."""
     try:
         with open(path, "rb") as f:
+            mode = stat.S_IMODE(os.fstat(f.fileno()).st_mode)
             data = f.read(MAX_USERS_BYTES + 1)
     except FileNotFoundError:
         return UsersFile()
     except OSError as exc:
         raise ErrSyntaxInvalidArgs(f"cannot read the users file {path}: {exc.strerror}") from None
+    if mode & 0o077:  # whoever may write it may add a user
+        raise ErrSyntaxInvalidArgs(
+            f"the users file {path} is open to others (mode {mode:o}); make it private: "
+            f"chmod 600 {path}"
+        )
     if len(data) > MAX_USERS_BYTES:
         raise ErrSyntaxInvalidArgs(f"the users file {path} is over {MAX_USERS_BYTES} bytes")
     return parse_users(data, str(path))
