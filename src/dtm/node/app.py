@@ -25,7 +25,7 @@ from dtm.errors import (
     ErrSyntaxInvalidArgs,
     ErrTimeout,
 )
-from dtm.httpkit import json_response
+from dtm.httpkit import json_response, quoted
 from dtm.node import params
 from dtm.node.clockwatch import ClockWatch, Peer
 from dtm.node.metrics import CONTENT_TYPE, NodeMetrics
@@ -43,6 +43,7 @@ BUCKETS = params.IntRange(DEFAULT_BUCKETS, 1, MAX_BUCKETS)
 BUCKET_INDEX = params.IntRange(0, 0, MAX_BUCKETS - 1)
 VERSION_KEY = "dtm_version"  # request slot: the last_version an answer may claim
 SESSION_PATHS = ("/v1/kv", "/v1/changes")
+HELD_LOG_EVERY_MS = 10_000  # held-back rows: at most one log line per source this often
 
 
 _json = json_response
@@ -76,6 +77,7 @@ class NodeService:
         self.now_ms = now_ms
         self.wall_ms = wall_ms or now_ms
         self.changes = Changes()
+        self._held_logged: dict[str, tuple[int | None, int]] = {}
         self.clock = ClockWatch(peers or [], now_ms, cfg.max_clock_offset_ms)
         self.metrics = NodeMetrics(store, lambda: self.changes.waiters, commits, self.clock)
 
@@ -97,6 +99,23 @@ class NodeService:
                 f"node {self.store.node}: this clock is beyond {self.cfg.max_clock_offset_ms} ms "
                 f"from most of its peers (offsets {self.clock.offsets}); write to another node"
             )
+
+    def _note_held(self, source: str, version: int) -> None:
+        """Log held-back rows once per HELD_LOG_EVERY_MS per source: the sync redelivers them
+        every 100 ms until the clocks allow, and each time would be one more line."""
+        now = self.wall_ms()
+        last, count = self._held_logged.get(source, (None, 0))
+        if last is not None and now - last < HELD_LOG_EVERY_MS:
+            self._held_logged[source] = (last, count + 1)
+            return
+        self._held_logged[source] = (now, 0)
+        log.warning(
+            "held back rows of %s from version %d: stamped beyond the max clock offset ahead"
+            " (%d more deliveries held since the last line)",
+            quoted(source),
+            version,
+            count,
+        )
 
     def _check_deadline(self, request: web.Request) -> None:
         """Refuse a forwarded write that arrived after its sender stopped waiting for it."""
@@ -227,11 +246,7 @@ class NodeService:
         self._check_deadline(request)
         result = await self.store.replicate(batch)
         if result.held_from:
-            log.warning(
-                "held back rows of %s from version %d: stamped beyond the max clock offset ahead",
-                batch.source,
-                result.held_from,
-            )
+            self._note_held(batch.source, result.held_from)
         self.metrics.writes.labels("ignored").inc(result.ignored)
         self._wrote("replicated", result.applied)
         return _json(result)
