@@ -15,6 +15,9 @@ from pathlib import Path
 from dtm.config import ClusterConfig, TlsSection
 from dtm.errors import ErrSyntaxInvalidArgs
 
+# The certificate of an operator's tools (`todo cluster status --config`): a client, not a server.
+OPERATOR = "operator"
+
 
 def _section(cfg: ClusterConfig) -> TlsSection | None:
     return cfg.tls

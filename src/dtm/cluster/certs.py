@@ -1,8 +1,9 @@
 """`dtm cluster certs --config FILE [--hosts H,...]`: a small CA and one certificate per component.
 
 Rule: the CA (``ca.pem``, ``ca.key``) is made once and reused; every component of the config
-(store1.., balancer, handler, sync) gets ``<name>.pem`` and ``<name>.key`` signed by it, valid
-for its configured host, ``--hosts``, ``localhost`` and ``127.0.0.1``. Keys are written 0600.
+(store1.., balancer, handler, sync, and ``operator`` for tools) gets ``<name>.pem`` and
+``<name>.key`` signed by it, valid for its configured host, ``--hosts``, ``localhost`` and
+``127.0.0.1``. Keys are written 0600.
 Where they go is the config's ``[tls]`` section (``cert_dir``, ``ca_file``).
 """
 
@@ -21,7 +22,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from dtm.config import ClusterConfig, load_config
 from dtm.errors import ErrSyntaxInvalidArgs
-from dtm.tls import ca_path, cert_paths
+from dtm.tls import OPERATOR, ca_path, cert_paths
 
 VALID_DAYS = 825
 _BOTH_ENDS = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
@@ -141,9 +142,10 @@ def make_certs(cfg: ClusterConfig, extra_hosts: list[str]) -> list[Path]:
     ca_cert = ca_path(cfg, tls)
     ca, ca_key = _ca(ca_cert, ca_cert.with_suffix(".key"), now)
     made = []
-    for name, listener in cfg.components:
+    wanted = [(name, listener.host) for name, listener in cfg.components]
+    for name, host in [*wanted, (OPERATOR, "localhost")]:
         cert_file, key_file = cert_paths(cfg, tls, name)
-        hosts = [listener.host, *extra_hosts, "localhost", "127.0.0.1"]
+        hosts = [host, *extra_hosts, "localhost", "127.0.0.1"]
         cert, key = _leaf(name, hosts, ca, ca_key, now)
         _write(key_file, key, 0o600)
         _write(cert_file, cert, 0o644)
