@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from harness import LocalCluster, request, running
 from syncutil import converged
 
 from dtm.config import parse_config
 from dtm.errors import ErrSyntaxInvalidArgs
+from harness import LocalCluster, request, running
 
 COMPONENTS = ("store1", "store2", "balancer", "handler", "sync", "operator")
 
