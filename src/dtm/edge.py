@@ -19,7 +19,7 @@ import ssl
 import sys
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import uvloop
 from aiohttp import web
@@ -135,10 +135,11 @@ class Listen:
     port: int
     head_timeout_ms: int = 10000
     max_connections: int = 1024
+    tls: bool = False  # set by `run` from the config's [tls] section
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     def limits(self) -> Limits:
         s = self.head_timeout_ms / 1000
@@ -184,7 +185,7 @@ def run(comp: Component, argv: list[str]) -> int:
 
     def start() -> int:
         startup = prepare(ns.config, (comp.name or comp.label)(ns))
-        where = comp.listen(startup, ns)
+        where = replace(comp.listen(startup, ns), tls=startup.cluster.tls is not None)
         check_listen(where.host, where.port, startup.credential)
         return uvloop.run(_serve(comp, startup, ns, where))
 

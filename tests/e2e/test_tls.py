@@ -17,7 +17,7 @@ from syncutil import converged
 
 from dtm.config import parse_config
 from dtm.errors import ErrSyntaxInvalidArgs
-from harness import LocalCluster, request, running
+from harness import LocalCluster, request, running, wait_until
 
 COMPONENTS = ("store1", "store2", "balancer", "handler", "sync", "operator")
 
@@ -111,6 +111,18 @@ def test_the_whole_cluster_serves_todo_over_tls_and_replicates(
     assert any("over tls" in str(row) for row in rows.values()), rows
     sync = request("GET", c.url("sync") + "/v1/status")
     assert sync.status == 200 and sync.json()["forgotten"] == [], sync
+
+
+def test_a_node_measures_every_peers_clock_over_tls(tls_cluster: LocalCluster) -> None:
+    """The clock watch reads each peer's /healthz with the node's own certificate."""
+    url = tls_cluster.url("store1") + "/metrics"
+
+    def measured() -> bool:
+        text = request("GET", url).body.decode()
+        peers = ("store2", "balancer", "handler", "sync")
+        return all(f'dtm_node_clock_offset_ms{{peer="{p}"}}' in text for p in peers)
+
+    wait_until(measured, 15.0, 0.2, "store1 to measure every peer's clock")
 
 
 def test_a_client_that_does_not_trust_the_ca_is_refused(
