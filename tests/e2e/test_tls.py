@@ -168,3 +168,12 @@ def test_a_tls_key_others_can_read_is_refused(cluster: Callable[..., LocalCluste
     assert proc.returncode == 2, proc.stderr
     assert "cannot start: ErrSyntaxInvalidArgs: the TLS key" in proc.stderr, proc.stderr
     assert "readable by others" in proc.stderr
+
+
+def test_cluster_status_reads_a_tls_cluster_with_the_operator_certificate(
+    tls_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    config = str(tls_cluster.config_path)
+    run = _todo(tls_cluster, tmp_path, "cluster", "status", "--config", config)
+    assert run.returncode == 0, run.stderr
+    assert "store1" in run.stdout and "store2" in run.stdout, run.stdout
