@@ -177,3 +177,23 @@ def test_cluster_status_reads_a_tls_cluster_with_the_operator_certificate(
     run = _todo(tls_cluster, tmp_path, "cluster", "status", "--config", config)
     assert run.returncode == 0, run.stderr
     assert "store1" in run.stdout and "store2" in run.stdout, run.stdout
+
+
+def test_the_balancer_readmits_a_node_through_a_tls_health_check(tls_cluster: LocalCluster) -> None:
+    """Only a passing health check readmits an ejected node: it must speak TLS with a cert."""
+    c = tls_cluster
+    status_url = c.url("balancer") + "/v1/status"
+
+    def store2() -> dict[str, object]:
+        nodes = request("GET", status_url).json()["nodes"]
+        found: dict[str, object] = next(n for n in nodes if n["name"] == "store2")
+        return found
+
+    assert str(store2()["url"]).startswith("https://")
+    c.procs["store2"].stop()
+    wait_until(lambda: store2()["healthy"] is False, 20.0, 0.1, "store2 to be ejected")
+    c.restart("store2")
+    back = wait_until(
+        lambda: (s := store2())["healthy"] is True and s, 20.0, 0.1, "store2 to be readmitted"
+    )
+    assert back["readmissions"] == 1, back
