@@ -15,6 +15,7 @@ import os
 import secrets
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -36,6 +37,9 @@ START_TIMEOUT = 15.0
 # which take the cluster credential like every other component.
 AUTH_BY_PORT: dict[int, str] = {}
 USER_AUTH_BY_PORT: dict[int, str] = {}
+# The TLS client context `request` uses for an https URL, by port (a test cluster with tls=True
+# registers one trusting its CA and showing its operator certificate).
+TLS_BY_PORT: dict[int, ssl.SSLContext] = {}
 HANDLER_INTERNAL_PATHS = frozenset({"/metrics", "/v1/status"})
 TEST_USER = "tester"  # every test cluster's one handler user (its tasks' keys start "tester.")
 
@@ -148,13 +152,20 @@ def request(
     headers: dict[str, str] | None = None,
     timeout: float = 10.0,
     auth: bool = True,
+    context: ssl.SSLContext | None = None,
 ) -> Response:
     """One HTTP request with the standard library (no pooling: each call is a new connection).
 
     With ``auth`` (the default), a request to a test cluster's component carries the credential
-    that component expects (see `AUTH_BY_PORT`)."""
+    that component expects (see `AUTH_BY_PORT`). An https URL is spoken with ``context``, else
+    the one its port registered (`TLS_BY_PORT`), else the system's defaults."""
     parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    conn: http.client.HTTPConnection
+    if parts.scheme == "https":
+        ctx = context or TLS_BY_PORT.get(parts.port or 443)
+        conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout, context=ctx)
+    else:
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     path = parts.path + (f"?{parts.query}" if parts.query else "")
     data: bytes | None
     if isinstance(body, (dict, list)):
@@ -239,10 +250,15 @@ class LocalCluster:
         node_options: dict[str, dict[str, Any]] | None = None,
         node_hosts: dict[str, str] | None = None,
         node_netns: dict[str, str] | None = None,
+        tls: bool = False,
+        client_certs: bool = False,
     ) -> None:
         """``node_hosts``/``node_netns`` place a node on another address, inside a network
-        namespace the test made (it is started with ``ip netns exec``)."""
+        namespace the test made (it is started with ``ip netns exec``). ``tls`` writes a [tls]
+        section and makes its certificates with `dtm cluster certs` (``client_certs`` too)."""
         self.root = root
+        self.tls = tls
+        self.client_certs = client_certs
         self.node_hosts = node_hosts or {}
         self.node_netns = node_netns or {}
         self.root.mkdir(parents=True, exist_ok=True)
@@ -270,6 +286,8 @@ class LocalCluster:
             if comp == "handler":
                 USER_AUTH_BY_PORT[port] = self.user_auth
         self.write_config()
+        if tls:
+            self.make_certs()
         self.procs: dict[str, Proc] = {}
         self._all: list[Proc] = []
 
@@ -289,7 +307,29 @@ class LocalCluster:
             lines += [f"[{comp}]", 'host = "127.0.0.1"', f"port = {self.ports[comp]}"]
             lines += [f"{k} = {_toml(v)}" for k, v in self.sections.get(comp, {}).items()]
             lines.append("")
+        if self.tls:
+            lines += ["[tls]", 'ca_file = "certs/ca.pem"', 'cert_dir = "certs"']
+            lines += [f"client_certs = {_toml(self.client_certs)}", ""]
         self.config_path.write_text("\n".join(lines))
+
+    @property
+    def ca_path(self) -> Path:
+        return self.root / "certs" / "ca.pem"
+
+    def make_certs(self) -> None:
+        """`dtm cluster certs` on this config; `request` then speaks TLS to every port."""
+        argv = [sys.executable, "-m", "dtm.run", "cluster", "certs", "--config"]
+        subprocess.run([*argv, str(self.config_path)], check=True, capture_output=True)
+        for port in self.ports.values():
+            TLS_BY_PORT[port] = self.client_context()
+
+    def client_context(self, cert: str | None = "operator") -> ssl.SSLContext:
+        """A TLS client trusting this cluster's CA, showing ``cert``'s certificate (or none)."""
+        ctx = ssl.create_default_context(cafile=str(self.ca_path))
+        if cert is not None:
+            d = self.root / "certs"
+            ctx.load_cert_chain(d / f"{cert}.pem", d / f"{cert}.key")
+        return ctx
 
     @property
     def auth_header(self) -> str:
@@ -303,7 +343,7 @@ class LocalCluster:
 
     def url(self, component: str) -> str:
         host = self.node_hosts.get(component, "127.0.0.1")
-        return f"http://{host}:{self.ports[component]}"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.ports[component]}"
 
     @property
     def node_urls(self) -> list[str]:
@@ -343,6 +383,8 @@ class LocalCluster:
         port of its own passed as ``--port``; ``url(key)`` then reaches it."""
         self.ports.setdefault(key, free_port())
         AUTH_BY_PORT[self.ports[key]] = self.auth_header
+        if self.tls:
+            TLS_BY_PORT[self.ports[key]] = self.client_context()
         if component == "handler":
             USER_AUTH_BY_PORT[self.ports[key]] = self.user_auth
         argv = [component, "--config", str(self.config_path), "--port", str(self.ports[key])]

@@ -16,6 +16,11 @@ so one file describes a one-machine cluster and a many-machine one alike.
     [balancer]                     # host, port, timeouts ...
     [handler]
     [sync]
+
+    [tls]                          # optional: TLS on every hop (see docs/security.md)
+    ca_file = "certs/ca.pem"
+    cert_dir = "certs"             # <component>.pem and <component>.key for each component
+    client_certs = true            # components must show a certificate on internal hops
 """
 
 from __future__ import annotations
@@ -53,10 +58,12 @@ class _Listener(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True)
     # at most max_connections at once.
     head_timeout_ms: int = 10000
     max_connections: int = 1024
+    # Set from the [tls] section when the file is read (a key of its own in the file is refused).
+    tls: bool = False
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
 
 class NodeConfig(_Listener, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -112,12 +119,21 @@ class SyncConfig(_Listener, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     call_timeout_ms: int = 10000
 
 
+class TlsSection(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """TLS on every hop (see dtm.tls); both paths are relative to the config file."""
+
+    ca_file: str
+    cert_dir: str = "certs"
+    client_certs: bool = False
+
+
 class ClusterConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     cluster: ClusterSection = ClusterSection()
     node: tuple[NodeConfig, ...]
     balancer: BalancerConfig = BalancerConfig()
     handler: HandlerConfig = HandlerConfig()
     sync: SyncConfig = SyncConfig()
+    tls: TlsSection | None = None
     # Where the file was read from; relative directories resolve against it.
     base_dir: str = "."
 
@@ -142,6 +158,12 @@ class ClusterConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=T
         return Path(self.base_dir) / self.cluster.secret_file if self.cluster.secret_file else None
 
     @property
+    def components(self) -> list[tuple[str, _Listener]]:
+        """Every component by name: store1.., balancer, handler, sync."""
+        named: list[tuple[str, _Listener]] = [(n.name, n) for n in self.node]
+        return [*named, ("balancer", self.balancer), ("handler", self.handler), ("sync", self.sync)]
+
+    @property
     def users_path(self) -> Path:
         return Path(self.base_dir) / self.handler.users_file
 
@@ -155,12 +177,27 @@ def parse_config(text: str, base_dir: str = ".") -> ClusterConfig:
     if "base_dir" in raw:
         raise ErrSyntaxInvalidArgs("cluster config: unknown key 'base_dir'")
     raw["base_dir"] = base_dir
+    for sec in [*_as_list(raw.get("node")), *(raw.get(k) for k in ("balancer", "handler", "sync"))]:
+        if isinstance(sec, dict) and "tls" in sec:
+            raise ErrSyntaxInvalidArgs("cluster config: unknown key 'tls' (see the [tls] section)")
     try:
         cfg = msgspec.convert(raw, ClusterConfig)
     except msgspec.ValidationError as exc:
         raise ErrSyntaxInvalidArgs(f"cluster config: {exc}") from None
     _check(cfg)
+    if cfg.tls is not None:
+        cfg = msgspec.structs.replace(
+            cfg,
+            node=tuple(msgspec.structs.replace(n, tls=True) for n in cfg.node),
+            balancer=msgspec.structs.replace(cfg.balancer, tls=True),
+            handler=msgspec.structs.replace(cfg.handler, tls=True),
+            sync=msgspec.structs.replace(cfg.sync, tls=True),
+        )
     return cfg
+
+
+def _as_list(v: object) -> list[object]:
+    return list(v) if isinstance(v, list) else []
 
 
 def load_config(path: str | Path) -> ClusterConfig:

@@ -15,10 +15,11 @@ import asyncio
 import logging
 import os
 import signal
+import ssl
 import sys
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import uvloop
 from aiohttp import web
@@ -34,6 +35,7 @@ from dtm.serve import (
     everything_but_open_paths,
     guard_app,
 )
+from dtm.tls import client_context, server_context
 
 log = logging.getLogger("dtm.edge")
 
@@ -64,10 +66,19 @@ async def until_stopped() -> None:
 
 @dataclass(frozen=True)
 class Startup:
-    """What a component knows once its config is read: the cluster and its credential."""
+    """What a component knows once its config is read: the cluster, its credential, its name."""
 
     cluster: ClusterConfig
     credential: Credential | None
+    name: str = ""  # store1.., balancer, handler, sync: whose TLS certificate it uses
+
+    def server_ssl(self) -> ssl.SSLContext | None:
+        """What it serves with: None without the config's [tls] section (plain HTTP)."""
+        return server_context(self.cluster, self.name)
+
+    def client_ssl(self) -> ssl.SSLContext | None:
+        """What its calls to other components use: None without [tls]."""
+        return client_context(self.cluster, self.name)
 
     @property
     def auth_headers(self) -> dict[str, str]:
@@ -77,11 +88,11 @@ class Startup:
         return {"Authorization": self.credential.header_value}
 
 
-def prepare(config_path: str) -> Startup:
+def prepare(config_path: str, name: str = "") -> Startup:
     """Make new files private, read the cluster config and the credential (env or file)."""
     os.umask(PRIVATE_UMASK)
     cluster = load_config(config_path)
-    return Startup(cluster, load_credential(cluster.secret_path, os.environ))
+    return Startup(cluster, load_credential(cluster.secret_path, os.environ), name)
 
 
 def check_listen(host: str, port: int, credential: Credential | None) -> None:
@@ -124,10 +135,11 @@ class Listen:
     port: int
     head_timeout_ms: int = 10000
     max_connections: int = 1024
+    tls: bool = False  # set by `run` from the config's [tls] section
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     def limits(self) -> Limits:
         s = self.head_timeout_ms / 1000
@@ -159,6 +171,8 @@ class Component:
     listen: Callable[[Startup, argparse.Namespace], Listen]
     build: Build
     flags: Callable[[argparse.ArgumentParser], None] = field(default=lambda _p: None)
+    # Its name in the cluster (whose TLS certificate it serves with); default: its label.
+    name: Callable[[argparse.Namespace], str] | None = None
 
 
 def run(comp: Component, argv: list[str]) -> int:
@@ -170,8 +184,8 @@ def run(comp: Component, argv: list[str]) -> int:
     configure_logging(comp.label(ns))
 
     def start() -> int:
-        startup = prepare(ns.config)
-        where = comp.listen(startup, ns)
+        startup = prepare(ns.config, (comp.name or comp.label)(ns))
+        where = replace(comp.listen(startup, ns), tls=startup.cluster.tls is not None)
         check_listen(where.host, where.port, startup.credential)
         return uvloop.run(_serve(comp, startup, ns, where))
 
@@ -179,13 +193,21 @@ def run(comp: Component, argv: list[str]) -> int:
 
 
 async def _serve(comp: Component, startup: Startup, ns: argparse.Namespace, where: Listen) -> int:
+    server_ssl = startup.server_ssl()  # before anything starts: a bad certificate fails start-up
     async with comp.build(startup, ns, where) as served:
         guard = Guard(startup.credential, is_loopback(where.host), served.needs_credential)
         guard_app(served.app, guard)
         runner = GuardedRunner(served.app, where.limits(), served.shutdown_timeout_s)
         await runner.setup()
         try:
-            site = web.TCPSite(runner, where.host, where.port, backlog=1024, reuse_address=True)
+            site = web.TCPSite(
+                runner,
+                where.host,
+                where.port,
+                backlog=1024,
+                reuse_address=True,
+                ssl_context=server_ssl,
+            )
             await site.start()
         except OSError as exc:
             await runner.cleanup()

@@ -131,7 +131,7 @@ def test_config_mistakes_name_the_file(content: bytes, fragment: str) -> None:
     ("url", "fragment"),
     [
         ("127.0.0.1:7400", "not a URL"),
-        ("https://h:1", "only http://"),
+        ("ftp://h:1", "only http:// and https://"),
         ("http://:1", "host"),
         ("http://h:99999", "port"),
         ("http://h:x", "port"),

@@ -61,6 +61,6 @@ async def run_health_checks(balancer: Balancer) -> None:
     timeout = aiohttp.ClientTimeout(
         total=cfg.health_timeout_ms / 1000, connect=cfg.connect_timeout_ms / 1000
     )
-    connector = aiohttp.TCPConnector(limit_per_host=2)
+    connector = aiohttp.TCPConnector(limit_per_host=2, ssl=balancer.client_ssl or True)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
         await asyncio.gather(*(_watch(balancer, session, node) for node in balancer.nodes))

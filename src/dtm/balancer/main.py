@@ -28,16 +28,22 @@ async def serve(start: edge.Startup) -> int:
     cfg = start.cluster
     loop = asyncio.get_running_loop()
     host, port = cfg.balancer.host, cfg.balancer.port
-    balancer = Balancer(cfg.balancer, cfg.node, start.credential)
+    server_ssl = start.server_ssl()
+    balancer = Balancer(cfg.balancer, cfg.node, start.credential, start.client_ssl())
     try:
         server = await loop.create_server(
-            lambda: ClientConn(balancer), host, port, reuse_address=True, backlog=1024
+            lambda: ClientConn(balancer),
+            host,
+            port,
+            reuse_address=True,
+            backlog=1024,
+            ssl=server_ssl,
         )
     except OSError as exc:
         raise ErrUnavailable(f"cannot listen on {host}:{port}: {exc}") from None
     checks = loop.create_task(run_health_checks(balancer))
     names = ", ".join(f"{n.name}={n.url}" for n in balancer.nodes)
-    log.info("balancer listening on http://%s:%d in front of %s", host, port, names)
+    log.info("balancer listening on %s in front of %s", cfg.balancer.url, names)
     await edge.until_stopped()
     log.info("balancer stopping")
     server.close()
@@ -57,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     edge.configure_logging("balancer")
 
     def start() -> int:
-        startup = edge.prepare(args.config)
+        startup = edge.prepare(args.config, "balancer")
         b = startup.cluster.balancer
         edge.check_listen(b.host, b.port, startup.credential)
         return uvloop.run(serve(startup))

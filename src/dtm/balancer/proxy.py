@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import ssl
 import time
 from typing import Protocol
 
@@ -55,7 +56,9 @@ class Balancer:
         cfg: BalancerConfig,
         nodes: tuple[NodeConfig, ...],
         credential: Credential | None = None,
+        client_ssl: ssl.SSLContext | None = None,
     ) -> None:
+        self.client_ssl = client_ssl  # TLS to the nodes (None: plain HTTP)
         self.cfg = cfg
         self.credential = credential
         self.loopback = is_loopback(cfg.host)
@@ -65,7 +68,8 @@ class Balancer:
         self.idle_ticks = math.ceil(cfg.client_idle_timeout_ms / max(cfg.head_timeout_ms / 4, 10))
         self.connections = 0  # client connections open
         self.buffered = 0  # request body bytes held across all client connections
-        self.nodes = [Node(n.name, n.host, n.port, cfg.connect_timeout_ms / 1000) for n in nodes]
+        timeout_s = cfg.connect_timeout_ms / 1000
+        self.nodes = [Node(n.name, n.host, n.port, timeout_s, client_ssl) for n in nodes]
         self.totals = status.Counters()
         self.registry: CollectorRegistry = status.make_registry(self.nodes, self.totals)
         self._turn = 0

@@ -12,6 +12,7 @@ body streams).
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from typing import Final, cast
 
@@ -319,11 +320,19 @@ class UpstreamConn(asyncio.Protocol):
 class Node:
     """One data node: address, health, idle connections and counters."""
 
-    def __init__(self, name: str, host: str, port: int, connect_timeout_s: float) -> None:
+    def __init__(
+        self,
+        name: str,
+        host: str,
+        port: int,
+        connect_timeout_s: float,
+        client_ssl: ssl.SSLContext | None = None,
+    ) -> None:
         self.name = name
         self.host = host
         self.port = port
-        self.url = f"http://{host}:{port}"
+        self.client_ssl = client_ssl  # TLS to this node (None: plain HTTP)
+        self.url = f"{'https' if client_ssl else 'http'}://{host}:{port}"
         self.upstream_header = f"X-Dtm-Upstream: {name}\r\n".encode()
         self.connect_timeout_s = connect_timeout_s
         self.healthy = True
@@ -349,7 +358,13 @@ class Node:
             if not conn.closed:
                 return conn, True
         async with asyncio.timeout(self.connect_timeout_s):
-            _, conn = await loop.create_connection(lambda: UpstreamConn(loop), self.host, self.port)
+            _, conn = await loop.create_connection(
+                lambda: UpstreamConn(loop),
+                self.host,
+                self.port,
+                ssl=self.client_ssl,
+                server_hostname=self.host if self.client_ssl else None,
+            )
         return conn, False
 
     def release(self, conn: UpstreamConn) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import ssl
 import sys
 import time
 import urllib.error
@@ -35,27 +36,38 @@ T = TypeVar("T")
 
 
 def fetch_status(
-    url: str, timeout: float = 5.0, credential: Credential | None = None
+    url: str,
+    timeout: float = 5.0,
+    credential: Credential | None = None,
+    context: ssl.SSLContext | None = None,
 ) -> wire.SyncStatus:
     """The sync's `GET {url}/v1/status`, decoded; every failure is one of our errors."""
-    return _get_status(url, wire.SyncStatus, "the sync process", timeout, credential)
+    return _get_status(url, wire.SyncStatus, "the sync process", timeout, credential, context)
 
 
 def fetch_node_status(
-    url: str, timeout: float = 5.0, credential: Credential | None = None
+    url: str,
+    timeout: float = 5.0,
+    credential: Credential | None = None,
+    context: ssl.SSLContext | None = None,
 ) -> wire.NodeStatus:
     """A data node's `GET {url}/v1/status`, decoded; every failure is one of our errors."""
-    return _get_status(url, wire.NodeStatus, "the data node", timeout, credential)
+    return _get_status(url, wire.NodeStatus, "the data node", timeout, credential, context)
 
 
 def _get_status(
-    url: str, type_: type[T], who: str, timeout: float, credential: Credential | None
+    url: str,
+    type_: type[T],
+    who: str,
+    timeout: float,
+    credential: Credential | None,
+    context: ssl.SSLContext | None,
 ) -> T:
     req = urllib.request.Request(url.rstrip("/") + "/v1/status")
     if credential is not None:
         req.add_header(AUTH_HEADER, credential.header_value)
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        with urllib.request.urlopen(req, timeout=timeout, context=context) as resp:
             data = resp.read()
     except urllib.error.HTTPError as exc:
         raise wire.error_from_answer(exc.code, exc.read(), f"{who} at {url}") from None
@@ -153,6 +165,17 @@ def target(
     return env.get(SYNC_URL_ENV) or DEFAULT_SYNC_URL, credential, nodes
 
 
+def _tls(config: str | None) -> ssl.SSLContext | None:
+    """TLS to a cluster whose config has [tls]: trust its CA, show the operator certificate."""
+    from dtm.config import load_config
+    from dtm.tls import OPERATOR, client_context
+
+    path = Path(config) if config else LOCAL_CLUSTER_CONFIG
+    if not (config or path.exists()):
+        return None  # an https URL with no cluster config: the system's trust store
+    return client_context(load_config(path), OPERATOR)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, with a usage mistake raised as our error (printed by the CLI's one reporter)."""
 
@@ -167,13 +190,14 @@ def show(argv: list[str], env: Mapping[str, str] | None = None) -> str:
     parser.add_argument("--config", help="the cluster TOML file (its [sync] address)")
     ns = parser.parse_args(argv)
     url, credential, nodes = target(ns.url, ns.config, os.environ if env is None else env)
-    text = render(fetch_status(url, credential=credential), url)
+    ctx = _tls(ns.config) if url.startswith("https:") else None
+    text = render(fetch_status(url, credential=credential, context=ctx), url)
     if not nodes:
         return text
     seen: list[tuple[str, wire.NodeStatus | DtmError]] = []
     for name, node_url in nodes:
         try:
-            seen.append((name, fetch_node_status(node_url, credential=credential)))
+            seen.append((name, fetch_node_status(node_url, credential=credential, context=ctx)))
         except DtmError as err:
             seen.append((name, err))
     return render_nodes(seen) + "\n" + text

@@ -13,12 +13,13 @@ The user token is the first of ``--token``, ``$TODO_TOKEN``, ``token`` (or the f
     url = "http://127.0.0.1:7400"   # the request handler
     timeout = 15                     # seconds one command waits for an answer
     token = "dtmu_…"                 # or: token_file = "~/secrets/dtm.token"
+    ca_file = "~/dtm/ca.pem"         # the CA of an https:// handler (else $TODO_CA_FILE)
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import msgspec
@@ -30,6 +31,7 @@ DEFAULT_URL = "http://127.0.0.1:7400"
 DEFAULT_TIMEOUT = 15.0
 URL_ENV = "TODO_URL"
 TOKEN_ENV = "TODO_TOKEN"
+CA_FILE_ENV = "TODO_CA_FILE"
 LOCAL_TOKEN_FILE = "local.token"  # in the CLI's config folder, written by `dtm cluster up`
 
 
@@ -40,6 +42,7 @@ class ClientConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     timeout: float | None = None
     token: str | None = None
     token_file: str | None = None
+    ca_file: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +75,7 @@ def parse_config(data: bytes, where: str) -> ClientConfig:
         cfg = msgspec.convert(raw, ClientConfig)
     except msgspec.ValidationError as exc:
         raise ErrSyntaxInvalidArgs(
-            f"{where}: {exc} (known keys: url, timeout, token, token_file)"
+            f"{where}: {exc} (known keys: url, timeout, token, token_file, ca_file)"
         ) from None
     if cfg.timeout is not None and not 0 < cfg.timeout <= 3600:
         raise ErrSyntaxInvalidArgs(f"{where}: timeout must be between 0 and 3600 seconds")
@@ -83,6 +86,17 @@ def parse_config(data: bytes, where: str) -> ClientConfig:
 
 def resolve(flag_url: str | None, env: Mapping[str, str], cfg: ClientConfig | None) -> Settings:
     """Apply the precedence rule (pure: the caller reads the environment and the file)."""
+    found = _resolve_url(flag_url, env, cfg)
+    if not found.url.tls:
+        return found
+    ca = env.get(CA_FILE_ENV, "") or (cfg.ca_file if cfg is not None and cfg.ca_file else "")
+    ca = str(Path(ca).expanduser()) if ca else ""
+    return Settings(replace(found.url, ca_file=ca), found.source, found.timeout)
+
+
+def _resolve_url(
+    flag_url: str | None, env: Mapping[str, str], cfg: ClientConfig | None
+) -> Settings:
     timeout = DEFAULT_TIMEOUT if cfg is None or cfg.timeout is None else cfg.timeout
     if flag_url is not None:
         return Settings(parse_url(flag_url, "--url"), "--url", timeout)

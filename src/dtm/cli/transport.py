@@ -5,7 +5,8 @@ sending and reading; every network failure becomes `ErrUnavailable` (or `ErrTime
 address tried, in one line.
 
 It uses only `socket` because `http.client` alone costs more start-up time than the rest of a
-one-shot command (it pulls in the e-mail parser and ssl).
+one-shot command (it pulls in the e-mail parser and ssl). An ``https://`` handler URL wraps the
+socket in TLS (``ssl`` is imported only then), trusting ``ca_file`` if given, else the system's.
 """
 
 from __future__ import annotations
@@ -22,25 +23,28 @@ MAX_HEAD_BYTES = 64 * 1024
 
 @dataclass(frozen=True, slots=True)
 class BaseUrl:
-    """Where the request handler listens: ``http://host[:port][/path]``."""
+    """Where the request handler listens: ``http[s]://host[:port][/path]``."""
 
     host: str
     port: int
     path: str  # "" or "/prefix" without a trailing slash
+    tls: bool = False
+    ca_file: str = ""  # the CA an https handler's certificate must chain to ("" = the system's)
 
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}{self.path}"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}{self.path}"
 
 
 def parse_url(text: str, source: str = "--url") -> BaseUrl:
-    """Parse a handler URL; only plain ``http://`` is supported."""
+    """Parse a handler URL: ``http://`` or ``https://``."""
     raw = text.strip()
     scheme, sep, rest = raw.partition("://")
     if not sep:
         raise ErrSyntaxInvalidArgs(f"{source}: {text!r} is not a URL like http://127.0.0.1:7400")
-    if scheme.lower() != "http":
-        raise ErrSyntaxInvalidArgs(f"{source}: only http:// URLs are supported, not {text!r}")
+    if scheme.lower() not in ("http", "https"):
+        raise ErrSyntaxInvalidArgs(f"{source}: only http:// and https:// URLs, not {text!r}")
+    tls = scheme.lower() == "https"
     authority, slash, path = rest.partition("/")
     path = ("/" + path).rstrip("/") if slash else ""
     if authority.startswith("["):
@@ -52,14 +56,14 @@ def parse_url(text: str, source: str = "--url") -> BaseUrl:
         host, _, port_text = authority.partition(":")
     if not host or any(c in host for c in "@?# "):
         raise ErrSyntaxInvalidArgs(f"{source}: no usable host in {text!r}")
-    port = 80
+    port = 443 if tls else 80
     if port_text:
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:
             raise ErrSyntaxInvalidArgs(f"{source}: bad port in {text!r}")
         port = int(port_text)
     if any(c in path for c in "?# "):
         raise ErrSyntaxInvalidArgs(f"{source}: the URL may not have a query or spaces: {text!r}")
-    return BaseUrl(host.lower(), port, path)
+    return BaseUrl(host.lower(), port, path, tls)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +78,9 @@ def _reason(exc: OSError) -> str:
         return "connection refused"
     if isinstance(exc, socket.gaierror):
         return "cannot resolve the host name"
+    reason = getattr(exc, "reason", None)  # an ssl.SSLError: e.g. CERTIFICATE_VERIFY_FAILED
+    if isinstance(reason, str) and reason:
+        return f"TLS: {reason.lower().replace('_', ' ')}"
     return (exc.strerror or str(exc) or type(exc).__name__).lower()
 
 
@@ -104,6 +111,8 @@ def exchange(
         # An ASCII host as bytes skips the IDNA codec (a few ms of start-up).
         host = base.host.encode() if base.host.isascii() else base.host
         sock = socket.create_connection((host, base.port), timeout)  # type: ignore[arg-type]
+        if base.tls:
+            sock = _wrap_tls(sock, base)
     except TimeoutError:
         raise ErrTimeout(f"cannot reach {where} (no connection within {timeout:g} s)") from None
     except OSError as exc:
@@ -130,6 +139,23 @@ def exchange(
     except OSError as exc:
         raise ErrUnavailable(f"lost the connection to {where} ({_reason(exc)})") from None
     return parse_answer(b"".join(chunks), where)
+
+
+def _wrap_tls(sock: socket.socket, base: BaseUrl) -> socket.socket:
+    """The TLS handshake on ``sock``; a certificate problem is an OSError (ssl.SSLError)."""
+    import ssl
+
+    try:
+        ctx = ssl.create_default_context(cafile=base.ca_file or None)
+    except OSError as exc:
+        sock.close()
+        raise ErrSyntaxInvalidArgs(f"cannot read the CA file {base.ca_file!r}: {exc}") from None
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        return ctx.wrap_socket(sock, server_hostname=base.host)
+    except BaseException:
+        sock.close()
+        raise
 
 
 def parse_answer(data: bytes, where: str = "the server") -> Answer:

@@ -5,6 +5,7 @@ dtm cluster down [--dir run]          stop everything, keep data
 dtm cluster rm [--dir run]            stop everything, delete data and configuration
 dtm cluster status [--dir run]        state, pid, URL and health of every component
 dtm cluster logs COMPONENT [-f] [-n LINES] [--dir run]
+dtm cluster certs --config FILE [--hosts H,...]   a CA and every component's TLS certificate
 """
 
 from __future__ import annotations
@@ -46,11 +47,26 @@ def _parser() -> argparse.ArgumentParser:
     lg.add_argument("component", help="store1, store2, balancer (loadbalancer), handler, sync ...")
     lg.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     lg.add_argument("-n", "--lines", type=int, default=200, help="lines to print (default 200)")
+    certs = sub.add_parser(
+        "certs",
+        help="make a CA and a TLS certificate for every component of a cluster config",
+        description="Make a small CA (kept if it exists) and a TLS certificate and key for every "
+        "component of the config, where its [tls] section says.",
+    )
+    certs.add_argument("--config", required=True, help="the cluster TOML file, with [tls]")
+    certs.add_argument(
+        "--hosts",
+        action="append",
+        default=[],
+        help="more names or addresses every certificate is valid for (comma-separated)",
+    )
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "certs":
+        return _certs(args)
     run = RunDir.at(args.dir)
     python = venv_python()
     try:
@@ -71,6 +87,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 2
+
+
+def _certs(args: argparse.Namespace) -> int:
+    from dtm.cluster import certs  # only this command needs the cryptography package
+
+    try:
+        return certs.run(args)
+    except DtmError as exc:
+        print(f"dtm cluster certs: {exc.name}: {exc}", file=sys.stderr)
+        return exc.exit_code
 
 
 if __name__ == "__main__":

@@ -49,7 +49,12 @@ async def _build(
     balancer = start.cluster.balancer.url
     metrics = HandlerMetrics(balancer)
     upstream = Upstream(
-        balancer, cfg.timeout_ms, cfg.catch_up_wait_ms, metrics, auth_headers=start.auth_headers
+        balancer,
+        cfg.timeout_ms,
+        cfg.catch_up_wait_ms,
+        metrics,
+        auth_headers=start.auth_headers,
+        client_ssl=start.client_ssl(),
     )
     service = TaskService(upstream, metrics, now_ms, secrets.token_bytes)
     users = UserDirectory(start.cluster.users_path, time.monotonic)

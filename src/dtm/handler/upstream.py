@@ -9,6 +9,7 @@ errors become dtm errors here and nowhere else.
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ class Upstream:
         metrics: HandlerMetrics,
         connections: int = 256,
         auth_headers: Mapping[str, str] | None = None,
+        client_ssl: ssl.SSLContext | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_ms = timeout_ms
@@ -61,11 +63,14 @@ class Upstream:
         self._connections = connections
         # The cluster credential (an Authorization header), sent with every call.
         self._auth_headers = dict(auth_headers or {})
+        self._client_ssl = client_ssl  # TLS to the balancer (None: plain HTTP)
         self._http: aiohttp.ClientSession | None = None
         self._timeouts: dict[int, aiohttp.ClientTimeout] = {}
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=self._connections, keepalive_timeout=30)
+        connector = aiohttp.TCPConnector(
+            limit=self._connections, keepalive_timeout=30, ssl=self._client_ssl or True
+        )
         self._http = aiohttp.ClientSession(
             connector=connector,
             auto_decompress=False,

@@ -8,6 +8,7 @@ version is never ahead of the data the answer served.
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Callable
 
 from aiohttp import web
@@ -71,6 +72,7 @@ class NodeService:
         commits: Callable[[], CommitCounters] | None = None,
         wall_ms: Callable[[], int] | None = None,
         peers: list[Peer] | None = None,
+        client_ssl: ssl.SSLContext | None = None,
     ) -> None:
         self.store = store
         self.cfg = cfg
@@ -78,7 +80,7 @@ class NodeService:
         self.wall_ms = wall_ms or now_ms
         self.changes = Changes()
         self._held_logged: dict[str, tuple[int | None, int]] = {}
-        self.clock = ClockWatch(peers or [], now_ms, cfg.max_clock_offset_ms)
+        self.clock = ClockWatch(peers or [], now_ms, cfg.max_clock_offset_ms, client_ssl=client_ssl)
         self.metrics = NodeMetrics(store, lambda: self.changes.waiters, commits, self.clock)
 
     def committed(self, group_size: int) -> None:
@@ -321,10 +323,11 @@ def make_app(
     commits: Callable[[], CommitCounters] | None = None,
     wall_ms: Callable[[], int] | None = None,
     peers: list[Peer] | None = None,
+    client_ssl: ssl.SSLContext | None = None,
 ) -> web.Application:
     """The aiohttp application of one data node (see `NodeService.committed` for the hook);
     ``peers`` are the components whose clocks it watches (none: never fenced)."""
-    svc = NodeService(store, cfg, now_ms, commits, wall_ms, peers)
+    svc = NodeService(store, cfg, now_ms, commits, wall_ms, peers, client_ssl)
     app = web.Application(
         middlewares=[make_middleware(svc.metrics, svc.finish)],
         client_max_size=cfg.max_batch_bytes + PUT_OVERHEAD,

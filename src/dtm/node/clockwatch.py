@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -56,7 +57,9 @@ class ClockWatch:
         max_offset_ms: int,
         interval_s: float = INTERVAL_S,
         on_round: Callable[[ClockWatch], None] | None = None,
+        client_ssl: ssl.SSLContext | None = None,
     ) -> None:
+        self.client_ssl = client_ssl  # TLS for the peers' /healthz (None: plain HTTP)
         self.peers = peers
         self.now_ms = now_ms
         self.max_offset_ms = max_offset_ms
@@ -112,7 +115,8 @@ class ClockWatch:
 
     async def run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=min(self.interval_s, 1.0))
-        async with aiohttp.ClientSession(timeout=timeout) as http:
+        connector = aiohttp.TCPConnector(ssl=self.client_ssl or True)
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
             while True:
                 await self.check_once(http)
                 await asyncio.sleep(self.interval_s)

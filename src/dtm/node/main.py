@@ -87,7 +87,9 @@ async def _build(
     )
     try:
         peers = peers_of(start.cluster, cfg.name)
-        app = make_app(store, cfg, now_ms, store.commit_counters, wall_ms, peers)
+        app = make_app(
+            store, cfg, now_ms, store.commit_counters, wall_ms, peers, start.client_ssl()
+        )
         hook.target = app[SERVICE].committed
 
         def banner() -> str:
@@ -106,6 +108,7 @@ NODE = edge.Component(
     prog="dtm node",
     description="Run one data node.",
     label=lambda ns: f"node {ns.name}",
+    name=lambda ns: str(ns.name),
     listen=_listen,
     build=_build,
     flags=_flags,

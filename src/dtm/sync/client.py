@@ -7,6 +7,7 @@ Rule: every call has a timeout; every answer is decoded into its wire struct; ev
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from typing import TypeVar
 
@@ -28,7 +29,9 @@ class NodeClient:
         urls: dict[str, str],
         timeout_s: float = 10.0,
         auth_headers: dict[str, str] | None = None,
+        client_ssl: ssl.SSLContext | None = None,
     ) -> None:
+        self.client_ssl = client_ssl  # TLS to the nodes (None: plain HTTP)
         self.urls = dict(urls)
         self.timeout_s = timeout_s
         # The cluster credential (an Authorization header), sent with every call.
@@ -36,7 +39,9 @@ class NodeClient:
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> NodeClient:
-        conn = aiohttp.TCPConnector(limit=0, limit_per_host=16, ttl_dns_cache=300)
+        conn = aiohttp.TCPConnector(
+            limit=0, limit_per_host=16, ttl_dns_cache=300, ssl=self.client_ssl or True
+        )
         self._session = aiohttp.ClientSession(
             connector=conn, timeout=aiohttp.ClientTimeout(total=None), raise_for_status=False
         )

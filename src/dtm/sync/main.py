@@ -86,7 +86,7 @@ async def _build(
     engine.restore(statefile.load(state_path))
     urls = {n.name: n.url for n in cluster.node}
     timeout_s = cfg.call_timeout_ms / 1000.0
-    async with NodeClient(urls, timeout_s, start.auth_headers) as client:
+    async with NodeClient(urls, timeout_s, start.auth_headers, start.client_ssl()) as client:
         svc = SyncService(cluster, cfg, state_path, engine, client)
 
         def banner() -> str:
@@ -121,7 +121,7 @@ def forget(start: edge.Startup, state_path: Path, node: str) -> int:
         method="POST",
     )
     try:
-        with urllib.request.urlopen(req, timeout=5) as resp:
+        with urllib.request.urlopen(req, timeout=5, context=start.client_ssl()) as resp:
             print(f"{node} forgotten by the running sync process: {resp.read().decode()}")
             return 0
     except urllib.error.HTTPError as exc:
