@@ -80,13 +80,7 @@ def local_put(
     state: StoreState, key: str, value: msgspec.Raw, now_ms: int, seen_hlc: int = 0
 ) -> Written | TooFarAhead:
     """A client's PUT accepted by this node: a fresh stamp with this node as origin."""
-    seen = _observe(state, seen_hlc, now_ms)
-    if isinstance(seen, TooFarAhead):
-        return seen
-    clock, stamp = seen.clock.tick(now_ms)
-    version = seen.last_version + 1
-    row = Row(key, value, False, version, stamp, seen.node)
-    return Written(row, StoreState(seen.node, version, clock))
+    return _local_write(state, key, value, False, now_ms, seen_hlc)
 
 
 def local_delete(
@@ -95,12 +89,19 @@ def local_delete(
     """A client's DELETE: a tombstone, stamped like a put. Absent or deleted keys are not found."""
     if current is None or current.deleted:
         return ErrNoDataFound(f"no key {key!r}")
+    return _local_write(state, key, NULL, True, now_ms, seen_hlc)
+
+
+def _local_write(
+    state: StoreState, key: str, value: msgspec.Raw, deleted: bool, now_ms: int, seen_hlc: int
+) -> Written | TooFarAhead:
+    """A client's write: observe the caller's stamp, then a fresh stamp and the next version."""
     seen = _observe(state, seen_hlc, now_ms)
     if isinstance(seen, TooFarAhead):
         return seen
     clock, stamp = seen.clock.tick(now_ms)
     version = seen.last_version + 1
-    row = Row(key, NULL, True, version, stamp, seen.node)
+    row = Row(key, value, deleted, version, stamp, seen.node)
     return Written(row, StoreState(seen.node, version, clock))
 
 
