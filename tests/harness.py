@@ -96,6 +96,24 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def read_until_closed(sock: socket.socket) -> bytes:
+    """Everything the peer sends until it closes (a reset ends it too)."""
+    chunks = []
+    try:
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    except ConnectionResetError:
+        pass
+    return b"".join(chunks)
+
+
+def raw_exchange(port: int, data: bytes, timeout: float = 5.0) -> bytes:
+    """Send raw bytes to a loopback port; what comes back until the server closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        return read_until_closed(s)
+
+
 def wait_until(
     pred: Callable[[], T], timeout: float = 10.0, interval: float = 0.01, what: str = "condition"
 ) -> T:

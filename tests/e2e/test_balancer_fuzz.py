@@ -23,7 +23,7 @@ from dtm.auth import Credential
 from dtm.balancer import gate
 from dtm.balancer.http1 import request_head
 from dtm.errors import DtmError
-from harness import LocalCluster
+from harness import LocalCluster, read_until_closed
 
 MAX_BODY = 4096
 
@@ -171,10 +171,7 @@ def test_raw_bytes_never_desync_the_balancer(rig: Rig, data: st.DataObject) -> N
                     s.sendall(stream[last:cut])
                     last = cut
             s.shutdown(socket.SHUT_WR)
-        reply = b""
-        with contextlib.suppress(ConnectionResetError):
-            while chunk := s.recv(65536):
-                reply += chunk
+        reply = read_until_closed(s)
     forwarded = [(r.method, r.target, r.body) for r in rig.node.requests()]
     assert rig.node.garbage == []
     assert forwarded == expected, (stream, reply[:500])

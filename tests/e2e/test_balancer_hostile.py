@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ import pytest
 from fakenode import FakeNode
 
 from dtm import wire
-from harness import LocalCluster, request, wait_until
+from harness import LocalCluster, raw_exchange, request, wait_until
 
 FAST = {"health_interval_ms": 100, "health_timeout_ms": 300, "connect_timeout_ms": 300}
 
@@ -37,12 +36,7 @@ class Rig:
 
     def raw(self, data: bytes, timeout: float = 5.0) -> bytes:
         """Send raw bytes, read until the balancer closes the connection."""
-        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
-            s.sendall(data)
-            chunks = []
-            while chunk := s.recv(65536):
-                chunks.append(chunk)
-        return b"".join(chunks)
+        return raw_exchange(self.port, data, timeout)
 
     def forwarded_since_sentinel(self) -> list[bytes]:
         """The targets the node received, up to a fresh sentinel request (sent now and waited

@@ -14,7 +14,7 @@ import msgspec
 import pytest
 
 from dtm import wire
-from harness import LocalCluster, request, wait_until
+from harness import LocalCluster, raw_exchange, request, wait_until
 
 FAST = {"health_interval_ms": 100, "health_timeout_ms": 300, "connect_timeout_ms": 300}
 
@@ -32,16 +32,6 @@ def _up(
 
 def _status(c: LocalCluster) -> wire.BalancerStatus:
     return wire.decode(request("GET", c.url("balancer") + "/v1/status").body, wire.BalancerStatus)
-
-
-def _raw(port: int, data: bytes, timeout: float = 5.0) -> bytes:
-    """Send raw bytes, read until the balancer closes the connection."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(data)
-        chunks = []
-        while chunk := s.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def test_spreads_evenly_and_answers_its_own_endpoints(
@@ -169,7 +159,7 @@ def test_malformed_requests_get_json_errors(cluster: Callable[..., LocalCluster]
     port = c.ports["balancer"]
     auth = b"Authorization: " + c.auth_header.encode() + b"\r\n"
     # A client that stalls mid-head is answered 408 after the head timeout.
-    stalled = _raw(port, b"GET /healthz HTTP/1.1\r\n")
+    stalled = raw_exchange(port, b"GET /healthz HTTP/1.1\r\n")
     assert stalled.startswith(b"HTTP/1.1 408 ") and b'"ErrRequestTimeout"' in stalled
     for garbage in (
         b"HELLO\r\n\r\n",
@@ -181,13 +171,13 @@ def test_malformed_requests_get_json_errors(cluster: Callable[..., LocalCluster]
         b"\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nnot hex\r\n",
         b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n",
     ):
-        reply = _raw(port, garbage)
+        reply = raw_exchange(port, garbage)
         assert reply.startswith(b"HTTP/1.1 400 "), reply[:200]
         assert b'"error":"ErrSyntaxInvalidArgs"' in reply
     too_big = request("PUT", c.url("balancer") + "/v1/kv/a", b"x" * 2000)
     assert too_big.status == 413 and too_big.json()["error"] == "ErrPayloadTooLarge"
     # Pipelined requests are answered in order on one connection.
-    reply = _raw(
+    reply = raw_exchange(
         port,
         b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"
         b"GET /v1/kv/none HTTP/1.1\r\nHost: localhost\r\n" + auth + b"\r\n"

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from harness import LocalCluster, request, wait_until
+from harness import LocalCluster, raw_exchange, request, wait_until
 
 HEAD_MS = 1000
 SLOWLORIS = 50
@@ -108,21 +108,12 @@ def test_slowloris_is_closed_with_408_while_others_are_served(slow: LocalCluster
         assert served and set(served) == {200}, (comp, served[:5])
 
 
-def _raw(port: int, data: bytes, timeout: float = 10.0) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(data)
-        chunks = []
-        while chunk := s.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def test_a_stalled_body_is_408(slow: LocalCluster) -> None:
     head = (
         b"PUT /v1/kv/stall HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         b"Authorization: " + slow.auth_header.encode() + b"\r\nContent-Length: 100\r\n\r\n"
     )
-    status, headers, body = _split(_raw(slow.ports["store1"], head + b'{"value": '))
+    status, headers, body = _split(raw_exchange(slow.ports["store1"], head + b'{"value": ', 10.0))
     assert status == 408 and json.loads(body)["error"] == "ErrRequestTimeout", body
     assert headers["connection"] == "close"
     assert request("GET", slow.url("store1") + "/v1/kv/stall").status == 404
@@ -141,7 +132,7 @@ MALFORMED = [
 def test_parser_refusals_are_json_and_one_log_line(slow: LocalCluster) -> None:
     for comp in ("store1", "sync", "handler"):
         for raw in MALFORMED * 3:
-            status, headers, body = _split(_raw(slow.ports[comp], raw))
+            status, headers, body = _split(raw_exchange(slow.ports[comp], raw, 10.0))
             assert status == 400, (comp, raw, body)
             assert headers["content-type"].startswith("application/json"), (comp, raw)
             assert json.loads(body)["error"] == "ErrSyntaxInvalidArgs", (comp, raw, body)
@@ -163,7 +154,7 @@ def test_the_connection_cap_holds(cluster: Callable[..., LocalCluster]) -> None:
             assert s.recv(65536).startswith(b"HTTP/1.1 200"), "a connection under the cap"
             held.append(s)
         # Sent nothing: the refusal comes at once (a client that did send may see a reset instead).
-        status, _, body = _split(_raw(port, b""))
+        status, _, body = _split(raw_exchange(port, b"", 10.0))
         assert status == 503 and json.loads(body)["error"] == "ErrUnavailable", body
         held.pop().close()
         wait_until(
