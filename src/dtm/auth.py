@@ -26,7 +26,6 @@ AUTH_HEADER: Final = "Authorization"
 SECRET_ENV: Final = "DTM_CLUSTER_SECRET"
 MIN_SECRET_CHARS: Final = 32
 MAX_SECRETS: Final = 4
-_SCHEME: Final = "Bearer "
 _SECRET_CHARS: Final = frozenset(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/="
 )
@@ -50,17 +49,30 @@ class Credential:
     @property
     def header_value(self) -> str:
         """What this process sends in ``Authorization``."""
-        return _SCHEME + self.secrets[0]
+        return "Bearer " + self.secrets[0]
 
     def accepts(self, header: str | None) -> bool:
         """True iff ``header`` (the whole Authorization value) names one of the secrets."""
-        if header is None or not header.startswith(_SCHEME):
+        token = bearer_token(header)
+        if token is None:
             return False
-        given = header[len(_SCHEME) :].strip().encode("utf-8", "replace")
+        given = token.encode("utf-8", "replace")
         ok = False
         for s in self.secrets:  # no early exit: the time does not tell which one matched
             ok |= hmac.compare_digest(given, s.encode())
         return ok
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The token of an ``Authorization`` value ``Bearer <token>`` (the scheme in any case, as
+    RFC 9110 allows), else None: one parser for the cluster credential and users' tokens."""
+    if header is None:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or " " in token:
+        return None
+    return token
 
 
 def check_secret(secret: str) -> str:

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from dtm.auth import bearer_token
 from dtm.config import default_config_text
 from dtm.core import users
 from dtm.errors import ErrSyntaxInvalidArgs, ErrUnauthorized
-from dtm.handler.users import RECHECK_S, UserDirectory, bearer_token
+from dtm.handler.users import RECHECK_S, UserDirectory
 from dtm.user import store
 from dtm.user.main import main as user_main
 

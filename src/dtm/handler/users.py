@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from dtm.auth import bearer_token
 from dtm.core import users
 from dtm.errors import DtmError, ErrUnauthorized
 from dtm.user import store
@@ -21,7 +22,6 @@ from dtm.user import store
 log = logging.getLogger(__name__)
 
 RECHECK_S = 1.0
-_SCHEME = "bearer"
 # A stat result that says "the same file, unchanged": (inode, size, mtime in ns).
 Stamp = tuple[int, int, int] | None
 
@@ -32,17 +32,6 @@ def _stamp(path: Path) -> Stamp:
     except FileNotFoundError:
         return None
     return (st.st_ino, st.st_size, st.st_mtime_ns)
-
-
-def bearer_token(header: str | None) -> str | None:
-    """The token of an ``Authorization`` value ``Bearer <token>``, else None."""
-    if header is None:
-        return None
-    scheme, _, token = header.strip().partition(" ")
-    token = token.strip()
-    if scheme.lower() != _SCHEME or not token or " " in token:
-        return None
-    return token
 
 
 class UserDirectory:
