@@ -24,6 +24,8 @@ help: ## list the targets
 	@echo "make logs-<component>    last 200 lines of a log (FOLLOW=1 to follow): logs-store1,"
 	@echo "                         logs-store2, logs-loadbalancer (or logs-balancer,"
 	@echo "                         logs-loadbrancer), logs-handler, logs-sync"
+	@echo "make stop-<component>    levers (each says how to undo it): stop-, start-, pause-,"
+	@echo "                         resume-store1 (also store2, balancer, handler, sync, view)"
 	@echo "make lint                ruff check, ruff format --check, mypy --strict"
 	@echo "make test                install dev tools, lint, run the whole test suite"
 	@echo "make bench, bench-quick  run the benchmarks (bench/)"
@@ -60,6 +62,16 @@ exec: $(STAMP)
 # logs-store1, logs-balancer, logs-loadbalancer, logs-loadbrancer, logs-handler, logs-sync ...
 logs-%: $(STAMP)
 	$(BIN)/dtm cluster logs $* --dir $(RUN_DIR) -n 200 $(if $(filter 1 yes true,$(FOLLOW)),-f,)
+
+# Fault levers: stop-store1, start-sync, pause-store2, resume-store2 ... (see docs/experiments.md)
+stop-%: $(STAMP)
+	$(BIN)/dtm cluster stop $* --dir $(RUN_DIR)
+start-%: $(STAMP)
+	$(BIN)/dtm cluster start $* --dir $(RUN_DIR)
+pause-%: $(STAMP)
+	$(BIN)/dtm cluster pause $* --dir $(RUN_DIR)
+resume-%: $(STAMP)
+	$(BIN)/dtm cluster resume $* --dir $(RUN_DIR)
 
 # Every check runs; rc ends non-zero if any failed.
 LINT = echo "ruff check $(LINT_PATHS)"; $(BIN)/ruff check $(LINT_PATHS) || rc=1; \

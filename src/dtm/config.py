@@ -119,6 +119,17 @@ class SyncConfig(_Listener, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     call_timeout_ms: int = 10000
 
 
+class ViewConfig(_Listener, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The live view in the browser (dtm.view); it runs only if the file has a [view] table."""
+
+    host: str = "127.0.0.1"
+    port: int = 7430
+    # How often it reads every component's status, and how many events it keeps for replay.
+    poll_ms: int = 250
+    max_events: int = 2000
+    max_clients: int = 16
+
+
 class TlsSection(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """TLS on every hop (see dtm.tls); both paths are relative to the config file."""
 
@@ -133,6 +144,7 @@ class ClusterConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=T
     balancer: BalancerConfig = BalancerConfig()
     handler: HandlerConfig = HandlerConfig()
     sync: SyncConfig = SyncConfig()
+    view: ViewConfig | None = None
     tls: TlsSection | None = None
     # Where the file was read from; relative directories resolve against it.
     base_dir: str = "."
@@ -161,7 +173,8 @@ class ClusterConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=T
     def components(self) -> list[tuple[str, _Listener]]:
         """Every component by name: store1.., balancer, handler, sync."""
         named: list[tuple[str, _Listener]] = [(n.name, n) for n in self.node]
-        return [*named, ("balancer", self.balancer), ("handler", self.handler), ("sync", self.sync)]
+        named += [("balancer", self.balancer), ("handler", self.handler), ("sync", self.sync)]
+        return named + ([("view", self.view)] if self.view is not None else [])
 
     @property
     def users_path(self) -> Path:
@@ -177,7 +190,10 @@ def parse_config(text: str, base_dir: str = ".") -> ClusterConfig:
     if "base_dir" in raw:
         raise ErrSyntaxInvalidArgs("cluster config: unknown key 'base_dir'")
     raw["base_dir"] = base_dir
-    for sec in [*_as_list(raw.get("node")), *(raw.get(k) for k in ("balancer", "handler", "sync"))]:
+    for sec in [
+        *_as_list(raw.get("node")),
+        *(raw.get(k) for k in ("balancer", "handler", "sync", "view")),
+    ]:
         if isinstance(sec, dict) and "tls" in sec:
             raise ErrSyntaxInvalidArgs("cluster config: unknown key 'tls' (see the [tls] section)")
     try:
@@ -192,6 +208,7 @@ def parse_config(text: str, base_dir: str = ".") -> ClusterConfig:
             balancer=msgspec.structs.replace(cfg.balancer, tls=True),
             handler=msgspec.structs.replace(cfg.handler, tls=True),
             sync=msgspec.structs.replace(cfg.sync, tls=True),
+            view=msgspec.structs.replace(cfg.view, tls=True) if cfg.view is not None else None,
         )
     return cfg
 
@@ -219,9 +236,7 @@ def _check(cfg: ClusterConfig) -> None:
     for n in cfg.node:
         if re.search(NODE_NAME_PATTERN, n.name) is None:  # what the wire's NodeName accepts
             raise ErrSyntaxInvalidArgs(f"cluster config: bad node name {n.name!r}")
-    ports = [(n.host, n.port) for n in cfg.node] + [
-        (c.host, c.port) for c in (cfg.balancer, cfg.handler, cfg.sync)
-    ]
+    ports = [(c.host, c.port) for _, c in cfg.components]
     for host, port in ports:
         if not 0 < port < 65536:
             raise ErrSyntaxInvalidArgs(f"cluster config: bad port {port} for {host}")
@@ -230,7 +245,7 @@ def _check(cfg: ClusterConfig) -> None:
 
 
 def default_config_text(nodes: int = 2, host: str = "127.0.0.1") -> str:
-    """The local default: store1..N on 7411.., handler 7400, balancer 7401, sync 7420."""
+    """The local default: store1..N on 7411.., handler 7400, balancer 7401, sync 7420, view 7430."""
     if not 1 <= nodes <= 9:
         raise ErrSyntaxInvalidArgs(f"NODES must be 1..9, not {nodes}")
     parts = [
@@ -261,6 +276,10 @@ def default_config_text(nodes: int = 2, host: str = "127.0.0.1") -> str:
         "[sync]",
         f'host = "{host}"',
         "port = 7420",
+        "",
+        "[view]  # the live view in the browser: dtm.view",
+        f'host = "{host}"',
+        "port = 7430",
         "",
     ]
     return "\n".join(parts)

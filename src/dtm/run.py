@@ -18,7 +18,7 @@ import os
 import signal
 import sys
 
-COMPONENTS = ("node", "balancer", "handler", "sync", "cluster", "user")
+COMPONENTS = ("node", "balancer", "handler", "sync", "view", "cluster", "user")
 
 
 def _die_with_parent() -> None:

@@ -274,7 +274,7 @@ class Health(Wire, frozen=True, omit_defaults=True):
     """
 
     status: Literal["ok"]
-    component: Literal["node", "balancer", "handler", "sync"]
+    component: Literal["node", "balancer", "handler", "sync", "view"]
     name: Annotated[str, Meta(max_length=300)]  # a node's name, or another component's host:port
     now_ms: UnixMs = 0
     fenced: bool = False

@@ -16,7 +16,7 @@ from pathlib import Path
 from dtm.config import ClusterConfig
 from dtm.errors import ErrSyntaxInvalidArgs
 
-SERVICES = ("balancer", "handler", "sync")
+SERVICES = ("balancer", "handler", "sync", "view")
 # Names a user may type for a component's logs, and the component they mean.
 ALIASES = {"loadbalancer": "balancer", "loadbrancer": "balancer", "lb": "balancer"}
 # A unix socket path must fit in sockaddr_un (108 bytes on Linux, with the NUL).
@@ -109,9 +109,11 @@ def all_components(cfg: ClusterConfig) -> list[Component]:
     """Every component the config names whose module exists, nodes first."""
     comps = [Component(n.name, "node", n.url, 100) for n in cfg.node if module_exists("node")]
     sections = {"balancer": cfg.balancer.url, "handler": cfg.handler.url, "sync": cfg.sync.url}
-    priorities = {"balancer": 200, "handler": 300, "sync": 300}
+    if cfg.view is not None:  # the live view runs only where the config asks for it
+        sections["view"] = cfg.view.url
+    priorities = {"balancer": 200, "handler": 300, "sync": 300, "view": 400}
     for kind in SERVICES:
-        if module_exists(kind):
+        if kind in sections and module_exists(kind):
             comps.append(Component(kind, kind, sections[kind], priorities[kind]))
     return comps
 

@@ -6,14 +6,17 @@ dtm cluster rm [--dir run]            stop everything, delete data and configura
 dtm cluster status [--dir run]        state, pid, URL and health of every component
 dtm cluster logs COMPONENT [-f] [-n LINES] [--dir run]
 dtm cluster certs --config FILE [--hosts H,...]   a CA and every component's TLS certificate
+dtm cluster stop|start|restart|pause|resume COMPONENT   fault levers (see dtm.cluster.levers)
+dtm cluster wipe NODE | skew NODE OFFSET_MS | partition A B | heal
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
-from dtm.cluster import commands
+from dtm.cluster import commands, levers
 from dtm.cluster.layout import RunDir, venv_python
 from dtm.errors import DtmError
 
@@ -47,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     lg.add_argument("component", help="store1, store2, balancer (loadbalancer), handler, sync ...")
     lg.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     lg.add_argument("-n", "--lines", type=int, default=200, help="lines to print (default 200)")
+    _lever_parsers(add)
     certs = sub.add_parser(
         "certs",
         help="make a CA and a TLS certificate for every component of a cluster config",
@@ -61,6 +65,18 @@ def _parser() -> argparse.ArgumentParser:
         help="more names or addresses every certificate is valid for (comma-separated)",
     )
     return p
+
+
+def _lever_parsers(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    for name, help_ in levers.ONE_COMPONENT.items():
+        add(name, help_).add_argument("component", help="store1, store2, balancer, handler, sync")
+    sk = add("skew", "run a data node's clock this many ms off (0 undoes it); restarts it")
+    sk.add_argument("component", help="store1, store2 ...")
+    sk.add_argument("offset", help="milliseconds: +2000, -1500 (or -- -1500), 0")
+    pa = add("partition", "cut the network between two components (where there is one)")
+    pa.add_argument("a")
+    pa.add_argument("b")
+    add("heal", "undo `partition`")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             return commands.status(run, python)
         if args.command == "logs":
             return commands.logs(run, args.component, args.follow, args.lines)
+        return levers.run(run, python, args)
     except DtmError as exc:
         print(f"dtm cluster {args.command}: {exc.name}: {exc}", file=sys.stderr)
         return exc.exit_code
