@@ -328,9 +328,9 @@ def test_cluster_status_mistakes(todo: Todo) -> None:
     fails(todo("cluster"), 2, "ErrSyntaxInvalidArgs")
     fails(todo("cluster", "frob"), 2, "ErrSyntaxInvalidArgs")
     fails(todo("cluster", "status", "--bogus"), 2, "ErrSyntaxInvalidArgs")
-    as_json = todo("--json", "cluster", "status")
-    assert as_json.code == 2 and as_json.err_json()["error"] == "ErrSyntaxInvalidArgs"
     dead = f"http://127.0.0.1:{free_port()}"
+    as_json = todo("--json", "cluster", "status", "--url", dead)
+    assert as_json.code == 6 and as_json.err_json()["error"] == "ErrUnavailable"
     fails(todo("cluster", "status", "--url", dead), 6, "ErrUnavailable")
     assert "cluster status" in ok(todo("help", "cluster")).out
 

@@ -20,7 +20,7 @@ from dtm.cli.grammar import (
 )
 from dtm.cli.helptext import help_text
 from dtm.cli.render import Console
-from dtm.errors import DtmError, ErrInternal, ErrSyntaxInvalidArgs
+from dtm.errors import DtmError, ErrInternal
 from dtm.wire import Deleted, Task, TaskList
 
 Result = Task | TaskList | Deleted | None
@@ -61,13 +61,11 @@ def execute(cmd: Command, client: TaskClient | None, console: Console, in_shell:
 
 
 def cluster_status(cmd: ClusterStatus, console: Console) -> int:
-    """`cluster status`: the sync process's view, from dtm.cli.cluster_status (text only)."""
-    if console.json:
-        raise ErrSyntaxInvalidArgs("cluster status prints text only: --json is not available")
+    """`cluster status|conflicts|inspect`: the cluster's views, from dtm.cli.cluster_status."""
     from dtm.cli import cluster_status as view
 
     try:
-        console.print(view.show(list(cmd.args)))
+        return view.main(cmd.sub, list(cmd.args), console.json, console.out)
     except SystemExit as exc:  # its option parser after printing --help
         return exc.code if isinstance(exc.code, int) else 0
     return 0

@@ -92,9 +92,10 @@ class Exit:
 
 @dataclass(frozen=True, slots=True)
 class ClusterStatus:
-    """`cluster status …`: its own options are read by dtm.cli.cluster_status."""
+    """`cluster status|conflicts|inspect …`: its own options are read by dtm.cli.cluster_status."""
 
     args: tuple[str, ...] = ()
+    sub: str = "status"
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +139,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "exit": ("quit",),
     "cluster": (),
 }
-GROUPS: dict[str, tuple[str, ...]] = {"cluster": ("status",)}
+GROUPS: dict[str, tuple[str, ...]] = {"cluster": ("status", "conflicts", "inspect")}
 ALIASES: dict[str, str] = {a: name for name, aliases in COMMANDS.items() for a in (name, *aliases)}
 SHELL_ONLY = frozenset({"exit"})
 ONE_SHOT_ONLY = frozenset({"shell"})
@@ -338,7 +339,7 @@ def _parse_cluster(sc: _Scanner) -> Command:
         return Help("cluster")
     if sub not in subs:
         raise ErrSyntaxInvalidArgs(f"unknown cluster subcommand {sub!r} (have: {', '.join(subs)})")
-    return ClusterStatus(sc.words.items[sc.i + 1 :])
+    return ClusterStatus(sc.words.items[sc.i + 1 :], sub)
 
 
 _PARSERS = {

@@ -52,12 +52,20 @@ ENTRIES: dict[str, Entry] = {
         "exit status is that of the last command it ran.",
     ),
     "cluster": Entry(
-        ("cluster status",),
-        "the sync process's view of the cluster",
-        "Options: --url URL (the sync process) or --config FILE (a cluster file).\n"
+        (
+            "cluster status [--watch]",
+            "cluster conflicts [--limit N]",
+            "cluster inspect <id>",
+        ),
+        "the cluster as the sync and the data nodes see it",
+        "status: every node (health, epoch, version, rows, tombstones, clock offset) and\n"
+        "every sync pair (cursor, lag); --watch redraws it until Ctrl-C.\n"
+        "conflicts: the newest conflicts, winner and loser, and what was lost.\n"
+        "inspect: one task's row on every node, and whether they all have it yet.\n"
+        "Options: --url URL (the sync process) or --config FILE (a cluster file), --json.\n"
         "Reads the sync process's /v1/status at --url, else at the [sync] address of the\n"
-        "cluster file --config, else at $DTM_SYNC_URL, else at http://127.0.0.1:7420.\n"
-        "Text only (no --json). It changes nothing.",
+        "cluster file --config (else ./run/cluster.toml), else at $DTM_SYNC_URL, else at\n"
+        "http://127.0.0.1:7420, with the cluster credential. It changes nothing.",
         common_options=False,
     ),
     "exit": Entry(("exit", "quit"), "leave the shell (Ctrl-D does too)"),

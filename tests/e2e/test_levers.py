@@ -1,0 +1,130 @@
+"""The fault levers and the `todo cluster` views against a real cluster under supervisord.
+
+One cluster (two nodes and the sync) per test: pause the sync and make the spec's conflict on
+two nodes, resume and read it with `todo cluster conflicts` and `inspect`; stop a node and see it
+stay down; wipe a node and see it refill under a new epoch; skew a clock past the fence and back.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import request, wait_until
+from runcluster import RunCluster, run_cluster
+
+__all__ = ["run_cluster"]
+
+pytestmark = [
+    pytest.mark.timeout(240),
+    pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc"),
+]
+
+
+def todo(c: RunCluster, *args: str) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "dtm.cli.main", *args, "--config", str(c.run.config)]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, env=c.env())
+
+
+def frozen(pid: int) -> bool:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] == "T"
+
+
+def put(c: RunCluster, node: str, key: str, value: object) -> dict[str, object]:
+    got = request("PUT", c.url(node) + "/v1/kv/" + key, {"value": value})
+    assert got.status == 200, got
+    data: dict[str, object] = got.json()
+    return data
+
+
+def test_pause_makes_the_conflict_and_the_views_explain_it(run_cluster: RunCluster) -> None:
+    c = run_cluster
+    c.write_config()
+    c.up("--components", "nodes,sync")
+    task = {"text": "Buy groceries", "status": "open", "created": "x", "updated": "x"}
+    put(c, "store1", "local.100abcdefghj", task)
+    c.wait_row("store2", "local.100abcdefghj", "the first write to reach store2")
+
+    out = c.ok("pause", "sync")
+    assert "paused sync" in out and "dtm cluster resume sync" in out
+    pid = c.pid("sync")
+    assert frozen(pid) and c.state("sync") == "RUNNING"  # supervisord sees nothing wrong
+
+    put(c, "store1", "local.100abcdefghj", {**task, "status": "complete"})
+    gone = request("DELETE", c.url("store2") + "/v1/kv/local.100abcdefghj")
+    assert gone.status == 200, gone
+    assert frozen(pid) and c.pid("sync") == pid  # still the same frozen process
+
+    assert "resumed sync" in c.ok("resume", "sync")
+    assert "not paused" in c.ok("resume", "sync")
+    wait_until(
+        lambda: request("GET", c.url("sync") + "/v1/conflicts").json()["conflicts"],
+        timeout=30,
+        what="the sync to log the conflict",
+    )
+    shown = todo(c, "cluster", "conflicts", "--limit", "5")
+    assert shown.returncode == 0, shown.stderr
+    assert "local.100abcdefghj" in shown.stdout and "winner: deleted" in shown.stdout
+    assert "lost:   the change made on store1 was lost" in shown.stdout, shown.stdout
+    as_json = json.loads(todo(c, "--json", "cluster", "conflicts").stdout)
+    assert as_json["conflicts"][0]["loser"]["origin"] == "store1"
+
+    def agreed() -> dict[str, object] | None:
+        got = todo(c, "cluster", "inspect", "100abcde", "--json")
+        body: dict[str, object] = json.loads(got.stdout)
+        return body if body["same"] else None
+
+    body = wait_until(agreed, timeout=30, what="both nodes to hold the delete")
+    nodes = body["nodes"]
+    assert isinstance(nodes, dict) and all(r["deleted"] for r in nodes.values())
+    text = todo(c, "cluster", "inspect", "100abcde").stdout
+    assert "deleted (a tombstone)" in text and "every node has the same write" in text
+
+    status = todo(c, "cluster", "status")
+    assert status.returncode == 0, status.stderr
+    assert "store1 -> store2" in status.stdout and "conflicts: 1" in status.stdout
+    st = json.loads(todo(c, "cluster", "status", "--json").stdout)
+    assert set(st["nodes"]) == {"store1", "store2"} and st["sync"]["conflicts"] == 1
+
+
+def test_stop_start_wipe_and_skew(run_cluster: RunCluster) -> None:
+    c = run_cluster
+    c.write_config()
+    c.up("--components", "nodes,sync")
+    put(c, "store1", "kept", {"n": 1})
+    c.wait_row("store2", "kept", "the write to reach store2")
+
+    out = c.ok("stop", "store2")
+    assert "stays down" in out and "dtm cluster start store2" in out
+    assert c.state("store2") == "STOPPED"
+    # the sync notices store2 is gone; supervisord has had time to restart it and has not
+    wait_until(
+        lambda: request("GET", c.url("sync") + "/v1/status").json()["errors"].get("store2"),
+        timeout=30,
+        what="the sync to see store2 down",
+    )
+    assert c.state("store2") == "STOPPED"
+    assert "started store2" in c.ok("start", "store2")
+
+    epoch = c.node_status("store2")["epoch"]
+    out = c.ok("wipe", "store2")
+    assert f"it was epoch {epoch}" in out and "No undo" in out
+    assert c.node_status("store2")["epoch"] != epoch
+    c.wait_row("store2", "kept", "the wiped node to refill")
+
+    out = c.ok("skew", "store1", "+3000")
+    assert "+3000 ms" in out and "fences" in out and "dtm cluster skew store1 0" in out
+    assert "clock_offset_ms = 3000" in c.run.config.read_text()
+    wait_until(lambda: c.node_status("store1")["fenced"], timeout=30, what="store1 to fence")
+    c.ok("skew", "store1", "0")
+    assert "clock_offset_ms" not in c.run.config.read_text()
+    wait_until(lambda: not c.node_status("store1")["fenced"], timeout=30, what="store1 to unfence")
+
+    refused = c.dtm("partition", "store1", "store2")
+    assert refused.returncode == 6 and "loopback" in refused.stderr, refused.stderr
+    unknown = c.dtm("pause", "store9")
+    assert unknown.returncode == 2 and "ErrSyntaxInvalidArgs" in unknown.stderr
