@@ -58,7 +58,9 @@ class RunCluster:
 
     def ok(self, *args: str) -> str:
         res = self.dtm(*args)
-        assert res.returncode == 0, f"dtm cluster {args} -> {res.returncode}\n{res.stdout}{res.stderr}"
+        assert res.returncode == 0, (
+            f"dtm cluster {args} -> {res.returncode}\n{res.stdout}{res.stderr}"
+        )
         return res.stdout
 
     def up(self, *args: str) -> str:
