@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from runcluster import RunCluster, run_cluster
 
 from harness import request, wait_until
-from runcluster import RunCluster, run_cluster
 
 __all__ = ["run_cluster"]
 
