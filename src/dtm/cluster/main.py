@@ -77,7 +77,7 @@ def _lever_parsers(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
     pa.add_argument("a")
     pa.add_argument("b")
     add("heal", "undo `partition`")
-    add("view", "print the live view's address, with the cluster secret to log in (keep it private)")
+    add("view", "print the live view's address with the cluster secret to log in (private)")
 
 
 def main(argv: list[str] | None = None) -> int:
