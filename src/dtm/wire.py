@@ -431,6 +431,37 @@ class TaskRowPage(Wire, frozen=True):
     next: Key | None
 
 
+# The list's view of a node page: only what a list uses, with the checks that cost a regular
+# expression per row (the key's and the times' patterns) left to `dtm.handler.service`, which
+# makes them for a whole page at once and reads the page strictly (as `TaskRowPage`) if they
+# fail. Fields a list does not use (version, hlc, origin) are skipped.
+_Time24 = Annotated[str, Meta(min_length=24, max_length=24)]
+
+
+class ListedValue(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A task value as a list reads it: `TaskValue` with the times' lengths only checked."""
+
+    text: StoredText
+    status: Status
+    created: _Time24
+    updated: _Time24
+
+
+class ListedRow(msgspec.Struct, frozen=True):
+    """A row as a list reads it (unknown fields ignored)."""
+
+    key: Annotated[str, Meta(max_length=MAX_KEY_LEN)]
+    value: ListedValue | None
+    deleted: bool
+
+
+class ListedPage(msgspec.Struct, frozen=True):
+    """A `RowPage` as a list reads it."""
+
+    rows: Annotated[list[ListedRow], Meta(max_length=MAX_PAGE_ROWS)]
+    next: Key | None
+
+
 class CreateTask(Wire, frozen=True):
     """`POST /v1/tasks`: the text is checked by `dtm.core.tasks.check_text` (stripped first, so
     its errors can say what is wrong and a long text is 413)."""

@@ -16,6 +16,8 @@ import logging
 from collections.abc import Callable
 from typing import TypeVar
 
+import msgspec
+
 from dtm import wire
 from dtm.core import tasks, users
 from dtm.errors import (
@@ -40,6 +42,17 @@ DELETE_BACKOFF_MS = 20
 
 # A task of a page as it is encoded: (id, text, status, created, updated), = wire.TaskItem.
 Item = tuple[str, str, str, str, str]
+_LISTED = msgspec.json.Decoder(wire.ListedPage)
+# wire.IsoTime with every digit written 0: what `_all_times` compares a page's times with.
+_TIME_SHAPE = b"0000-00-00T00:00:00.000Z"
+_DIGITS_AS_0 = bytes.maketrans(b"0123456789", b"0" * 10)
+
+
+def _all_times(joined: str, n: int) -> bool:
+    """Is ``joined`` exactly ``n`` wire.IsoTime values back to back? (One pass for a page.)"""
+    if not joined.isascii() or len(joined) != n * len(_TIME_SHAPE):
+        return False
+    return joined.encode("ascii").translate(_DIGITS_AS_0) == _TIME_SHAPE * n
 
 
 class TaskService:
@@ -68,7 +81,8 @@ class TaskService:
         back with value None (the slow path finds it)."""
         try:
             page = wire.decode(body, wire.TaskRowPage, what="answer")
-            return page.rows, page.next
+            if all(r.value is not None or r.deleted for r in page.rows):
+                return page.rows, page.next
         except ErrSyntaxInvalidArgs:
             pass
         raw = _malformed_guard(lambda: wire.decode(body, wire.RowPage, what="answer"))
@@ -76,7 +90,9 @@ class TaskService:
 
     def _row(self, body: bytes) -> wire.TaskRow:
         try:
-            return wire.decode(body, wire.TaskRow, what="answer")
+            row = wire.decode(body, wire.TaskRow, what="answer")
+            if row.value is not None or row.deleted:
+                return row
         except ErrSyntaxInvalidArgs:
             pass
         return self._as_task_row(_malformed_guard(lambda: wire.decode(body, wire.Row)))
@@ -113,31 +129,68 @@ class TaskService:
             ) from None
         return tasks.to_task(task_id, value)
 
+    def _listed(self, body: bytes, prefix: str) -> tuple[list[Item], bool, str | None]:
+        """The tasks of one node page under ``prefix``, whether the user's range ended on it,
+        and the page's ``next``. The page is read as `wire.ListedPage` and its keys and times
+        are checked all at once; should that fail, it is read strictly, row by row."""
+        try:
+            page = _LISTED.decode(body)
+        except msgspec.DecodeError:  # (ValidationError too) the strict reading says what
+            return self._listed_strictly(body, prefix)
+        rows = page.rows
+        mine = len(rows)
+        for i, row in enumerate(rows):
+            if not row.key.startswith(prefix):
+                mine = i
+                break
+        cut = len(prefix)
+        items: list[Item] = [
+            (r.key[cut:], v.text, v.status, v.created, v.updated)
+            for r in rows[:mine]
+            if (v := r.value) is not None and not r.deleted
+        ]
+        ids = "".join([i[0] for i in items])
+        times = "".join([i[3] + i[4] for i in items])
+        if (
+            len(ids) != tasks.ID_LEN * len(items)
+            or ids.strip(tasks.ALPHABET)
+            or not _all_times(times, 2 * len(items))
+            or len(items) != sum(1 for r in rows[:mine] if not r.deleted)
+        ):
+            return self._listed_strictly(body, prefix)
+        return items, mine < len(rows), page.next
+
+    def _listed_strictly(self, body: bytes, prefix: str) -> tuple[list[Item], bool, str | None]:
+        rows, next_key = self._rows(body)
+        cut = len(prefix)
+        items: list[Item] = []
+        for row in rows:
+            key = row.key
+            if not key.startswith(prefix):
+                return items, True, next_key
+            v = row.value
+            task_id = key[cut:]
+            if v is None or row.deleted or not tasks.is_task_id(task_id):
+                continue
+            items.append((task_id, v.text, v.status, v.created, v.updated))
+        return items, False, next_key
+
     async def page(
         self, user: str, after_id: str | None, want: int, s: Session, node: str | None = None
     ) -> tuple[list[Item], str | None]:
         """Up to ``want`` of ``user``'s tasks with ID > ``after_id``, in ID order, and the
         ``after`` of the next page (None: the list ends here)."""
         prefix = users.key_prefix(user)
-        cut = len(prefix)
         after = prefix + after_id if after_id else users.scan_after(user)
         items: list[Item] = []
         while True:
-            rows, next_key = self._rows(
-                await self.upstream.scan_raw(after, min(want - len(items), LIST_PAGE), s, node)
-            )
+            limit = min(want - len(items), LIST_PAGE)
+            body = await self.upstream.scan_raw(after, limit, s, node)
             # Rows come in key order from the start of the user's range: the user's own rows
             # are a leading run, and the first key outside the range ends the listing.
-            for row in rows:
-                key = row.key
-                if not key.startswith(prefix):
-                    return items, None
-                v = row.value
-                task_id = key[cut:]
-                if v is None or row.deleted or not tasks.is_task_id(task_id):
-                    continue
-                items.append((task_id, v.text, v.status, v.created, v.updated))
-            if next_key is None or not rows:
+            got, ended, next_key = self._listed(body, prefix)
+            items += got
+            if ended or next_key is None:
                 return items, None
             if len(items) >= want:
                 return items, items[-1][0]
