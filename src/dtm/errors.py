@@ -15,6 +15,7 @@ translated into this tree once, at the boundary that meets them.
     │   ├── ErrTimeout              a hop timed out         7   504
     │   │   └── ErrRequestTimeout   the request came slowly 9   408
     │   └── ErrClockSkew            a clock is off too far 10   503
+    ├── ErrMaybeApplied             write fate unknown     11   502
     └── ErrInternal                 a bug; never expected  70   500
 
 The mapping to HTTP lives in ``http_status``, to exit codes in ``exit_code``; `from_wire`
@@ -122,6 +123,17 @@ class ErrClockSkew(ErrUnavailable):
     http_status = 503
 
 
+class ErrMaybeApplied(DtmError):
+    """A write was sent, but its answer was lost: it may or may not have been applied.
+
+    Not an ErrUnavailable, so nothing retries it as if it had never been sent: the caller
+    looks (``todo list``) before writing again."""
+
+    name = "ErrMaybeApplied"
+    exit_code = 11
+    http_status = 502
+
+
 class ErrInternal(DtmError):
     """A bug: an invariant broke. Never expected in normal operation."""
 
@@ -137,6 +149,7 @@ ALL_ERRORS: tuple[type[DtmError], ...] = (
     ErrUnauthorized,
     ErrRequestTimeout,
     ErrClockSkew,
+    ErrMaybeApplied,
     ErrInternal,
 )
 

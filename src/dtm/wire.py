@@ -11,6 +11,7 @@ tombstone's value is JSON ``null``.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Final, Literal, TypeVar
 
 import msgspec
@@ -33,6 +34,7 @@ HLC_HEADER: Final = "X-Dtm-Hlc"  # the caller's highest seen HLC stamp, observed
 SESSION_HEADER: Final = "X-Dtm-Session"  # a compact JSON SessionToken
 WAIT_HEADER: Final = "X-Dtm-Wait"  # ms a read may wait for this replica to catch up (default 0)
 DEADLINE_HEADER: Final = "X-Dtm-Deadline"  # unix ms after which a forwarded write must not apply
+NODE_HEADER: Final = "X-Dtm-Node"  # a NodeName: the balancer sends the request to that node only
 
 
 # ---------------------------------------------------------------- field types
@@ -48,6 +50,14 @@ MAX_INT: Final = 2**63 - 1  # the largest version, count, stamp or time (SQLite'
 _END: Final = r"(?![\s\S])"
 MAX_NODE_NAME: Final = 64
 NODE_NAME_PATTERN: Final = f"^[A-Za-z0-9_-]{{1,{MAX_NODE_NAME}}}{_END}"
+_NODE_NAME: Final = re.compile(NODE_NAME_PATTERN)
+
+
+def is_node_name(text: str) -> bool:
+    """Is ``text`` what `NodeName` accepts (a header value, say, checked before use)?"""
+    return _NODE_NAME.search(text) is not None
+
+
 EPOCH_CHARS: Final = 16  # node.main.new_epoch: 8 random bytes in hex
 TASK_ID_ALPHABET: Final = "0123456789abcdefghjkmnpqrstvwxyz"  # = core.tasks.ALPHABET
 TASK_ID_LEN: Final = 12  # = core.tasks.ID_LEN
@@ -374,10 +384,82 @@ class Task(Wire, frozen=True):
 
 
 class TaskList(Wire, frozen=True):
-    """`GET /v1/tasks`: open and completed tasks, each oldest first."""
+    """A user's whole list as the CLI shows it (``todo list --json``): open and completed
+    tasks, each oldest first. The CLI assembles it from `TaskPage` answers."""
 
     open: list[Task]
     complete: list[Task]
+
+
+class TaskItem(Wire, frozen=True, array_like=True):
+    """One task of a `TaskPage`, compactly: ``[id, text, status, created, updated]``."""
+
+    id: TaskId
+    text: StoredText
+    status: Status
+    created: IsoTime
+    updated: IsoTime
+
+
+MAX_TASK_PAGE: Final = MAX_PAGE_ROWS  # the most tasks one `GET /v1/tasks?limit=` page holds
+
+
+class TaskPage(Wire, frozen=True):
+    """`GET /v1/tasks[?limit=N&after=ID]`: the user's tasks in ID order (the storage order);
+    ``next`` is the ``after`` to ask for the next page, null at the end of the list."""
+
+    tasks: list[TaskItem]
+    next: TaskId | None
+
+
+class TaskRow(Wire, frozen=True):
+    """A data node's `Row` read with its value as a task (null: a tombstone, or not a task),
+    so the handler decodes a node's answer in one pass. Same JSON as `Row`."""
+
+    key: Key
+    value: TaskValue | None
+    deleted: bool
+    version: Version
+    hlc: Stamp
+    origin: NodeName
+
+
+class TaskRowPage(Wire, frozen=True):
+    """A `RowPage` read as `TaskRow`s."""
+
+    rows: Annotated[list[TaskRow], Meta(max_length=MAX_PAGE_ROWS)]
+    next: Key | None
+
+
+# The list's view of a node page: only what a list uses, with the checks that cost a regular
+# expression per row (the key's and the times' patterns) left to `dtm.handler.service`, which
+# makes them for a whole page at once and reads the page strictly (as `TaskRowPage`) if they
+# fail. Fields a list does not use (version, hlc, origin) are skipped.
+_Time24 = Annotated[str, Meta(min_length=24, max_length=24)]
+
+
+class ListedValue(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A task value as a list reads it: `TaskValue` with the times' lengths only checked."""
+
+    text: StoredText
+    status: Status
+    created: _Time24
+    updated: _Time24
+
+
+class ListedRow(msgspec.Struct, frozen=True):
+    """A row as a list reads it (unknown fields ignored)."""
+
+    key: Annotated[str, Meta(max_length=MAX_KEY_LEN)]
+    value: ListedValue | None
+    deleted: bool
+
+
+class ListedPage(msgspec.Struct, frozen=True):
+    """A `RowPage` as a list reads it."""
+
+    rows: Annotated[list[ListedRow], Meta(max_length=MAX_PAGE_ROWS)]
+    next: Key | None
 
 
 class CreateTask(Wire, frozen=True):

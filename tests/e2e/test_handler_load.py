@@ -52,7 +52,7 @@ async def list_with(url: str, token: dict[str, object], auth: str) -> list[str]:
         async with http.get(f"{url}/v1/tasks", headers=headers) as resp:
             assert resp.status == 200, await resp.text()
             body = await resp.json()
-    return [t["id"] for section in body.values() for t in section]
+    return [item[0] for item in body["tasks"]]  # a TaskPage item is [id, text, ...]
 
 
 @pytest.mark.timeout(180)

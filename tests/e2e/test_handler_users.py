@@ -48,7 +48,7 @@ class Client:
     def ids(self) -> set[str]:
         resp = self.call("GET", "/v1/tasks")
         assert resp.status == 200, resp
-        return {t["id"] for section in resp.json().values() for t in section}
+        return {item[0] for item in resp.json()["tasks"]}  # a TaskPage item is [id, text, ...]
 
 
 def add_user(c: LocalCluster, name: str) -> Client:
@@ -109,10 +109,10 @@ def test_two_users_never_see_each_others_tasks(one: LocalCluster) -> None:
                 not_found(me.call("DELETE", f"/v1/tasks/{ref}"))
     # Nothing was changed by the attempts: each still has its own tasks, untouched.
     for me, ids, name in ((alice, a_ids, "alice"), (bob, b_ids, "bob")):
-        body = me.call("GET", "/v1/tasks").json()
-        assert body["complete"] == []
-        assert {t["id"] for t in body["open"]} == ids
-        assert all(t["text"].startswith(name) for t in body["open"])
+        items = me.call("GET", "/v1/tasks").json()["tasks"]  # [id, text, status, ...] each
+        assert all(status == "open" for _, _, status, _, _ in items)
+        assert {item[0] for item in items} == ids
+        assert all(item[1].startswith(name) for item in items)
     # Task IDs are bare; the stored key carries the user.
     some = next(iter(a_ids))
     assert request("GET", f"{one.url('store1')}/v1/kv/alice.{some}").status == 200

@@ -35,7 +35,7 @@ def test_an_old_session_reads_a_wiped_cluster(cluster: Callable[..., LocalCluste
 
     r = request("GET", api, headers={"X-Dtm-Session": token})
     assert r.status == 200, r
-    assert r.json() == {"open": [], "complete": []}
+    assert r.json() == {"tasks": [], "next": None}
     new = json.loads(r.headers["x-dtm-session"])
     assert set(new["epochs"]) <= set(old_epochs)
     assert all(new["epochs"][n] != old_epochs[n] for n in new["epochs"])
@@ -45,4 +45,4 @@ def test_an_old_session_reads_a_wiped_cluster(cluster: Callable[..., LocalCluste
     )
     assert r.status == 201
     r = request("GET", api, headers={"X-Dtm-Session": r.headers["x-dtm-session"]})
-    assert [t["text"] for t in r.json()["open"]] == ["after"]
+    assert [item[1] for item in r.json()["tasks"]] == ["after"]  # items are [id, text, ...]

@@ -47,7 +47,11 @@ from dtm.wire import (
     SyncStateFile,
     SyncStatus,
     Task,
+    TaskItem,
     TaskList,
+    TaskPage,
+    TaskRow,
+    TaskRowPage,
     TaskValue,
     UpdateTask,
     UpstreamStatus,
@@ -66,6 +70,16 @@ TASK = Task(
 TASK_JSON = (
     '{"id":"a1b2c3d4e5f6","text":"say \\"hi\\"","status":"open",'
     '"created":"2026-11-28T05:00:00.000Z","updated":"2026-11-28T05:00:00.000Z"}'
+)
+
+ITEM = TaskItem(*(getattr(TASK, f) for f in Task.__struct_fields__))
+ITEM_JSON = (
+    '["a1b2c3d4e5f6","say \\"hi\\"","open","2026-11-28T05:00:00.000Z","2026-11-28T05:00:00.000Z"]'
+)
+ITEM_VALUE = TaskValue("Buy", "open", "2026-11-28T05:00:00.000Z", "2026-11-28T05:00:00.000Z")
+ITEM_VALUE_JSON = (
+    '{"text":"Buy","status":"open","created":"2026-11-28T05:00:00.000Z",'
+    '"updated":"2026-11-28T05:00:00.000Z"}'
 )
 
 EXAMPLES: dict[type[Any], list[tuple[Any, str]]] = {
@@ -175,6 +189,22 @@ EXAMPLES: dict[type[Any], list[tuple[Any, str]]] = {
     ],
     Task: [(TASK, TASK_JSON)],
     TaskList: [(TaskList([TASK], []), f'{{"open":[{TASK_JSON}],"complete":[]}}')],
+    # A page's tasks are arrays in Task's field order: the field names are not repeated per task.
+    TaskItem: [(ITEM, ITEM_JSON)],
+    TaskPage: [
+        (TaskPage([ITEM], "a1b2c3d4e5f6"), f'{{"tasks":[{ITEM_JSON}],"next":"a1b2c3d4e5f6"}}'),
+        (TaskPage([], None), '{"tasks":[],"next":null}'),
+    ],
+    # A Row read with a task value: the same JSON as Row.
+    TaskRow: [
+        (
+            TaskRow("u.a1b2c3d4e5f6", ITEM_VALUE, False, 3, 9, "store1"),
+            f'{{"key":"u.a1b2c3d4e5f6","value":{ITEM_VALUE_JSON},"deleted":false,"version":3,'
+            '"hlc":9,"origin":"store1"}',
+        ),
+        (TaskRow("k2", None, True, 4, 9, "store2"), TOMB_JSON),
+    ],
+    TaskRowPage: [(TaskRowPage([], None), '{"rows":[],"next":null}')],
     CreateTask: [(CreateTask("Buy groceries"), '{"text":"Buy groceries"}')],
     UpdateTask: [
         (UpdateTask(status="complete"), '{"status":"complete"}'),

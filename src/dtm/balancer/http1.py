@@ -78,6 +78,7 @@ class RequestHead:
         "host",
         "keep_alive",
         "method",
+        "node",
         "path",
         "target",
         "version",
@@ -105,6 +106,7 @@ class RequestHead:
         self.authorization: str | None = None
         self.content_type: bytes | None = None
         self.wait_ms = 0
+        self.node: str | None = None  # X-Dtm-Node: the one data node to send it to
 
     @property
     def has_body(self) -> bool:
@@ -257,6 +259,10 @@ def request_head(
             head.content_type = value
         elif low == b"x-dtm-wait" and value.isdigit() and len(value) <= 9:
             head.wait_ms = min(int(value), MAX_WAIT_HEADER_MS)
+        elif low == b"x-dtm-node":
+            if head.node is not None:
+                raise bad("X-Dtm-Node given more than once")
+            head.node = value.decode("latin-1")
     if hosts != 1:
         raise bad("a request needs exactly one Host header" if hosts else "no Host header")
     return head

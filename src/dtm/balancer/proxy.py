@@ -27,11 +27,11 @@ from dtm.balancer.policy import (
     is_not_caught_up,
     may_retry,
 )
-from dtm.balancer.spread import attempt_order
+from dtm.balancer.spread import attempt_order, pinned_order
 from dtm.balancer.timeouts import read_timeout_ms
 from dtm.balancer.upstream import Node, UpstreamClosed, UpstreamConn, UpstreamTimeout
 from dtm.config import BalancerConfig, NodeConfig
-from dtm.errors import DtmError, ErrTimeout, ErrUnavailable
+from dtm.errors import DtmError, ErrSyntaxInvalidArgs, ErrTimeout, ErrUnavailable
 from dtm.hosts import is_loopback
 from dtm.wire import encode
 
@@ -110,8 +110,12 @@ class Balancer:
 
     # ------------------------------------------------------------ forwarding
 
-    def _order(self, write: bool) -> list[Node]:
+    def _order(self, write: bool, pin: str | None = None) -> list[Node] | None:
+        """The nodes to try, in order; None when ``pin`` names no node."""
         nodes = self.nodes
+        if pin is not None:
+            picked = pinned_order([n.name for n in nodes], pin)
+            return None if picked is None else [nodes[i] for i in picked]
         turn = self._turn
         self._turn = turn + 1
         if len(nodes) == 1:
@@ -140,7 +144,14 @@ class Balancer:
         deferred: tuple[bytes, bytes] | None = None
         attempts = 0
         write = method in WRITE_METHODS
-        for node in self._order(write):
+        pin = head.node
+        order = self._order(write, pin)
+        if order is None:
+            known = ", ".join(n.name for n in self.nodes)
+            no = ErrSyntaxInvalidArgs(f"no data node named {str(pin)[:80]!r} (nodes: {known})")
+            self._write(client, status.error_response(no, keep))
+            return keep
+        for node in order:
             if attempts:
                 node.retries += 1
             attempts += 1

@@ -51,8 +51,9 @@ _IDLE, _HEAD, _HELD, _BUFFER, _STREAM, _FAILED = range(6)
 class UpstreamConn(asyncio.Protocol):
     """One HTTP/1.1 connection to a data node; it is also its llhttp parser's callback target."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, max_body: int = MAX_INSPECTED_BODY) -> None:
         self._loop = loop
+        self._max_body = max_body  # the most body bytes `read_body` collects
         self.transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
         self._pairs: Pairs = []
@@ -172,7 +173,7 @@ class UpstreamConn(asyncio.Protocol):
             self._out.append(data)  # written once per packet, in `_flush`
         elif state == _BUFFER:
             self._body += data
-            if len(self._body) > MAX_INSPECTED_BODY:
+            if len(self._body) > self._max_body:
                 raise UpstreamProtocolError("answer body too large to inspect")
         else:
             self._body += data  # parsed before the caller took the answer

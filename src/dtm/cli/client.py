@@ -23,6 +23,7 @@ from dtm.wire import (
     SessionToken,
     Task,
     TaskList,
+    TaskPage,
     UpdateTask,
     decode,
     encode,
@@ -32,6 +33,7 @@ from dtm.wire import (
 )
 
 T = TypeVar("T")
+LIST_PAGE = 5000  # tasks per page of a list
 _SESSION = SESSION_HEADER.lower()
 
 
@@ -115,8 +117,22 @@ class TaskClient:
     def create(self, text: str) -> Task:
         return self._call("POST", "/v1/tasks", encode(CreateTask(text)), Task)
 
-    def list(self) -> TaskList:
-        return self._call("GET", "/v1/tasks", None, TaskList)
+    def list(self, page: int = LIST_PAGE) -> TaskList:
+        """Every task, page after page (``page`` tasks each): open and completed apart, each
+        oldest first (the handler pages in ID order; the order to show is the CLI's)."""
+        found: list[Task] = []
+        after = ""
+        while True:
+            got = self._call("GET", f"/v1/tasks?limit={page}{after}", None, TaskPage)
+            found += (Task(t.id, t.text, t.status, t.created, t.updated) for t in got.tasks)
+            if got.next is None:
+                break
+            after = f"&after={got.next}"
+        found.sort(key=lambda t: (t.created, t.id))
+        return TaskList(
+            open=[t for t in found if t.status == "open"],
+            complete=[t for t in found if t.status == "complete"],
+        )
 
     def get(self, ref: str) -> Task:
         return self._call("GET", f"/v1/tasks/{ref}", None, Task)

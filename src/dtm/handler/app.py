@@ -21,6 +21,7 @@ from dtm.errors import (
     ErrPayloadTooLarge,
     ErrSyntaxInvalidArgs,
 )
+from dtm.handler import listing
 from dtm.handler.metrics import CONTENT_TYPE, HandlerMetrics
 from dtm.handler.openapi import build_document
 from dtm.handler.service import TaskService
@@ -75,6 +76,16 @@ def _session(request: web.Request) -> Session:
     return s
 
 
+def _node(request: web.Request) -> str | None:
+    """The data node the request pins itself to with ``X-Dtm-Node`` (checked), or None."""
+    values = request.headers.getall(wire.NODE_HEADER, [])
+    if not values:
+        return None
+    if len(values) > 1 or not wire.is_node_name(values[0]):
+        raise ErrSyntaxInvalidArgs(f"header {wire.NODE_HEADER} must be one node name")
+    return values[0]
+
+
 def _no_query(request: web.Request) -> None:
     if request.query:
         names = ", ".join(sorted(set(request.query)))
@@ -112,32 +123,36 @@ class Routes:
         user = _user(request, self.users)
         _no_query(request)
         s = _session(request)
+        node = _node(request)
         body = await _body(request, wire.CreateTask)
-        return _json(await self.service.create(user, body, s), 201)
+        return _json(await self.service.create(user, body, s, node), 201)
 
-    async def list(self, request: web.Request) -> web.Response:
+    async def list(self, request: web.Request) -> web.StreamResponse:
         user = _user(request, self.users)
-        _no_query(request)
-        return _json(await self.service.list(user, _session(request)))
+        after, limit = listing.parse_query(request)
+        s = _session(request)
+        node = _node(request)
+        return await listing.answer(request, self.service, user, after, limit, s, node)
 
     async def get(self, request: web.Request) -> web.Response:
         user = _user(request, self.users)
         _no_query(request)
         s = _session(request)
-        return _json(await self.service.get(user, request.match_info["ref"], s))
+        return _json(await self.service.get(user, request.match_info["ref"], s, _node(request)))
 
     async def update(self, request: web.Request) -> web.Response:
         user = _user(request, self.users)
         _no_query(request)
         s = _session(request)
+        node = _node(request)
         body = await _body(request, wire.UpdateTask)
-        return _json(await self.service.update(user, request.match_info["ref"], body, s))
+        return _json(await self.service.update(user, request.match_info["ref"], body, s, node))
 
     async def delete(self, request: web.Request) -> web.Response:
         user = _user(request, self.users)
         _no_query(request)
         s = _session(request)
-        return _json(await self.service.delete(user, request.match_info["ref"], s))
+        return _json(await self.service.delete(user, request.match_info["ref"], s, _node(request)))
 
     async def health(self, request: web.Request) -> web.Response:
         return _json(wire.Health("ok", "handler", self.name, now_ms=self.service.now_ms()))

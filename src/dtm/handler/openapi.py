@@ -22,7 +22,7 @@ Doc = dict[str, Any]
 
 _STRUCTS = (
     wire.Task,
-    wire.TaskList,
+    wire.TaskPage,
     wire.CreateTask,
     wire.UpdateTask,
     wire.Deleted,
@@ -39,6 +39,8 @@ _ERRORS = {
     "409": "ErrAmbiguousID (with `candidates`), or ErrNotCaughtUp: no data node has caught up "
     "with the session yet",
     "413": "ErrPayloadTooLarge: the body or the text is over its cap",
+    "502": "ErrMaybeApplied: the write was sent but its answer was lost; it may have been "
+    "applied (look before writing again)",
     "503": "ErrUnavailable: the load balancer or every data node is unreachable",
     "504": "ErrTimeout: the load balancer did not answer in time",
 }
@@ -88,6 +90,36 @@ _SESSION_PARAM: Doc = {
     "absent means a new session.",
     "content": {JSON: {"schema": _ref("SessionToken")}},
 }
+
+_NODE_PARAM: Doc = {
+    "name": wire.NODE_HEADER,
+    "in": "header",
+    "required": False,
+    "description": "Serve this request from this data node only (a node name); an unknown "
+    "node is 400, a node that is down 503, never another node.",
+    "schema": {"type": "string", "pattern": wire.NODE_NAME_PATTERN},
+}
+
+_LIST_PARAMS: list[Doc] = [
+    {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "description": "Answer one page of at most this many tasks; without it, the whole "
+        "list (streamed when long).",
+        "schema": {"type": "integer", "minimum": 1, "maximum": wire.MAX_TASK_PAGE},
+    },
+    {
+        "name": "after",
+        "in": "query",
+        "required": False,
+        "description": "Start after this task ID: the previous page's `next`.",
+        "schema": {
+            "type": "string",
+            "pattern": f"^[{wire.TASK_ID_ALPHABET}]{{{ID_LEN}}}(?![\\s\\S])",
+        },
+    },
+]
 
 _REF_PARAM: Doc = {
     "name": "ref",
@@ -139,22 +171,24 @@ def build_document(server_url: str) -> Doc:
     ref_errors = ("400", "401", "404", "409", "503", "504")
     paths: Doc = {
         "/v1/tasks": {
-            "parameters": [_SESSION_PARAM],
+            "parameters": [_SESSION_PARAM, _NODE_PARAM],
             "post": {
                 "operationId": "createTask",
                 "summary": "Create a task; the handler picks its ID.",
                 "requestBody": _body("CreateTask"),
                 "responses": _ok("201", "Task", "The new task.")
-                | _errors("400", "401", "413", "503", "504"),
+                | _errors("400", "401", "413", "502", "503", "504"),
             },
             "get": {
                 "operationId": "listTasks",
-                "summary": "Every task: open ones and completed ones, each oldest first.",
-                "responses": _ok("200", "TaskList", "The tasks.") | _errors(*read_errors),
+                "summary": "The tasks in ID order, a page at a time with `limit` and `after`.",
+                "parameters": _LIST_PARAMS,
+                "responses": _ok("200", "TaskPage", "The tasks; `next` is null at the end.")
+                | _errors(*read_errors),
             },
         },
         "/v1/tasks/{ref}": {
-            "parameters": [_REF_PARAM, _SESSION_PARAM],
+            "parameters": [_REF_PARAM, _SESSION_PARAM, _NODE_PARAM],
             "get": {
                 "operationId": "getTask",
                 "summary": "One task.",
@@ -165,12 +199,13 @@ def build_document(server_url: str) -> Doc:
                 "summary": "Change a task's status and/or text (at least one).",
                 "requestBody": _body("UpdateTask"),
                 "responses": _ok("200", "Task", "The task as changed.")
-                | _errors(*ref_errors, "413"),
+                | _errors(*ref_errors, "413", "502"),
             },
             "delete": {
                 "operationId": "deleteTask",
                 "summary": "Delete a task.",
-                "responses": _ok("200", "Deleted", "The task is gone.") | _errors(*ref_errors),
+                "responses": _ok("200", "Deleted", "The task is gone.")
+                | _errors(*ref_errors, "502"),
             },
         },
         "/healthz": {

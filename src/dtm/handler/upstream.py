@@ -3,23 +3,27 @@
 Rule: a read first goes with ``X-Dtm-Wait: 0`` and the session token; if no node has caught up
 (409 ErrNotCaughtUp) it is repeated once with ``X-Dtm-Wait: catch_up_wait_ms``; still 409 is
 ErrNotCaughtUp for the client, never stale data. A write sends ``X-Dtm-Hlc`` = the session's
-highest stamp. Every successful answer's session contribution is merged into the session. aiohttp
-errors become dtm errors here and nowhere else.
+highest stamp, and is never sent twice: once its bytes may have reached the balancer, a lost
+answer is ErrMaybeApplied (a read goes again once on a fresh connection if a reused one broke
+before answering). Every successful answer's session contribution is merged into the session.
+With ``node``, ``X-Dtm-Node`` pins the request to that data node. Transport failures become dtm
+errors here and nowhere else.
 """
 
 from __future__ import annotations
 
+import re
 import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TypeVar
-
-import aiohttp
+from typing import Final
+from urllib.parse import urlsplit
 
 from dtm import wire
 from dtm.errors import (
     DtmError,
+    ErrMaybeApplied,
     ErrNoDataFound,
     ErrNotCaughtUp,
     ErrSyntaxInvalidArgs,
@@ -27,20 +31,25 @@ from dtm.errors import (
     ErrUnavailable,
 )
 from dtm.handler.metrics import HandlerMetrics
+from dtm.handler.pool import Answer, Pool, SendFailed
 from dtm.handler.session import Session, contribution_of
 
-T = TypeVar("T")
-
-MAX_ANSWER = 64 * 1024 * 1024  # a page of rows is far below this
+MAX_ANSWER: Final = 64 * 1024 * 1024  # a page of rows is far below this
+# What a request target may hold: keys, IDs, numbers and the separators between them.
+_TARGET: Final = re.compile(r"/[A-Za-z0-9._:/?&=-]{0,600}")
+_SESSION: Final = wire.SESSION_HEADER.lower().encode()
+_UPSTREAM: Final = wire.UPSTREAM_HEADER.lower().encode()
+_WRITES: Final = frozenset({"PUT", "DELETE", "POST", "PATCH"})
 
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """One answer of the balancer, read in full."""
+    """One answer of the balancer, read in full; ``node``: the data node that answered."""
 
     status: int
     body: bytes
     session: str | None
+    node: str | None = None
 
 
 class Upstream:
@@ -61,93 +70,106 @@ class Upstream:
         self.catch_up_wait_ms = catch_up_wait_ms
         self.metrics = metrics
         self._connections = connections
-        # The cluster credential (an Authorization header), sent with every call.
-        self._auth_headers = dict(auth_headers or {})
+        url = urlsplit(self.base_url)
+        if url.hostname is None or url.port is None or url.scheme not in ("http", "https"):
+            raise ValueError(f"not a balancer URL with host and port: {base_url!r}")
+        self._host = url.hostname
+        self._port = url.port
+        # Every request's fixed lines: Host and the cluster credential (an Authorization header).
+        fixed = [f"Host: {url.netloc}\r\n"]
+        fixed += [f"{k}: {v}\r\n" for k, v in (auth_headers or {}).items()]
+        self._fixed = "".join(fixed).encode("latin-1")
         self._client_ssl = client_ssl  # TLS to the balancer (None: plain HTTP)
-        self._http: aiohttp.ClientSession | None = None
-        self._timeouts: dict[int, aiohttp.ClientTimeout] = {}
+        self._where = f"the load balancer at {self.base_url}"
+        self._pool: Pool | None = None
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(
-            limit=self._connections, keepalive_timeout=30, ssl=self._client_ssl or True
-        )
-        self._http = aiohttp.ClientSession(
-            connector=connector,
-            auto_decompress=False,
-            skip_auto_headers=("User-Agent",),
-            headers=self._auth_headers,
+        self._pool = Pool(
+            self._host,
+            self._port,
+            size=self._connections,
+            connect_timeout_s=self.timeout_ms / 1000,
+            max_body=MAX_ANSWER,
+            client_ssl=self._client_ssl,
         )
 
     async def close(self) -> None:
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
 
     # ------------------------------------------------------------ the one boundary
+
+    def _request(self, method: str, target: str, extra: str, body: bytes | None) -> bytes:
+        """The request's bytes: start line, fixed headers, ``extra`` header lines, the body."""
+        if _TARGET.fullmatch(target) is None:
+            raise ErrSyntaxInvalidArgs(f"not a request target for the balancer: {target[:80]!r}")
+        start = f"{method} {target} HTTP/1.1\r\n".encode()
+        if body is None:
+            return b"".join((start, self._fixed, extra.encode("latin-1"), b"\r\n"))
+        length = f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        return b"".join((start, self._fixed, extra.encode("latin-1"), length.encode(), body))
 
     async def _send(
         self,
         method: str,
-        path: str,
-        headers: Mapping[str, str],
+        target: str,
+        extra: str = "",
         *,
-        query: Mapping[str, str] | None = None,
         body: bytes | None = None,
         extra_ms: int = 0,
+        node: str | None = None,
     ) -> Reply:
-        """One request to the balancer; connection problems and timeouts become our errors."""
-        if self._http is None:
+        """One request to the balancer; connection problems and timeouts become our errors.
+
+        ``extra`` holds whole header lines (each ending in CRLF), made only of our own values."""
+        pool = self._pool
+        if pool is None:
             raise ErrUnavailable("the request handler is shutting down")
+        if node is not None:
+            extra += f"{wire.NODE_HEADER}: {node}\r\n"
+        data = self._request(method, target, extra, body)
         ms = self.timeout_ms + extra_ms
-        timeout = self._timeouts.get(ms)
-        if timeout is None:
-            timeout = self._timeouts[ms] = aiohttp.ClientTimeout(
-                total=ms / 1000, connect=self.timeout_ms / 1000
-            )
-        where = f"the load balancer at {self.base_url}"
         start = time.perf_counter()
         outcome = "error"
         try:
-            async with self._http.request(
-                method,
-                self.base_url + path,
-                params=query,
-                data=body,
-                headers=headers,
-                timeout=timeout,
-                allow_redirects=False,
-            ) as resp:
-                data = await _read_capped(resp, f"{where} answered {method} {path}")
-                outcome = str(resp.status)
-                return Reply(resp.status, data, resp.headers.get(wire.SESSION_HEADER))
-        except TimeoutError:
-            outcome = "timeout"
-            raise ErrTimeout(f"{where} did not answer {method} {path} within {ms} ms") from None
-        except aiohttp.ClientConnectorError as exc:
-            reason = exc.os_error.strerror or str(exc.os_error)
-            raise ErrUnavailable(f"cannot reach {where} ({reason.lower()})") from None
-        except (aiohttp.ClientError, OSError) as exc:
-            raise ErrUnavailable(
-                f"{where} failed on {method} {path}: {str(exc) or type(exc).__name__}"
-            ) from None
+            try:
+                answer = await pool.exchange(data, method, ms / 1000)
+            except SendFailed as exc:
+                if not (exc.stale and method not in _WRITES):
+                    raise
+                answer = await pool.exchange(data, method, ms / 1000)  # a read, once more
+            outcome = str(answer.status)
+        except SendFailed as exc:
+            outcome = "timeout" if exc.timeout else "error"
+            raise self._failure(method, target, ms, exc) from None
         finally:
             self.metrics.upstream_answered(method, outcome, time.perf_counter() - start)
+        return _reply(answer)
+
+    def _failure(self, method: str, target: str, ms: int, exc: SendFailed) -> DtmError:
+        where = self._where
+        path = target.split("?", 1)[0]
+        if not exc.sent:
+            if exc.timeout:
+                return ErrTimeout(f"cannot reach {where} ({exc.why})")
+            return ErrUnavailable(f"cannot reach {where} ({exc.why})")
+        if method in _WRITES:
+            why = f"did not answer within {ms} ms" if exc.timeout else f"failed ({exc.why})"
+            return ErrMaybeApplied(
+                f"{where} {why} after {method} {path} was sent: the write may have been applied"
+            )
+        if exc.timeout:
+            return ErrTimeout(f"{where} did not answer {method} {path} within {ms} ms")
+        return ErrUnavailable(f"{where} failed on {method} {path}: {exc.why}")
 
     def _error(self, reply: Reply) -> DtmError:
         """The error an unsuccessful answer carries (its ErrorBody, or one made from its status)."""
         return wire.error_from_answer(reply.status, reply.body, "the load balancer")
 
-    def _decode(self, reply: Reply, type_: type[T]) -> T:
-        try:
-            return wire.decode(reply.body, type_, what="answer")
-        except ErrSyntaxInvalidArgs as exc:
-            raise ErrUnavailable(
-                f"the load balancer sent a malformed answer: {exc.message}"
-            ) from None
-
     # ------------------------------------------------------------ reads
 
-    async def _read(self, path: str, query: Mapping[str, str] | None, s: Session) -> Reply:
+    async def _read(self, target: str, s: Session, node: str | None = None) -> Reply:
         """A session read: 200 or 404 (returned), anything else raised.
 
         First with ``X-Dtm-Wait: 0``, then once with ``catch_up_wait_ms``. A 409 from a node
@@ -159,10 +181,10 @@ class Upstream:
         waited = False
         while True:
             wait = self.catch_up_wait_ms if waited else 0
-            headers = {wire.WAIT_HEADER: str(wait)}
+            extra = f"{wire.WAIT_HEADER}: {wait}\r\n"
             if s.token.versions:
-                headers[wire.SESSION_HEADER] = s.header
-            reply = await self._send("GET", path, headers, query=query, extra_ms=wait)
+                extra += f"{wire.SESSION_HEADER}: {s.header}\r\n"
+            reply = await self._send("GET", target, extra, extra_ms=wait, node=node)
             if reply.status == 200:
                 s.absorb(reply.session)
                 return reply
@@ -191,46 +213,47 @@ class Upstream:
                 f"(waited {self.catch_up_wait_ms} ms; {err.message}); try again shortly"
             )
 
-    async def get_row(self, key: str, s: Session) -> wire.Row | None:
-        """The live row for ``key``, or None if it is absent or deleted."""
-        reply = await self._read(f"/v1/kv/{key}", None, s)
+    async def get_raw(self, key: str, s: Session, node: str | None = None) -> bytes | None:
+        """The row for ``key`` as the node answered it (JSON `Row` bytes), or None if it is
+        absent or deleted."""
+        reply = await self._read(f"/v1/kv/{key}", s, node)
         if reply.status == 404:
             return None
-        return self._decode(reply, wire.Row)
+        return reply.body
 
-    async def scan(self, after: str | None, limit: int, s: Session) -> wire.RowPage:
-        """Live rows with key > ``after``, in key order."""
-        query = {"limit": str(limit)}
-        if after:
-            query["after"] = after
-        reply = await self._read("/v1/kv", query, s)
+    async def scan_raw(
+        self, after: str | None, limit: int, s: Session, node: str | None = None
+    ) -> bytes:
+        """Live rows with key > ``after``, in key order: the node's `RowPage` JSON bytes."""
+        target = f"/v1/kv?limit={limit}" + (f"&after={after}" if after else "")
+        reply = await self._read(target, s, node)
         if reply.status == 404:
             raise self._error(reply)
-        return self._decode(reply, wire.RowPage)
+        return reply.body
 
     # ------------------------------------------------------------ writes
 
-    async def put(self, key: str, value: bytes, s: Session) -> wire.Row:
-        """Write ``value`` (JSON bytes) under ``key``; idempotent, so the balancer may retry it."""
-        headers = {wire.HLC_HEADER: str(s.hlc), "Content-Type": "application/json"}
+    async def put(self, key: str, value: bytes, s: Session, node: str | None = None) -> None:
+        """Write ``value`` (JSON bytes) under ``key``. Sent once: a lost answer is
+        ErrMaybeApplied (the balancer itself may retry it on another node: it is idempotent)."""
+        extra = f"{wire.HLC_HEADER}: {s.hlc}\r\n"
         body = b'{"value":' + value + b"}"
-        reply = await self._send("PUT", f"/v1/kv/{key}", headers, body=body)
+        reply = await self._send("PUT", f"/v1/kv/{key}", extra, body=body, node=node)
         if reply.status != 200:
             raise self._error(reply)
         s.absorb(reply.session)
-        return self._decode(reply, wire.Row)
 
-    async def delete(self, key: str, s: Session) -> bool:
+    async def delete(self, key: str, s: Session, node: str | None = None) -> bool:
         """Delete ``key``: True when this call wrote the tombstone, False when the node that
         answered did not hold the key live (already deleted, or not replicated there yet).
 
         The delete carries the session token like a read (without waiting), so it goes to a
         replica that holds what the session saw: the balancer moves on from one that answers
         ErrNotCaughtUp."""
-        headers = {wire.HLC_HEADER: str(s.hlc), wire.WAIT_HEADER: "0"}
+        extra = f"{wire.HLC_HEADER}: {s.hlc}\r\n{wire.WAIT_HEADER}: 0\r\n"
         if s.token.versions:
-            headers[wire.SESSION_HEADER] = s.header
-        reply = await self._send("DELETE", f"/v1/kv/{key}", headers)
+            extra += f"{wire.SESSION_HEADER}: {s.header}\r\n"
+        reply = await self._send("DELETE", f"/v1/kv/{key}", extra, node=node)
         if reply.status == 200:
             s.absorb(reply.session)
             return True
@@ -240,15 +263,5 @@ class Upstream:
         return False  # not live there, or no replica caught up: the caller reads it again
 
 
-async def _read_capped(resp: aiohttp.ClientResponse, what: str) -> bytes:
-    """The whole body of ``resp``, refusing one over MAX_ANSWER bytes."""
-    if resp.content_length is not None:
-        if resp.content_length > MAX_ANSWER:
-            raise ErrUnavailable(f"{what} with too large a body ({resp.content_length} bytes)")
-        return await resp.read()
-    data = bytearray()
-    while chunk := await resp.content.readany():
-        data += chunk
-        if len(data) > MAX_ANSWER:
-            raise ErrUnavailable(f"{what} with too large a body")
-    return bytes(data)
+def _reply(answer: Answer) -> Reply:
+    return Reply(answer.status, answer.body, answer.header(_SESSION), answer.header(_UPSTREAM))

@@ -1,0 +1,167 @@
+"""A bounded keep-alive pool of HTTP/1.1 connections to the load balancer, for prebuilt requests.
+
+Rule: at most ``size`` requests are in flight (the rest wait for a slot within their timeout);
+an idle connection is reused only if it is still open and was idle less than ``IDLE_S``, and a
+new one resolves the balancer's name again (no DNS cache); a request's bytes are written at most
+once per call: a failure after the write is `SendFailed` with ``sent=True`` (the caller decides
+what that means for a write), one before it (no connection) ``sent=False``. Answers are framed by
+the balancer's strict llhttp parser (`dtm.balancer.upstream.UpstreamConn`) and capped at
+``max_body`` bytes; every step runs under the conn's timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from typing import Final
+
+from dtm.balancer.http1 import Pairs, UpstreamProtocolError
+from dtm.balancer.upstream import UpstreamClosed, UpstreamConn, UpstreamTimeout
+
+# Below the balancer's client idle timeout (60 s by default), so a pooled connection is not
+# one the balancer is closing as we write to it.
+IDLE_S: Final = 20.0
+
+_BROKEN = (UpstreamTimeout, UpstreamClosed, UpstreamProtocolError, OSError)
+
+
+class Answer:
+    """One answer of the balancer, read whole."""
+
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status: int, headers: Pairs, body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def header(self, lower_name: bytes) -> str | None:
+        """The first value of the header named ``lower_name`` (lower case), or None."""
+        for name, value in self.headers:
+            if name.lower() == lower_name:
+                return value.decode("latin-1")
+        return None
+
+
+class SendFailed(Exception):
+    """No usable answer. ``sent``: the request's bytes were written (they may have been acted
+    on); ``timeout``: no answer in time; ``stale``: a reused connection broke before any byte of
+    an answer came (the usual sign that the balancer had closed it while it sat idle)."""
+
+    def __init__(self, why: str, *, sent: bool, timeout: bool = False, stale: bool = False):
+        super().__init__(why)
+        self.why = why
+        self.sent = sent
+        self.timeout = timeout
+        self.stale = stale
+
+
+class Pool:
+    """Connections to one balancer at ``host:port`` (TLS with ``client_ssl``)."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        size: int,
+        connect_timeout_s: float,
+        max_body: int,
+        client_ssl: ssl.SSLContext | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.size = size
+        self.connect_timeout_s = connect_timeout_s
+        self.max_body = max_body
+        self.client_ssl = client_ssl
+        self._idle: list[tuple[UpstreamConn, float]] = []
+        self._slots = asyncio.Semaphore(size)
+        self._closed = False
+
+    async def exchange(self, data: bytes, method: str, timeout_s: float) -> Answer:
+        """Send ``data`` (one whole request) and read the answer; `SendFailed` if none came."""
+        if self._closed:
+            raise SendFailed("the connection pool is closed", sent=False)
+        slots = self._slots
+        if slots.locked():
+            try:
+                async with asyncio.timeout(timeout_s):
+                    await slots.acquire()
+            except TimeoutError:
+                raise SendFailed(
+                    f"all {self.size} connections stayed busy", sent=False, timeout=True
+                ) from None
+        else:
+            await slots.acquire()
+        try:
+            return await self._exchange(data, method, timeout_s)
+        finally:
+            slots.release()
+
+    async def _exchange(self, data: bytes, method: str, timeout_s: float) -> Answer:
+        loop = asyncio.get_running_loop()
+        conn = self._pooled(loop.time())
+        reused = conn is not None
+        if conn is None:
+            conn = await self._connect(loop)
+        try:
+            head = await conn.send(data, method, timeout_s)
+            body = await conn.read_body()
+        except _BROKEN as exc:
+            conn.close()
+            stale = reused and not conn.received_any and isinstance(exc, UpstreamClosed)
+            raise SendFailed(
+                str(exc) or type(exc).__name__,
+                sent=True,
+                timeout=isinstance(exc, UpstreamTimeout),
+                stale=stale,
+            ) from None
+        except BaseException:
+            conn.close()
+            raise
+        if conn.reusable and not conn.closed and not self._closed:
+            self._idle.append((conn, loop.time()))
+        else:
+            conn.close()
+        return Answer(head.status, head.headers, body)
+
+    def _pooled(self, now: float) -> UpstreamConn | None:
+        """The most recently used idle connection that is still fit for a request."""
+        idle = self._idle
+        while idle:
+            conn, since = idle.pop()
+            transport = conn.transport
+            if conn.closed or transport is None or transport.is_closing() or now - since > IDLE_S:
+                conn.close()
+                continue
+            return conn
+        return None
+
+    async def _connect(self, loop: asyncio.AbstractEventLoop) -> UpstreamConn:
+        max_body = self.max_body
+        try:
+            async with asyncio.timeout(self.connect_timeout_s):
+                _, conn = await loop.create_connection(
+                    lambda: UpstreamConn(loop, max_body),
+                    self.host,
+                    self.port,
+                    ssl=self.client_ssl,
+                    server_hostname=self.host if self.client_ssl else None,
+                )
+        except TimeoutError:
+            raise SendFailed(
+                f"connect timed out after {self.connect_timeout_s * 1000:.0f} ms",
+                sent=False,
+                timeout=True,
+            ) from None
+        except OSError as exc:
+            reason = exc.strerror or str(exc) or type(exc).__name__
+            raise SendFailed(reason.lower(), sent=False) from None
+        return conn
+
+    def close(self) -> None:
+        self._closed = True
+        for conn, _ in self._idle:
+            conn.close()
+        self._idle.clear()
