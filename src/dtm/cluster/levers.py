@@ -320,6 +320,22 @@ def heal(run: RunDir) -> int:
     return 0
 
 
+def view_url(run: RunDir) -> int:
+    """Print the live view's address with the cluster secret in its fragment (never sent to a
+    server: the page reads it, logs in and drops it from the address bar)."""
+    if not run.config.exists():
+        raise ErrNoDataFound(f"no cluster in {run.root} (start one with `make up`)")
+    cfg = load_config(run.config)
+    if cfg.view is None:
+        raise ErrNoDataFound(f"{run.config} has no [view] section: the live view does not run")
+    from dtm.cluster.access import credential
+
+    cred = credential(cfg)
+    fragment = f"#k={cred.secrets[0]}" if cred is not None else ""
+    _say(f"{cfg.view.url}/{fragment}")
+    return 0
+
+
 # ---------------------------------------------------------------- the command line
 
 ONE_COMPONENT = {
@@ -351,4 +367,6 @@ def run(run_dir: RunDir, python: str, args: argparse.Namespace) -> int:
         return partition(run_dir, args.a, args.b)
     if cmd == "heal":
         return heal(run_dir)
+    if cmd == "view":
+        return view_url(run_dir)
     raise ErrSyntaxInvalidArgs(f"unknown command {cmd!r}")

@@ -7,7 +7,7 @@ dtm cluster status [--dir run]        state, pid, URL and health of every compon
 dtm cluster logs COMPONENT [-f] [-n LINES] [--dir run]
 dtm cluster certs --config FILE [--hosts H,...]   a CA and every component's TLS certificate
 dtm cluster stop|start|restart|pause|resume COMPONENT   fault levers (see dtm.cluster.levers)
-dtm cluster wipe NODE | skew NODE OFFSET_MS | partition A B | heal
+dtm cluster wipe NODE | skew NODE OFFSET_MS | partition A B | heal | view
 """
 
 from __future__ import annotations
@@ -77,6 +77,7 @@ def _lever_parsers(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
     pa.add_argument("a")
     pa.add_argument("b")
     add("heal", "undo `partition`")
+    add("view", "print the live view's address with the cluster secret to log in (private)")
 
 
 def main(argv: list[str] | None = None) -> int:
