@@ -5,7 +5,8 @@
     todo cluster inspect <id> [--json]                (dtm.cli.cluster_inspect)
 
 Rule: it reads `GET /v1/status` of the sync process (``--url``, else the ``[sync]`` address of
-``--config``, else ``$DTM_SYNC_URL``, else http://127.0.0.1:7420) and, when it knows the cluster
+``--config``, else ``$DTM_SYNC_URL``, else the ``[sync]`` address of ./run/cluster.toml, else
+http://127.0.0.1:7420) and, when it knows the cluster
 config, of every data node (its clock: fenced or not, the offsets it measured), and renders them;
 it changes nothing. It sends the cluster credential of ``--config`` (else of ./run/cluster.toml,
 the local cluster, if there is one; ``$DTM_CLUSTER_SECRET`` wins over both). `render` and
@@ -171,7 +172,7 @@ def target(
     nodes = [(n.name, n.url) for n in cfg.node] if cfg is not None else []
     if url:
         return url, credential, nodes if config else []
-    if config and cfg is not None:
+    if cfg is not None and (config or not env.get(SYNC_URL_ENV)):
         return cfg.sync.url, credential, nodes
     return env.get(SYNC_URL_ENV) or DEFAULT_SYNC_URL, credential, nodes
 

@@ -19,6 +19,7 @@ from dtm.auth import ensure_secret_file
 from dtm.cluster import logtail
 from dtm.cluster.health import probe
 from dtm.cluster.layout import Component, RunDir, all_components, resolve_alias, select
+from dtm.cluster.levers import state_of
 from dtm.cluster.supervisor_client import DOWN_STATES, ProcInfo, Supervisor
 from dtm.cluster.supervisor_conf import render
 from dtm.config import ClusterConfig, default_config_text, load_config
@@ -194,7 +195,7 @@ def _print_table(run: RunDir, sup: Supervisor | None, comps: list[Component]) ->
     _say(f"{'COMPONENT':<10} {'STATE':<9} {'PID':>7}  {'URL':<24} HEALTH")
     for comp in comps:
         info = states.get(comp.name)
-        state = info.statename if info is not None else "DOWN"
+        state = state_of(info) if info is not None else "DOWN"  # PAUSED: frozen by a lever
         pid = str(info.pid) if info is not None and info.pid else "-"
         ok, why = probe(comp, timeout=0.5) if state == "RUNNING" else (False, "-")
         all_ok = all_ok and ok

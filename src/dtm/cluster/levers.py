@@ -28,6 +28,7 @@ from dtm.config import ClusterConfig, load_config, parse_config
 from dtm.errors import ErrNoDataFound, ErrSyntaxInvalidArgs, ErrTimeout, ErrUnavailable
 
 WAIT_SECS = 30.0
+FENCE_WAIT_SECS = 20.0
 DB_SUFFIXES = ("", "-wal", "-shm")
 _OFFSET = re.compile(r"^([+-]?)(\d+)(ms|s)?$")
 
@@ -256,18 +257,41 @@ def skew(run: RunDir, python: str, name: str, offset: str, say: Say = _say) -> i
     sup.start(comp.name)
     _wait_healthy(sup, comp)
     limit = cfg.node_named(comp.name).max_clock_offset_ms
+    beyond = abs(ms) > limit
+    seen = _wait_fenced(cfg, comp, beyond)
     fence = (
         f" That is beyond max_clock_offset_ms = {limit}: its peers see the gap, it fences "
         f"itself (refuses client writes, the balancer sends them elsewhere) and the other "
         f"nodes refuse its stamps from the future until the clock is fixed."
-        if abs(ms) > limit
+        if beyond
         else f" Within max_clock_offset_ms = {limit}: the hybrid clocks keep the order."
     )
+    if not seen:
+        fence += f" (It did not report {'fenced' if beyond else 'unfenced'} yet: check "
+        fence += "`todo cluster status`.)"
     say(
         f"{comp.name}'s clock now runs {ms:+d} ms off the machine's (clock_offset_ms in "
         f"{run.config}; restarted it).{fence} Undo: `dtm cluster skew {comp.name} 0`"
     )
     return 0
+
+
+def _wait_fenced(cfg: ClusterConfig, comp: Component, fenced: bool) -> bool:
+    """Wait until the node's status says ``fenced`` (it measures its peers every second or so)."""
+    from dtm.cli.cluster_status import fetch_node_status
+    from dtm.cluster.access import credential, tls_context
+    from dtm.errors import DtmError
+
+    cred, ctx = credential(cfg), tls_context(cfg)
+    deadline = time.monotonic() + FENCE_WAIT_SECS
+    while time.monotonic() < deadline:
+        try:
+            if fetch_node_status(comp.url, 2.0, cred, ctx).fenced == fenced:
+                return True
+        except DtmError:
+            pass
+        time.sleep(0.2)
+    return False
 
 
 # ---------------------------------------------------------------- partitions
