@@ -8,6 +8,7 @@ stay down; wipe a node and see it refill under a new epoch; skew a clock past th
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -89,6 +90,29 @@ def test_pause_makes_the_conflict_and_the_views_explain_it(run_cluster: RunClust
     assert "store1 -> store2" in status.stdout and "conflicts: 1" in status.stdout
     st = json.loads(todo(c, "cluster", "status", "--json").stdout)
     assert set(st["nodes"]) == {"store1", "store2"} and st["sync"]["conflicts"] == 1
+
+
+def test_watch_redraws_until_ctrl_c_and_leaves_cleanly(run_cluster: RunCluster) -> None:
+    c = run_cluster
+    c.write_config()
+    c.up("--components", "nodes,sync")
+    argv = [sys.executable, "-m", "dtm.cli.main", "cluster", "status", "--watch", "--every",
+            "0.2", "--config", str(c.run.config)]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=c.env())
+    try:
+        assert proc.stdout is not None
+        seen = b""
+        while seen.count(b"\x1b[H\x1b[2J") < 3:  # three frames, each drawn over the last
+            chunk = proc.stdout.read1(65536)
+            assert chunk, proc.stderr.read() if proc.stderr else b""
+            seen += chunk
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 0 and b"Traceback" not in err, err
+    assert b"store1 -> store2" in seen and b"(Ctrl-C to leave)" in seen
 
 
 def test_stop_start_wipe_and_skew(run_cluster: RunCluster) -> None:
