@@ -351,7 +351,10 @@ def view_url(run: RunDir) -> int:
         raise ErrNoDataFound(f"no cluster in {run.root} (start one with `make up`)")
     cfg = load_config(run.config)
     if cfg.view is None:
-        raise ErrNoDataFound(f"{run.config} has no [view] section: the live view does not run")
+        raise ErrNoDataFound(
+            f"{run.config} has no [view] section, so the live view does not run: add "
+            f'[view] with host = "127.0.0.1" and port = 7430 to it, then `make up`'
+        )
     from dtm.cluster.access import credential
 
     cred = credential(cfg)
