@@ -152,3 +152,16 @@ def test_stop_start_wipe_and_skew(run_cluster: RunCluster) -> None:
     assert refused.returncode == 6 and "loopback" in refused.stderr, refused.stderr
     unknown = c.dtm("pause", "store9")
     assert unknown.returncode == 2 and "ErrSyntaxInvalidArgs" in unknown.stderr
+
+
+def test_a_clean_start_logs_nothing_above_info(run_cluster: RunCluster) -> None:
+    c = run_cluster
+    c.write_config(view=True)
+    res = c.dtm("up")
+    assert res.returncode == 0 and res.stderr == "", res.stderr
+    assert "view" in res.stdout  # the table lists the live view's address
+    for name in ("store1", "store2", "balancer", "handler", "view"):
+        text = c.run.log_of(name).read_text()
+        loud = [ln for ln in text.splitlines() if " WARNING " in ln or " ERROR " in ln]
+        assert loud == [], (name, loud)
+        assert " INFO " in text, (name, text)
