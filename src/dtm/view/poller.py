@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
+import msgspec
 
 from dtm.cli.cluster_fmt import plain_reason, stamp_time
 from dtm.cluster.layout import RunDir, all_components
@@ -78,8 +79,6 @@ class Poller:
                     q.put_nowait(None)
 
     def record(self, event: model.Event) -> None:
-        import msgspec
-
         ev = msgspec.structs.replace(event, id=self._next_id)
         self._next_id += 1
         self.events.append(ev)
@@ -105,8 +104,6 @@ class Poller:
             body = await resp.content.read(MAX_BODY)
             if resp.status != 200:
                 raise RuntimeError(f"HTTP {resp.status}")
-            import msgspec
-
             return msgspec.json.decode(body)
 
     async def _try(self, url: str) -> tuple[Any, str]:
@@ -118,8 +115,6 @@ class Poller:
             return None, f"{type(exc).__name__}: {exc}"[:300]
 
     async def poll_once(self) -> None:
-        import msgspec
-
         states_task = asyncio.create_task(asyncio.to_thread(self.processes))
         calls = [self._try(n.url + "/v1/status") for n in self.cluster.node]
         calls.append(self._try(self.cluster.sync.url + "/v1/status"))
@@ -219,6 +214,8 @@ def _sync(raw: Any, err: str, state: str) -> model.SyncView:
 
 def supervisor_states(run: RunDir, python: str) -> Callable[[], dict[str, str] | None]:
     """A function giving each supervised process's state (PAUSED when frozen), or None."""
+    import xmlrpc.client
+
     from dtm.cluster.levers import state_of
     from dtm.cluster.supervisor_client import Supervisor
     from dtm.errors import DtmError
@@ -230,7 +227,7 @@ def supervisor_states(run: RunDir, python: str) -> Callable[[], dict[str, str] |
             return None
         try:
             return {p.name: state_of(p) for p in sup.processes()}
-        except (DtmError, OSError, Exception):
+        except (DtmError, OSError, xmlrpc.client.Error):
             return None
 
     return states
