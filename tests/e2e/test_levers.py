@@ -152,3 +152,31 @@ def test_stop_start_wipe_and_skew(run_cluster: RunCluster) -> None:
     assert refused.returncode == 6 and "loopback" in refused.stderr, refused.stderr
     unknown = c.dtm("pause", "store9")
     assert unknown.returncode == 2 and "ErrSyntaxInvalidArgs" in unknown.stderr
+
+    # `down` with a paused node thaws it first: it stops cleanly, not by SIGKILL
+    c.ok("pause", "store2")
+    log = c.run.log_of("store2")
+    before = log.read_text().count("node store2 stopped at version")
+    assert "stopped" in c.ok("down")
+    assert log.read_text().count("node store2 stopped at version") == before + 1
+
+
+def test_a_clean_start_logs_nothing_above_info(run_cluster: RunCluster) -> None:
+    c = run_cluster
+    c.write_config(view=True)
+    res = c.dtm("up")
+    assert res.returncode == 0 and res.stderr == "", res.stderr
+    assert "view" in res.stdout  # the table lists the live view's address
+    for name in ("store1", "store2", "balancer", "handler", "view"):
+        text = c.run.log_of(name).read_text()
+        loud = [ln for ln in text.splitlines() if " WARNING " in ln or " ERROR " in ln]
+        assert loud == [], (name, loud)
+        assert " INFO " in text, (name, text)
+    # a fault and its recovery, once the node had answered, are WARNINGs
+    balancer = c.run.log_of("balancer")
+    c.ok("stop", "store2")
+    wait_until(lambda: "WARNING balancer dtm.balancer: ejected store2" in balancer.read_text(),
+               timeout=30, what="the balancer to warn that store2 is gone")  # fmt: skip
+    c.ok("start", "store2")
+    wait_until(lambda: "WARNING balancer dtm.balancer: readmitted store2" in balancer.read_text(),
+               timeout=30, what="the balancer to warn that store2 is back")  # fmt: skip

@@ -97,6 +97,22 @@ def test_the_page_shows_a_batch_and_a_conflict_made_with_its_levers(
             expect(listed).to_contain_text("winner: deleted", timeout=WAIT_MS)
             expect(listed.locator(".loser")).to_contain_text("[complete] Buy groceries")
             expect(page.locator("#timeline li[data-kind=conflict]").first).to_be_visible()
+
+            # the timeline holds still while paused, counts what it did not show, then catches up
+            page.click("#pause-timeline")
+            shown = page.locator("#timeline li").count()
+            assert request("PUT", c.url("store1") + "/v1/kv/local.more", {"value": 1}).status == 200
+            expect(page.locator("#timeline-note")).to_contain_text("new", timeout=WAIT_MS)
+            expect(page.locator("#timeline-note")).not_to_have_text("paused: 0 new")
+            assert page.locator("#timeline li").count() == shown
+            page.click("#pause-timeline")
+            wrote = page.locator("#timeline li[data-kind=write]", has_text="(local.more)")
+            expect(wrote).to_contain_text("write on store1: 1 row", timeout=WAIT_MS)
+            expect(page.locator("#nodes tr[data-node=store2] td.rows")).to_have_text("1")
+            copied = page.locator(
+                "#timeline li[data-kind=write]", has_text="store2: 1 row (local.more"
+            )
+            assert copied.count() == 0  # the copy on store2 is the batch's, not a write there
             SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SCREENSHOT), full_page=True)
             assert errors == []

@@ -50,11 +50,13 @@ def test_the_first_snapshot_has_no_events() -> None:
 
 def test_a_write_then_its_batch_and_the_polls_that_found_it() -> None:
     a = snap([node("store1", 1), node("store2", 1)], [pair("store1", "store2", 1)], {"store1": 3})
-    b = snap([node("store1", 2), node("store2", 1)], [pair("store1", "store2", 1)], {"store1": 3})
+    wrote = node("store1", 2, writes=1, write_keys=["local.k"])
+    b = snap([wrote, node("store2", 1)], [pair("store1", "store2", 1)], {"store1": 3})
     assert kinds(diff(a, b)) == [("write", "store1", "", 1)]
+    assert diff(a, b)[0].text == "write on store1: 1 row (local.k), now at version 2"
     c = snap([node("store1", 2), node("store2", 2)], [pair("store1", "store2", 2)], {"store1": 4})
     got = diff(b, c)
-    # the version rise on store2 is the batch's doing: no second "write"
+    # store2's version rose by the batch's row, which is not its own: no "write" there
     assert kinds(got) == [("poll", "store1", "sync", 1), ("batch", "sync", "store2", 1)]
     assert got[1].text == "batch store1 → store2: 1 row (cursor 2)"
 

@@ -79,11 +79,19 @@ class Balancer:
 
     def eject(self, node: Node, why: str) -> None:
         if node.eject():
-            log.warning("ejected %s (%s): %s", node.name, node.url, why)
+            if node.answered:
+                log.warning("ejected %s (%s): %s", node.name, node.url, why)
+            else:  # still starting, as on every clean start: not a fault
+                log.info("%s (%s) does not answer yet: %s", node.name, node.url, why)
 
     def readmit(self, node: Node) -> None:
+        first = not node.answered
+        node.answered = True
         if node.readmit():
-            log.warning("readmitted %s (%s)", node.name, node.url)
+            if first:
+                log.info("%s (%s) answers: in rotation", node.name, node.url)
+            else:
+                log.warning("readmitted %s (%s)", node.name, node.url)
 
     # ------------------------------------------------------------ own endpoints
 

@@ -337,6 +337,7 @@ class Node:
         self.upstream_header = f"X-Dtm-Upstream: {name}\r\n".encode()
         self.connect_timeout_s = connect_timeout_s
         self.healthy = True
+        self.answered = False  # a health check has passed once (before: it is still starting)
         self.fenced = False  # its clock is beyond the max offset: it refuses client writes
         self.failed_checks = 0
         self.idle: list[UpstreamConn] = []

@@ -64,8 +64,9 @@ ENTRIES: dict[str, Entry] = {
         "inspect: one task's row on every node, and whether they all have it yet.\n"
         "Options: --url URL (the sync process) or --config FILE (a cluster file), --json.\n"
         "Reads the sync process's /v1/status at --url, else at the [sync] address of the\n"
-        "cluster file --config (else ./run/cluster.toml), else at $DTM_SYNC_URL, else at\n"
-        "http://127.0.0.1:7420, with the cluster credential. It changes nothing.",
+        "cluster file --config, else at $DTM_SYNC_URL, else at the [sync] address of\n"
+        "./run/cluster.toml, else at http://127.0.0.1:7420, with the cluster credential.\n"
+        "It changes nothing.",
         common_options=False,
     ),
     "exit": Entry(("exit", "quit"), "leave the shell (Ctrl-D does too)"),

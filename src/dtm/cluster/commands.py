@@ -19,7 +19,7 @@ from dtm.auth import ensure_secret_file
 from dtm.cluster import logtail
 from dtm.cluster.health import probe
 from dtm.cluster.layout import Component, RunDir, all_components, resolve_alias, select
-from dtm.cluster.levers import state_of
+from dtm.cluster.levers import state_of, thaw_all
 from dtm.cluster.supervisor_client import DOWN_STATES, ProcInfo, Supervisor
 from dtm.cluster.supervisor_conf import render
 from dtm.config import ClusterConfig, default_config_text, load_config
@@ -210,6 +210,7 @@ def _stop(run: RunDir, python: str) -> str:
         had_leftovers = sup.pid() is not None
         sup.clean_stale()
         return "killed a supervisord that did not answer" if had_leftovers else "not running"
+    thaw_all(sup)  # a paused program would hold SIGTERM until SIGKILL
     sup.shutdown()
     return "stopped"
 

@@ -175,6 +175,13 @@ def resume(run: RunDir, python: str, name: str, say: Say = _say) -> int:
     return 0
 
 
+def thaw_all(sup: Supervisor) -> None:
+    """SIGCONT every paused program, so that a shutdown's SIGTERM is acted on at once."""
+    for info in sup.processes():
+        if is_frozen(info.pid):
+            os.kill(info.pid, signal.SIGCONT)
+
+
 def _epoch(cfg: ClusterConfig, comp: Component) -> str:
     from dtm.cli.cluster_status import fetch_node_status
     from dtm.cluster.access import credential, tls_context

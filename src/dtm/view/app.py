@@ -24,7 +24,7 @@ from aiohttp import web
 from dtm import wire
 from dtm.cluster.layout import RunDir, all_components
 from dtm.config import ClusterConfig
-from dtm.errors import DtmError, ErrSyntaxInvalidArgs, ErrUnauthorized, ErrUnavailable
+from dtm.errors import ErrSyntaxInvalidArgs, ErrUnauthorized, ErrUnavailable
 from dtm.httpkit import error_middleware, json_response
 from dtm.view import model
 from dtm.view.poller import Poller
@@ -206,8 +206,6 @@ def _pull(run: RunDir, req: model.LeverRequest) -> list[str]:
             levers.skew(run, python, req.component, req.offset, say=said.append)
         else:
             fns[req.lever](run, python, req.component, say=said.append)
-    except DtmError:
-        raise
     except OSError as exc:
         raise ErrUnavailable(f"{req.lever} {req.component} failed: {exc}") from None
     return said

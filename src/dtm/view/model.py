@@ -2,7 +2,7 @@
 
 Rule: a `Snapshot` is what one poll of every component saw; `diff(prev, cur)` is the one decision
 of what happened between two snapshots (pure: no I/O, no clock; the time is the snapshot's):
-a feed page read is a poll, rows sent on a pair a batch, a version rise not explained by a batch
+a feed page read is a poll, rows sent on a pair a batch, a row of a node's own origin in its feed
 a write, a rise of the conflict or purge count a conflict or a purge, a new epoch a wipe, and any
 change of reachability, process state or clock fence a fault or a recovery.
 """
@@ -34,6 +34,10 @@ class NodeView(_Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     tombstones: int = 0
     fenced: bool = False
     offset_ms: int = 0  # the furthest clock offset it measured to a peer
+    # Rows its change feed holds since the previous poll whose origin is this node: the writes
+    # it took from clients (a replicated row keeps its origin), and up to 3 of their keys.
+    writes: int = 0
+    write_keys: list[str] = []
 
 
 class PairView(_Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -126,12 +130,10 @@ def diff(prev: Snapshot | None, cur: Snapshot) -> list[Event]:
             text = f"the sync read {_plural(d, 'page')} of {node}'s change feed"
             out.append(Event(at_ms=at, kind="poll", text=text, src=node, dst="sync", size=d))
     old_pairs = {(p.source, p.target): p for p in ps.pairs}
-    applied: dict[str, int] = {}
     for p in cs.pairs:
         old = old_pairs.get((p.source, p.target))
         d = p.rows_sent - old.rows_sent if old is not None else 0
         if d > 0:
-            applied[p.target] = applied.get(p.target, 0) + d
             text = f"batch {p.source} → {p.target}: {_plural(d, 'row')} (cursor {p.cursor})"
             out.append(Event(at_ms=at, kind="batch", text=text, src="sync", dst=p.target, size=d))
         if old is not None and old.reachable != p.reachable:
@@ -151,11 +153,11 @@ def diff(prev: Snapshot | None, cur: Snapshot) -> list[Event]:
         if o.reachable and n.reachable and o.epoch and n.epoch != o.epoch:
             text = f"{n.name} has a new epoch {n.epoch} (was {o.epoch}): its data starts anew"
             out.append(Event(at_ms=at, kind="epoch", text=text, src=n.name))
-        elif o.reachable and n.reachable and n.last_version > o.last_version:
-            d = n.last_version - o.last_version
-            if d > applied.get(n.name, 0):
-                text = f"write on {n.name}: version {o.last_version} → {n.last_version}"
-                out.append(Event(at_ms=at, kind="write", text=text, src=n.name, size=d))
+        elif o.reachable and n.reachable and n.writes > 0:
+            keys = ", ".join(n.write_keys) + (", …" if n.writes > len(n.write_keys) else "")
+            text = f"write on {n.name}: {_plural(n.writes, 'row')} ({keys}), now at version "
+            text += str(n.last_version)
+            out.append(Event(at_ms=at, kind="write", text=text, src=n.name, size=n.writes))
         if o.fenced != n.fenced and n.reachable:
             kind = "fault" if n.fenced else "recover"
             word = "fences itself: its clock is too far off" if n.fenced else "is no longer fenced"

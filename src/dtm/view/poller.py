@@ -1,10 +1,11 @@
 """The live view's eyes: every ``poll_ms`` it reads each component's status and records events.
 
-Rule: one poll asks every data node's and the sync's ``/v1/status`` (and the sync's
-``/v1/conflicts`` when its count moved) at once, each call bounded by a timeout, and asks
-supervisord for the processes' states; the snapshot and `model.diff` against the previous one are
-kept (at most ``max_events`` events) and handed to every subscriber's bounded queue. A subscriber
-that cannot keep up is dropped, never waited for.
+Rule: one poll asks every data node's and the sync's ``/v1/status`` (then the sync's
+``/v1/conflicts`` when its count moved, and the change feed of a node whose version moved, to
+find the rows of its own origin: its clients' writes) at once, each call bounded by a timeout,
+and asks supervisord for the processes' states; the snapshot and `model.diff` against the
+previous one are kept (at most ``max_events`` events) and handed to every subscriber's bounded
+queue. A subscriber that cannot keep up is dropped, never waited for.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
+import msgspec
 
 from dtm.cli.cluster_fmt import plain_reason, stamp_time
 from dtm.cluster.layout import RunDir, all_components
@@ -31,6 +33,7 @@ CALL_TIMEOUT_S = 1.0
 QUEUE_SIZE = 512
 MAX_BODY = 8 * 1024 * 1024
 CONFLICTS_SHOWN = 50
+FEED_ROWS = 1000  # rows of a node's feed read per poll to tell its own writes from copies
 
 Message = tuple[str, bytes]  # (SSE event name, JSON data)
 
@@ -78,8 +81,6 @@ class Poller:
                     q.put_nowait(None)
 
     def record(self, event: model.Event) -> None:
-        import msgspec
-
         ev = msgspec.structs.replace(event, id=self._next_id)
         self._next_id += 1
         self.events.append(ev)
@@ -105,8 +106,6 @@ class Poller:
             body = await resp.content.read(MAX_BODY)
             if resp.status != 200:
                 raise RuntimeError(f"HTTP {resp.status}")
-            import msgspec
-
             return msgspec.json.decode(body)
 
     async def _try(self, url: str) -> tuple[Any, str]:
@@ -117,9 +116,21 @@ class Poller:
         except (aiohttp.ClientError, OSError, RuntimeError, ValueError) as exc:
             return None, f"{type(exc).__name__}: {exc}"[:300]
 
-    async def poll_once(self) -> None:
-        import msgspec
+    async def _writes(self, prev: model.Snapshot | None, n: model.NodeView) -> model.NodeView:
+        """``n`` with the rows of its own origin its feed gained since the previous poll."""
+        old = next((o for o in prev.nodes if o.name == n.name), None) if prev else None
+        if old is None or not (old.reachable and n.reachable) or old.epoch != n.epoch:
+            return n
+        if n.last_version <= old.last_version:
+            return n
+        query = f"?since={old.last_version}&limit={FEED_ROWS}"
+        page, _ = await self._try(n.url + "/v1/changes" + query)
+        if page is None:
+            return n
+        own = [str(r.get("key", "")) for r in page.get("rows", []) if r.get("origin") == n.name]
+        return msgspec.structs.replace(n, writes=len(own), write_keys=own[:3])
 
+    async def poll_once(self) -> None:
         states_task = asyncio.create_task(asyncio.to_thread(self.processes))
         calls = [self._try(n.url + "/v1/status") for n in self.cluster.node]
         calls.append(self._try(self.cluster.sync.url + "/v1/status"))
@@ -137,6 +148,7 @@ class Poller:
             _node(n.name, n.url, raw, err, _state(states, n.name))
             for n, (raw, err) in zip(self.cluster.node, answers[:-1], strict=True)
         ]
+        nodes = list(await asyncio.gather(*(self._writes(prev, n) for n in nodes)))
         comps = [
             model.ComponentView(name=c.name, kind=c.kind, state=_state(states, c.name))
             for c in all_components(self.cluster)
@@ -219,6 +231,8 @@ def _sync(raw: Any, err: str, state: str) -> model.SyncView:
 
 def supervisor_states(run: RunDir, python: str) -> Callable[[], dict[str, str] | None]:
     """A function giving each supervised process's state (PAUSED when frozen), or None."""
+    import xmlrpc.client
+
     from dtm.cluster.levers import state_of
     from dtm.cluster.supervisor_client import Supervisor
     from dtm.errors import DtmError
@@ -230,7 +244,7 @@ def supervisor_states(run: RunDir, python: str) -> Callable[[], dict[str, str] |
             return None
         try:
             return {p.name: state_of(p) for p in sup.processes()}
-        except (DtmError, OSError, Exception):
+        except (DtmError, OSError, xmlrpc.client.Error):
             return None
 
     return states

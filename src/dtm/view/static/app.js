@@ -22,10 +22,10 @@ function time(ms) {
 }
 
 function stampTime(hlc) {
-  // a stamp is physical_ms << 16 | logical: BigInt keeps every bit
-  const big = BigInt(hlc);
-  const ms = Number(big >> 16n), logical = Number(big & 0xffffn);
-  return new Date(ms).toLocaleString([], { hour12: false }) + "." + String(ms % 1000).padStart(3, "0") + (logical ? ` +${logical}` : "");
+  // a stamp is physical_ms << 16 | logical; JSON numbers keep 53 bits, enough for the
+  // milliseconds but not always for the logical part, which is left out
+  const ms = Math.floor(hlc / 65536);
+  return new Date(ms).toLocaleString([], { hour12: false }) + "." + String(ms % 1000).padStart(3, "0");
 }
 
 async function login(secret) {
