@@ -33,6 +33,7 @@ HLC_HEADER: Final = "X-Dtm-Hlc"  # the caller's highest seen HLC stamp, observed
 SESSION_HEADER: Final = "X-Dtm-Session"  # a compact JSON SessionToken
 WAIT_HEADER: Final = "X-Dtm-Wait"  # ms a read may wait for this replica to catch up (default 0)
 DEADLINE_HEADER: Final = "X-Dtm-Deadline"  # unix ms after which a forwarded write must not apply
+NODE_HEADER: Final = "X-Dtm-Node"  # a client's choice of data node (`todo --node NAME`)
 
 
 # ---------------------------------------------------------------- field types
@@ -98,6 +99,19 @@ IsoTime = Annotated[
         max_length=24,
     ),
 ]
+# A due date: a calendar day, ``YYYY-MM-DD`` (dtm.core.tasks.parse_due); "" in an update clears it.
+DUE_PATTERN: Final = f"^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}{_END}"
+DueDate = Annotated[str, Meta(pattern=DUE_PATTERN, min_length=10, max_length=10)]
+DueChange = Annotated[
+    str, Meta(pattern=f"^([0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}})?{_END}", max_length=10)
+]
+MAX_TAGS: Final = 20  # = core.tasks.MAX_TAGS
+MAX_TAG_LEN: Final = 32  # = core.tasks.MAX_TAG_LEN
+# A tag: what follows ``+`` in ``+shop`` (dtm.core.tasks.check_tag): lowercase, no spaces.
+Tag = Annotated[
+    str, Meta(pattern=f"^[a-z][a-z0-9_.-]*{_END}", min_length=1, max_length=MAX_TAG_LEN)
+]
+Tags = Annotated[list[Tag], Meta(max_length=MAX_TAGS)]
 BucketHash = Annotated[str, Meta(pattern=f"^[0-9a-f]{{16}}{_END}", min_length=16, max_length=16)]
 ErrorName = Annotated[str, Meta(pattern=f"^Err[A-Za-z]{{1,60}}{_END}", max_length=63)]
 Status = Literal["open", "complete"]
@@ -351,16 +365,20 @@ def canonical_json(raw: msgspec.Raw) -> msgspec.Raw:
 # ---------------------------------------------------------------- tasks (request handler API)
 
 
-class TaskValue(Wire, frozen=True):
+class TaskValue(Wire, frozen=True, omit_defaults=True):
     """The value of a task's key/value row, as stored on the data nodes (key = the task ID).
 
-    ``created`` and ``updated`` are UTC times in ISO 8601 with milliseconds.
+    ``created`` and ``updated`` are UTC times in ISO 8601 with milliseconds. ``due`` and ``tags``
+    are left out when empty, so a row written before they existed reads as having none and a
+    task without them is stored exactly as before.
     """
 
     text: StoredText
     status: Status
     created: IsoTime
     updated: IsoTime
+    due: DueDate | None = None
+    tags: Tags = []
 
 
 class Task(Wire, frozen=True):
@@ -371,6 +389,8 @@ class Task(Wire, frozen=True):
     status: Status
     created: IsoTime
     updated: IsoTime
+    due: DueDate | None = None
+    tags: Tags = []
 
 
 class TaskList(Wire, frozen=True):
@@ -380,18 +400,26 @@ class TaskList(Wire, frozen=True):
     complete: list[Task]
 
 
-class CreateTask(Wire, frozen=True):
+class CreateTask(Wire, frozen=True, omit_defaults=True):
     """`POST /v1/tasks`: the text is checked by `dtm.core.tasks.check_text` (stripped first, so
     its errors can say what is wrong and a long text is 413)."""
 
     text: TextIn
+    due: DueDate | None = None
+    tags: Tags = []
+    # An ID of the caller's choosing (`todo import`): the task is created under it unless a task
+    # with that ID exists already, which is then answered unchanged (idempotent by ID).
+    id: TaskId | None = None
 
 
 class UpdateTask(Wire, frozen=True, omit_defaults=True):
-    """`PATCH /v1/tasks/{id}`: at least one field."""
+    """`PATCH /v1/tasks/{id}`: at least one field. ``due`` "" clears the due date; ``tags``
+    replaces the whole set ([] clears it)."""
 
     status: Status | None = None
     text: TextIn | None = None  # checked by dtm.core.tasks.check_text, as in CreateTask
+    due: DueChange | None = None
+    tags: Tags | None = None
 
 
 class Deleted(Wire, frozen=True):

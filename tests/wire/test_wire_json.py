@@ -65,7 +65,8 @@ TASK = Task(
 )
 TASK_JSON = (
     '{"id":"a1b2c3d4e5f6","text":"say \\"hi\\"","status":"open",'
-    '"created":"2026-11-28T05:00:00.000Z","updated":"2026-11-28T05:00:00.000Z"}'
+    '"created":"2026-11-28T05:00:00.000Z","updated":"2026-11-28T05:00:00.000Z",'
+    '"due":null,"tags":[]}'
 )
 
 EXAMPLES: dict[type[Any], list[tuple[Any, str]]] = {
@@ -171,15 +172,51 @@ EXAMPLES: dict[type[Any], list[tuple[Any, str]]] = {
             TaskValue("Buy", "complete", "2026-11-28T05:00:00.000Z", "2026-11-28T06:00:00.000Z"),
             '{"text":"Buy","status":"complete","created":"2026-11-28T05:00:00.000Z",'
             '"updated":"2026-11-28T06:00:00.000Z"}',
-        )
+        ),
+        (
+            TaskValue(
+                "Pay",
+                "open",
+                "2026-11-28T05:00:00.000Z",
+                "2026-11-28T05:00:00.000Z",
+                "2026-12-31",
+                ["home", "bills"],
+            ),
+            '{"text":"Pay","status":"open","created":"2026-11-28T05:00:00.000Z",'
+            '"updated":"2026-11-28T05:00:00.000Z","due":"2026-12-31","tags":["home","bills"]}',
+        ),
     ],
-    Task: [(TASK, TASK_JSON)],
+    Task: [
+        (TASK, TASK_JSON),
+        (
+            Task(
+                "a1b2c3d4e5f6",
+                "Pay",
+                "open",
+                "2026-11-28T05:00:00.000Z",
+                "2026-11-28T05:00:00.000Z",
+                "2026-12-31",
+                ["home"],
+            ),
+            '{"id":"a1b2c3d4e5f6","text":"Pay","status":"open",'
+            '"created":"2026-11-28T05:00:00.000Z","updated":"2026-11-28T05:00:00.000Z",'
+            '"due":"2026-12-31","tags":["home"]}',
+        ),
+    ],
     TaskList: [(TaskList([TASK], []), f'{{"open":[{TASK_JSON}],"complete":[]}}')],
-    CreateTask: [(CreateTask("Buy groceries"), '{"text":"Buy groceries"}')],
+    CreateTask: [
+        (CreateTask("Buy groceries"), '{"text":"Buy groceries"}'),
+        (
+            CreateTask("Pay", "2026-12-31", ["home"], "a1b2c3d4e5f6"),
+            '{"text":"Pay","due":"2026-12-31","tags":["home"],"id":"a1b2c3d4e5f6"}',
+        ),
+    ],
     UpdateTask: [
         (UpdateTask(status="complete"), '{"status":"complete"}'),
         (UpdateTask(text="new"), '{"text":"new"}'),
         (UpdateTask("open", "both"), '{"status":"open","text":"both"}'),
+        (UpdateTask(due="", tags=[]), '{"due":"","tags":[]}'),
+        (UpdateTask(due="2026-12-31", tags=["x"]), '{"due":"2026-12-31","tags":["x"]}'),
     ],
     Deleted: [(Deleted("a1b2c3d4e5f6", True), '{"id":"a1b2c3d4e5f6","deleted":true}')],
 }

@@ -15,12 +15,14 @@ import sys
 from collections.abc import Mapping
 
 from dtm.cli.client import TaskClient
-from dtm.cli.commands import report, run
-from dtm.cli.grammar import ClusterStatus, Help, Invalid, Invocation, Shell, Words, parse
+from dtm.cli.commands import Context, report, run
+from dtm.cli.grammar import Invocation, Shell, Words, parse
+from dtm.cli.parsed import LOCAL
 from dtm.cli.render import Console
 from dtm.cli.settings import read_config, read_token, resolve, token_source
 from dtm.cli.state import SessionStore, config_file, state_dir
 from dtm.errors import DtmError, ErrInternal
+from dtm.wire import SessionToken
 
 DEBUG_ENV = "DTM_DEBUG"  # set it to see a traceback instead of ErrInternal on a bug
 
@@ -38,8 +40,8 @@ def _prepare_streams() -> None:
 
 def _run(inv: Invocation, console: Console, env: Mapping[str, str]) -> int:
     cmd = inv.command
-    if isinstance(cmd, Help | Invalid | ClusterStatus):  # no request handler needed
-        code, _ = run(cmd, None, console)
+    if isinstance(cmd, LOCAL):  # no request handler needed
+        code, _ = run(cmd, Context(None, console))
         return code
     try:
         cfg_path = config_file(env)
@@ -57,12 +59,21 @@ def _run(inv: Invocation, console: Console, env: Mapping[str, str]) -> int:
         on_token=store.save,
         user_token=user_token,
         user_token_source=source.source if source is not None else "",
+        node=inv.options.node,
     )
+
+    def forget() -> str:
+        client.token = SessionToken()
+        if store.forget():
+            return f"Forgot the session token for {settings.url} (in {store.path})"
+        return f"No session token was kept for {settings.url}"
+
+    ctx = Context(client, console, pager=inv.options.pager, env=env, forget_session=forget)
     if isinstance(cmd, Shell):
         from dtm.cli.shell import run_shell
 
-        return run_shell(client, console, env, sys.stdin)
-    code, _ = run(cmd, client, console)
+        return run_shell(ctx, sys.stdin)
+    code, _ = run(cmd, ctx)
     return code
 
 

@@ -61,8 +61,13 @@ class TaskService:
     # ------------------------------------------------------------ operations
 
     async def create(self, user: str, body: wire.CreateTask, s: Session) -> wire.Task:
-        value = tasks.new_value(body.text, self.now_ms())
-        task_id = tasks.new_task_id(self.entropy(tasks.ENTROPY_BYTES))
+        value = tasks.new_value(body.text, self.now_ms(), body.due, body.tags)
+        if body.id is not None:  # an import: idempotent by ID
+            row = await self.upstream.get_row(users.task_key(user, body.id), s)
+            known = None if row is None else self._task(user, row)
+            if known is not None:
+                return known
+        task_id = body.id or tasks.new_task_id(self.entropy(tasks.ENTROPY_BYTES))
         await self.upstream.put(users.task_key(user, task_id), wire.encode(value), s)
         return tasks.to_task(task_id, value)
 
@@ -116,8 +121,7 @@ class TaskService:
     async def update(self, user: str, ref: str, body: wire.UpdateTask, s: Session) -> wire.Task:
         change = tasks.check_update(body)
         task, row = await self.find(user, ref, s)
-        value = wire.TaskValue(task.text, task.status, task.created, task.updated)
-        new = tasks.apply_update(value, change, self.now_ms())
+        new = tasks.apply_update(tasks.value_of(task), change, self.now_ms())
         if new is None:
             return task
         s.see_hlc(row.hlc)
