@@ -331,6 +331,8 @@ def _parse_cluster(sc: Scanner) -> Command:
         raise ErrSyntaxInvalidArgs(f"unknown cluster subcommand {sub!r} (have: {views})")
     args = sc.words.items[sc.i + 1 :]
     sc.i = len(sc.words)
+    if "-h" in args or "--help" in args:
+        return Help("cluster")
     return ClusterView(sub, args)
 
 
