@@ -21,6 +21,7 @@ from dtm.errors import DtmError
 from dtm.wire import Deleted, Task, TaskList
 
 _WRITES = (Create, Update, Delete, Import)
+START_LOAD_TIMEOUT = 2.0  # seconds the shell waits for the task IDs before its first prompt
 
 
 class Shell:
@@ -35,14 +36,21 @@ class Shell:
     def console(self) -> Console:
         return self.ctx.console
 
-    def load_ids(self) -> None:
-        """Learn every task ID (for Tab completion); quietly nothing if the list fails."""
-        if self.ctx.client is None:
+    def load_ids(self, timeout: float | None = None) -> None:
+        """Learn every task ID (for Tab completion); quietly nothing if the list fails or
+        takes longer than ``timeout`` seconds."""
+        client = self.ctx.client
+        if client is None:
             return
+        saved = client.timeout
+        if timeout is not None:
+            client.timeout = min(saved, timeout)
         try:
-            tasks = self.ctx.client.list()
+            tasks = client.list()
         except DtmError:
             return
+        finally:
+            client.timeout = saved
         self.known = {t.id: t.text for t in (*tasks.open, *tasks.complete)}
 
     def handle(self, line: str) -> bool:
@@ -97,6 +105,9 @@ def run_shell(ctx: Context, stdin: TextIO) -> int:
     if is_tty(stdin) and is_tty(ctx.console.out):
         from dtm.cli.shell_tty import interactive
 
-        shell.load_ids()
+        try:
+            shell.load_ids(timeout=START_LOAD_TIMEOUT)
+        except KeyboardInterrupt:
+            pass
         return interactive(shell, history_file(ctx.env))
     return shell.run_lines(stdin)
