@@ -10,6 +10,7 @@ plain lines and prints no prompt.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import TextIO
 
@@ -105,9 +106,7 @@ def run_shell(ctx: Context, stdin: TextIO) -> int:
     if is_tty(stdin) and is_tty(ctx.console.out):
         from dtm.cli.shell_tty import interactive
 
-        try:
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: start without the IDs
             shell.load_ids(timeout=START_LOAD_TIMEOUT)
-        except KeyboardInterrupt:
-            pass
         return interactive(shell, history_file(ctx.env))
     return shell.run_lines(stdin)
