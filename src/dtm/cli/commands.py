@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from dtm.cli.client import TaskClient
-from dtm.cli.helptext import help_text
 from dtm.cli.parsed import (
     Clear,
     ClusterView,
@@ -105,6 +104,8 @@ def execute(cmd: Command, ctx: Context) -> tuple[int, Result]:
     if isinstance(cmd, Invalid):
         raise cmd.error
     if isinstance(cmd, Help):
+        from dtm.cli.helptext import help_text
+
         console.print(help_text(cmd.topic, ctx.in_shell))
         return 0, None
     if isinstance(cmd, Version):

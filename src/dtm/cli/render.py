@@ -138,8 +138,10 @@ def format_task(task: Task, colour: bool, today: date | None = None) -> str:
 
 
 def format_task_line(verb: str, task: Task, colour: bool) -> str:
-    """``<verb> <id>  <text>`` with the first characters of the ID highlighted."""
-    return f"{paint(verb, colour, BOLD)} {show_id(task.id, colour)}  {visible(task.text)}"
+    """``<verb> <id>  <text>  +tags  due DAY`` with the first characters of the ID
+    highlighted."""
+    extras = _extras(task, None, colour)
+    return f"{paint(verb, colour, BOLD)} {show_id(task.id, colour)}  {visible(task.text)}{extras}"
 
 
 def format_error(err: DtmError, colour: bool) -> str:
