@@ -8,7 +8,7 @@ with; an option is shown only where it does something.
 from __future__ import annotations
 
 from dtm.cli.table import BY_NAME, TABLE, Spec, available
-from dtm.errors import ALL_ERRORS
+from dtm.errors import ALL_ERRORS, EXIT_BROKEN_PIPE, EXIT_INTERRUPTED
 
 
 def exit_code_rows() -> list[tuple[int, str]]:
@@ -18,7 +18,11 @@ def exit_code_rows() -> list[tuple[int, str]]:
         by_code.setdefault(e.exit_code, []).append(e.name)
     rows = [(0, "success")]
     rows += [(code, ", ".join(sorted(names))) for code, names in sorted(by_code.items())]
-    return rows
+    return [
+        *rows,
+        (EXIT_INTERRUPTED, "interrupted (Ctrl-C)"),
+        (EXIT_BROKEN_PIPE, "stdout was closed early"),
+    ]
 
 
 def exit_codes() -> str:
@@ -61,7 +65,7 @@ def overview(in_shell: bool) -> str:
             continue
         rows.append((spec.usage[0], spec.summary))
         rows += [(u, "") for u in spec.usage[1:]]
-    width = min(max(len(u) for u, _ in rows), 40)
+    width = min(max(len(u) for u, _ in rows), 32)
     lines = ["Commands (in the shell, type them without 'todo'):" if not in_shell else "Commands:"]
     for u, s in rows:
         if len(u) > width and s:

@@ -21,7 +21,7 @@ from dtm.cli.parsed import LOCAL
 from dtm.cli.render import Console
 from dtm.cli.settings import read_config, read_token, resolve, token_source
 from dtm.cli.state import SessionStore, config_file, state_dir
-from dtm.errors import DtmError, ErrInternal
+from dtm.errors import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, DtmError, ErrInternal
 from dtm.wire import SessionToken
 
 DEBUG_ENV = "DTM_DEBUG"  # set it to see a traceback instead of ErrInternal on a bug
@@ -87,12 +87,12 @@ def main(argv: list[str] | None = None) -> int:
         return _run(inv, console, env)
     except KeyboardInterrupt:
         console.err.write("\n")
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader went away (`todo list | head -1`): say nothing more.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return 141
+        return EXIT_BROKEN_PIPE
     except Exception as exc:
         if env.get(DEBUG_ENV):
             raise

@@ -23,6 +23,7 @@ from dtm.cli.shell import Shell
 from dtm.cli.state import ensure_dir
 from dtm.cli.table import BY_WORD, STATUSES, arg_words, command_words
 from dtm.core.tasks import short_ids
+from dtm.errors import EXIT_INTERRUPTED
 
 PROMPT = "todo> "
 CANCELLED = "cancelled: stopped waiting for the answer; a write may still land (check with list)"
@@ -111,6 +112,6 @@ def interactive(shell: Shell, history_path: Path) -> int:
             if not shell.handle(line):
                 return 0
         except KeyboardInterrupt:
-            shell.status = 130
+            shell.status = EXIT_INTERRUPTED
             shell.console.err.write("\n")
             shell.console.warn(CANCELLED)
