@@ -35,9 +35,7 @@ def page(text: str, out: TextIO, env: Mapping[str, str]) -> bool:
 
     try:
         argv = shlex.split(command)
-        proc = subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=out, env={**env, "LESS": env.get("LESS", "FRX")}
-        )
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=out, env=dict(env))
     except (OSError, ValueError):
         return False
     assert proc.stdin is not None
