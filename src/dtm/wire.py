@@ -99,12 +99,17 @@ IsoTime = Annotated[
         max_length=24,
     ),
 ]
-# A due date: a calendar day, ``YYYY-MM-DD`` (dtm.core.tasks.parse_due); "" in an update clears it.
-DUE_PATTERN: Final = f"^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}{_END}"
+# A due date: a real calendar day ``YYYY-MM-DD`` (dtm.core.tasks.check_due), month lengths and
+# leap years included, years 0001-9999 as Python's `date`; "" in an update clears it.
+_YEAR = "(?:[1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])"
+_LEAP = "(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)"
+_DAY = (
+    f"(?:{_YEAR}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)"
+    f"|(?:0[13578]|1[02])-31)|{_LEAP}-02-29)"
+)
+DUE_PATTERN: Final = f"^{_DAY}{_END}"
 DueDate = Annotated[str, Meta(pattern=DUE_PATTERN, min_length=10, max_length=10)]
-DueChange = Annotated[
-    str, Meta(pattern=f"^([0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}})?{_END}", max_length=10)
-]
+DueChange = Annotated[str, Meta(pattern=f"^(?:{_DAY})?{_END}", max_length=10)]
 MAX_TAGS: Final = 20  # = core.tasks.MAX_TAGS
 MAX_TAG_LEN: Final = 32  # = core.tasks.MAX_TAG_LEN
 # A tag: what follows ``+`` in ``+shop`` (dtm.core.tasks.check_tag): lowercase, no spaces.

@@ -105,3 +105,25 @@ def test_queries_filter_sort_and_limit() -> None:
     assert tasks.select(open_, done, tasks.Query(sort="text")) == ([c, a, b], [d])
     assert tasks.select(open_, done, tasks.Query(limit=1)) == ([a], [d])
     assert tasks.select(open_, done, tasks.Query(due_before="2026-12-31")) == ([b], [])
+
+
+@given(st.integers(0, 9999), st.integers(0, 13), st.integers(0, 32))
+def test_the_wire_due_pattern_is_exactly_the_calendar(y: int, m: int, d: int) -> None:
+    import re
+
+    text = f"{y:04d}-{m:02d}-{d:02d}"
+    try:
+        date.fromisoformat(text)
+        real = True
+    except ValueError:
+        real = False
+    assert bool(re.match(wire.DUE_PATTERN, text)) == real
+    assert real == _is_due(text)
+
+
+def _is_due(text: str) -> bool:
+    try:
+        tasks.check_due(text)
+    except ErrSyntaxInvalidArgs:
+        return False
+    return True
