@@ -170,3 +170,13 @@ def test_due_dates_and_tags_reach_every_node_through_the_sync(tmp_path: Path) ->
         for node in c.node_names:  # and each node's handler reads it back
             got = ok(todo("--node", node, "--json", "show", task_id)).json()
             assert got["due"] == "2031-12-31"
+
+
+def test_a_create_under_an_existing_id_answers_that_task_unchanged(one: LocalCluster) -> None:
+    from dtm.cli.client import TaskClient
+    from dtm.cli.transport import parse_url
+
+    client = TaskClient(parse_url(one.url("handler")), user_token=one.user_token)
+    first = client.create("Original", "2030-01-01", ["a"], task_id="0123456789ab")
+    again = client.create("Other text", None, [], task_id="0123456789ab")
+    assert again == first and client.get("0123456789ab").text == "Original"

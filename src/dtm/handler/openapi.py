@@ -146,7 +146,7 @@ def build_document(server_url: str) -> Doc:
                 "summary": "Create a task; the handler picks its ID unless one is given.",
                 "requestBody": _body("CreateTask"),
                 "responses": _ok("201", "Task", "The new task.")
-                | _errors("400", "401", "413", "503", "504"),
+                | _errors("400", "401", "409", "413", "503", "504"),
             },
             "get": {
                 "operationId": "listTasks",
