@@ -1,7 +1,8 @@
 """The task operations of the request handler, on top of the balancer client.
 
 Rule: one task is one key/value row (key = ``<user>.<task ID>``, dtm.core.users; value =
-TaskValue JSON); create is a PUT of a fresh random ID, update a read-modify-write of the row,
+TaskValue JSON); create is a PUT of a fresh random ID (or of the
+ID an import gives, answered unchanged if it exists), update a read-modify-write of the row,
 delete a DELETE of the resolved ID, all idempotent; every operation reads and writes only the
 user's own key range, so another user's task is unknown exactly like a missing one; a row whose
 value is not a task is skipped in lists and unknown by ID.
