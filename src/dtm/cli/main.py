@@ -21,7 +21,13 @@ from dtm.cli.parsed import LOCAL
 from dtm.cli.render import Console
 from dtm.cli.settings import read_config, read_token, resolve, token_source
 from dtm.cli.state import SessionStore, config_file, state_dir
-from dtm.errors import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, DtmError, ErrInternal
+from dtm.errors import (
+    EXIT_BROKEN_PIPE,
+    EXIT_INTERRUPTED,
+    DtmError,
+    ErrInternal,
+    ErrSyntaxInvalidArgs,
+)
 from dtm.wire import SessionToken
 
 DEBUG_ENV = "DTM_DEBUG"  # set it to see a traceback instead of ErrInternal on a bug
@@ -64,7 +70,13 @@ def _run(inv: Invocation, console: Console, env: Mapping[str, str]) -> int:
 
     def forget() -> str:
         client.token = SessionToken()
-        if store.forget():
+        try:
+            forgot = store.forget()
+        except OSError as exc:
+            raise ErrSyntaxInvalidArgs(
+                f"cannot change the session file {store.path}: {exc.strerror or exc}"
+            ) from None
+        if forgot:
             return f"Forgot the session token for {settings.url} (in {store.path})"
         return f"No session token was kept for {settings.url}"
 
