@@ -7,7 +7,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
-NODES ?= 2
+NODES ?=
+BASE_PORT ?=
 RUN_DIR ?= run
 FOLLOW ?=
 PYTEST_ARGS ?=
@@ -16,18 +17,20 @@ LINT_PATHS := src tests bench
 .PHONY: help install up down rm status exec lint test bench bench-quick
 
 help: ## list the targets
-	@echo "make up [NODES=2]        start the local cluster (creates .venv), wait until healthy"
+	@echo "make up [NODES=n]        start the local cluster (creates .venv), wait until healthy;"
+	@echo "                         NODES (first up: 2) is kept in run/cluster.toml until changed;"
+	@echo "                         BASE_PORT=7500 puts a new cluster on 7500.. instead of 7400.."
 	@echo "make down                stop every component, keep data"
 	@echo "make rm                  stop and delete the cluster's data and configuration"
 	@echo "make status              state, pid, address and health of every component"
-	@echo "make exec                open the interactive todo shell"
+	@echo "make exec                open the interactive todo shell on the cluster's handler"
 	@echo "make logs-<component>    last 200 lines of a log (FOLLOW=1 to follow): logs-store1,"
 	@echo "                         logs-store2, logs-loadbalancer (or logs-balancer,"
 	@echo "                         logs-loadbrancer), logs-handler, logs-sync"
 	@echo "make stop-<component>    levers (each says how to undo it): stop-, start-, pause-,"
 	@echo "                         resume-store1 (also store2, balancer, handler, sync, view)"
 	@echo "make lint                ruff check, ruff format --check, mypy --strict"
-	@echo "make test                install dev tools, lint, run the whole test suite"
+	@echo "make test                install dev tools, lint, run the whole test suite (~7 min)"
 	@echo "make bench, bench-quick  run the benchmarks (bench/)"
 
 $(BIN)/python:
@@ -45,7 +48,8 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 up: $(STAMP)
-	$(BIN)/dtm cluster up --nodes $(NODES) --dir $(RUN_DIR)
+	$(BIN)/dtm cluster up --dir $(RUN_DIR) $(if $(NODES),--nodes $(NODES),) \
+		$(if $(BASE_PORT),--base-port $(BASE_PORT),)
 
 down: $(STAMP)
 	$(BIN)/dtm cluster down --dir $(RUN_DIR)
@@ -56,8 +60,10 @@ rm: $(STAMP)
 status: $(STAMP)
 	$(BIN)/dtm cluster status --dir $(RUN_DIR)
 
+# The handler's address comes from the cluster file, whatever its ports.
 exec: $(STAMP)
-	$(BIN)/todo shell
+	@url=$$($(BIN)/dtm cluster url handler --dir $(RUN_DIR)) || exit $$?; \
+		$(BIN)/todo --url "$$url" shell
 
 # logs-store1, logs-balancer, logs-loadbalancer, logs-loadbrancer, logs-handler, logs-sync ...
 logs-%: $(STAMP)

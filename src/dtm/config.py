@@ -244,8 +244,9 @@ def _check(cfg: ClusterConfig) -> None:
         raise ErrSyntaxInvalidArgs("cluster config: two components share one address")
 
 
-def default_config_text(nodes: int = 2, host: str = "127.0.0.1") -> str:
-    """The local default: store1..N on 7411.., handler 7400, balancer 7401, sync 7420, view 7430."""
+def default_config_text(nodes: int = 2, host: str = "127.0.0.1", base: int = 7400) -> str:
+    """The local default: handler on ``base`` (7400), balancer base+1, store1..N on base+11..,
+    sync base+20, the live view base+30."""
     if not 1 <= nodes <= 9:
         raise ErrSyntaxInvalidArgs(f"NODES must be 1..9, not {nodes}")
     parts = [
@@ -261,25 +262,25 @@ def default_config_text(nodes: int = 2, host: str = "127.0.0.1") -> str:
             "[[node]]",
             f'name = "store{i}"',
             f'host = "{host}"',
-            f"port = {DEFAULT_NODE_BASE_PORT + i}",
+            f"port = {base + DEFAULT_NODE_BASE_PORT - 7400 + i}",
             "",
         ]
     parts += [
         "[balancer]",
         f'host = "{host}"',
-        "port = 7401",
+        f"port = {base + 1}",
         "",
         "[handler]",
         f'host = "{host}"',
-        "port = 7400",
+        f"port = {base}",
         "",
         "[sync]",
         f'host = "{host}"',
-        "port = 7420",
+        f"port = {base + 20}",
         "",
         "[view]  # the live view in the browser: dtm.view",
         f'host = "{host}"',
-        "port = 7430",
+        f"port = {base + 30}",
         "",
     ]
     return "\n".join(parts)

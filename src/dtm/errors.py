@@ -138,6 +138,10 @@ class ErrInternal(DtmError):
     """A bug: an invariant broke. Never expected in normal operation."""
 
 
+# Exit codes that are no error of this tree: as shells report a death by signal (128 + signal).
+EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT)
+EXIT_BROKEN_PIPE = 141  # stdout was closed early (SIGPIPE): `todo list | head -1`
+
 ALL_ERRORS: tuple[type[DtmError], ...] = (
     ErrSyntaxInvalidArgs,
     ErrPayloadTooLarge,

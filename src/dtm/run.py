@@ -19,6 +19,19 @@ import signal
 import sys
 
 COMPONENTS = ("node", "balancer", "handler", "sync", "view", "cluster", "user")
+USAGE = """\
+dtm - run the parts of a dtm cluster
+
+Usage:
+  dtm cluster up|down|rm|status|logs ...  the local cluster (see `dtm cluster --help`, `make up`)
+  dtm user add|list|remove ...            who may use the task API (see `dtm user --help`)
+  dtm node --config FILE --name NAME      one data node, in the foreground
+  dtm balancer --config FILE              the load balancer, in the foreground
+  dtm handler --config FILE               the request handler, in the foreground
+  dtm sync --config FILE                  the sync process, in the foreground
+  dtm view --config FILE                  the live view in the browser, in the foreground
+
+The task list itself is used with `todo` (see `todo help`)."""
 
 
 def _die_with_parent() -> None:
@@ -38,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help", "help") or args[0] not in COMPONENTS:
         print(
-            __doc__.strip(),
+            USAGE,
             file=sys.stderr if args and args[0] not in ("-h", "--help") else sys.stdout,
         )
         return 0 if not args or args[0] in ("-h", "--help", "help") else 2

@@ -108,6 +108,24 @@ IsoTime = Annotated[
         max_length=24,
     ),
 ]
+# A due date: a real calendar day ``YYYY-MM-DD`` (dtm.core.tasks.check_due), month lengths and
+# leap years included, years 0001-9999 as Python's `date`; "" in an update clears it.
+_YEAR = "(?:[1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])"
+_LEAP = "(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)"
+_DAY = (
+    f"(?:{_YEAR}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)"
+    f"|(?:0[13578]|1[02])-31)|{_LEAP}-02-29)"
+)
+DUE_PATTERN: Final = f"^{_DAY}{_END}"
+DueDate = Annotated[str, Meta(pattern=DUE_PATTERN, min_length=10, max_length=10)]
+DueChange = Annotated[str, Meta(pattern=f"^(?:{_DAY})?{_END}", max_length=10)]
+MAX_TAGS: Final = 20  # = core.tasks.MAX_TAGS
+MAX_TAG_LEN: Final = 32  # = core.tasks.MAX_TAG_LEN
+# A tag: what follows ``+`` in ``+shop`` (dtm.core.tasks.check_tag): lowercase, no spaces.
+Tag = Annotated[
+    str, Meta(pattern=f"^[a-z][a-z0-9_.-]*{_END}", min_length=1, max_length=MAX_TAG_LEN)
+]
+Tags = Annotated[list[Tag], Meta(max_length=MAX_TAGS)]
 BucketHash = Annotated[str, Meta(pattern=f"^[0-9a-f]{{16}}{_END}", min_length=16, max_length=16)]
 ErrorName = Annotated[str, Meta(pattern=f"^Err[A-Za-z]{{1,60}}{_END}", max_length=63)]
 Status = Literal["open", "complete"]
@@ -361,16 +379,20 @@ def canonical_json(raw: msgspec.Raw) -> msgspec.Raw:
 # ---------------------------------------------------------------- tasks (request handler API)
 
 
-class TaskValue(Wire, frozen=True):
+class TaskValue(Wire, frozen=True, omit_defaults=True):
     """The value of a task's key/value row, as stored on the data nodes (key = the task ID).
 
-    ``created`` and ``updated`` are UTC times in ISO 8601 with milliseconds.
+    ``created`` and ``updated`` are UTC times in ISO 8601 with milliseconds. ``due`` and ``tags``
+    are left out when empty, so a row written before they existed reads as having none and a
+    task without them is stored exactly as before.
     """
 
     text: StoredText
     status: Status
     created: IsoTime
     updated: IsoTime
+    due: DueDate | None = None
+    tags: Tags = []
 
 
 class Task(Wire, frozen=True):
@@ -381,6 +403,8 @@ class Task(Wire, frozen=True):
     status: Status
     created: IsoTime
     updated: IsoTime
+    due: DueDate | None = None
+    tags: Tags = []
 
 
 class TaskList(Wire, frozen=True):
@@ -392,13 +416,15 @@ class TaskList(Wire, frozen=True):
 
 
 class TaskItem(Wire, frozen=True, array_like=True):
-    """One task of a `TaskPage`, compactly: ``[id, text, status, created, updated]``."""
+    """One task of a `TaskPage`, compactly: ``[id, text, status, created, updated, due, tags]``."""
 
     id: TaskId
     text: StoredText
     status: Status
     created: IsoTime
     updated: IsoTime
+    due: DueDate | None = None
+    tags: Tags = []
 
 
 MAX_TASK_PAGE: Final = MAX_PAGE_ROWS  # the most tasks one `GET /v1/tasks?limit=` page holds
@@ -445,6 +471,8 @@ class ListedValue(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     status: Status
     created: _Time24
     updated: _Time24
+    due: DueDate | None = None
+    tags: Tags = []
 
 
 class ListedRow(msgspec.Struct, frozen=True):
@@ -462,18 +490,26 @@ class ListedPage(msgspec.Struct, frozen=True):
     next: Key | None
 
 
-class CreateTask(Wire, frozen=True):
+class CreateTask(Wire, frozen=True, omit_defaults=True):
     """`POST /v1/tasks`: the text is checked by `dtm.core.tasks.check_text` (stripped first, so
     its errors can say what is wrong and a long text is 413)."""
 
     text: TextIn
+    due: DueDate | None = None
+    tags: Tags = []
+    # An ID of the caller's choosing (`todo import`): the task is created under it unless a task
+    # with that ID exists already, which is then answered unchanged (idempotent by ID).
+    id: TaskId | None = None
 
 
 class UpdateTask(Wire, frozen=True, omit_defaults=True):
-    """`PATCH /v1/tasks/{id}`: at least one field."""
+    """`PATCH /v1/tasks/{id}`: at least one field. ``due`` "" clears the due date; ``tags``
+    replaces the whole set ([] clears it)."""
 
     status: Status | None = None
     text: TextIn | None = None  # checked by dtm.core.tasks.check_text, as in CreateTask
+    due: DueChange | None = None
+    tags: Tags | None = None
 
 
 class Deleted(Wire, frozen=True):

@@ -99,11 +99,11 @@ def test_a_bad_limit_is_a_usage_error(bad: str) -> None:
 
 
 def test_the_grammar_knows_the_three_views() -> None:
-    from dtm.cli.grammar import ClusterStatus, Invalid, Words, parse
+    from dtm.cli.grammar import ClusterView, Invalid, Words, parse
 
     got = parse(Words.from_argv(["--json", "cluster", "conflicts", "--limit", "3"]))
-    assert got.command == ClusterStatus(("--limit", "3"), "conflicts") and got.options.json
-    assert parse(Words.from_argv(["cluster", "inspect", "abcd"])).command == ClusterStatus(
-        ("abcd",), "inspect"
+    assert got.command == ClusterView("conflicts", ("--limit", "3")) and got.options.json
+    assert parse(Words.from_argv(["cluster", "inspect", "abcd"])).command == ClusterView(
+        "inspect", ("abcd",)
     )
     assert isinstance(parse(Words.from_argv(["cluster", "frob"])).command, Invalid)

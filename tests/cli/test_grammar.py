@@ -18,6 +18,16 @@ from dtm.cli.grammar import (
     Words,
     parse,
 )
+from dtm.cli.parsed import (
+    Clear,
+    ClusterView,
+    Completion,
+    Export,
+    Import,
+    SessionReset,
+    ShowTask,
+    Version,
+)
 from dtm.errors import ErrPayloadTooLarge, ErrSyntaxInvalidArgs
 
 
@@ -48,16 +58,39 @@ def error_of(inv: Invocation) -> str:
         (("add", 'He said "hi" \\o/ ünï'), Create('He said "hi" \\o/ ünï')),
         (("list",), ListTasks()),
         (("ls",), ListTasks()),
-        (("update", "ABCD", "complete"), Update("abcd", "complete")),
-        (("update", "abcd1234", "Open"), Update("abcd1234", "open")),
-        (("update", "abcd", "--status", "open"), Update("abcd", "open")),
-        (("update", "abcd", "--text", "new", "words"), Update("abcd", None, "new words")),
-        (("update", "abcd", "--text=new", "words"), Update("abcd", None, "new words")),
-        (("update", "abcd", "--text", "--", "-dash"), Update("abcd", None, "-dash")),
-        (("update", "abcd", "complete", "--text", "x"), Update("abcd", "complete", "x")),
-        (("edit", "abcd", "new", "text"), Update("abcd", None, "new text")),
-        (("delete", "abcd"), Delete("abcd")),
-        (("rm", "abcd"), Delete("abcd")),
+        (("update", "ABCD", "complete"), Update(("abcd",), "complete")),
+        (("update", "abcd1234", "Open"), Update(("abcd1234",), "open")),
+        (("update", "abcd", "--status", "open"), Update(("abcd",), "open")),
+        (("update", "abcd", "--text", "new", "words"), Update(("abcd",), None, "new words")),
+        (("update", "abcd", "--text=new", "words"), Update(("abcd",), None, "new words")),
+        (("update", "abcd", "--text", "--", "-dash"), Update(("abcd",), None, "-dash")),
+        (("update", "abcd", "complete", "--text", "x"), Update(("abcd",), "complete", "x")),
+        (("update", "abcd", "efgh", "complete"), Update(("abcd", "efgh"), "complete")),
+        (("edit", "abcd", "new", "text"), Update(("abcd",), None, "new text")),
+        (("delete", "abcd"), Delete(("abcd",))),
+        (("rm", "abcd"), Delete(("abcd",))),
+        (("delete", "abcd", "efgh"), Delete(("abcd", "efgh"))),
+        (("done", "abcd", "efgh"), Update(("abcd", "efgh"), "complete")),
+        (("reopen", "abcd"), Update(("abcd",), "open")),
+        (("show", "abcd", "efgh"), ShowTask(("abcd", "efgh"))),
+        (("add", "Pay", "rent", "--due", "2026-12-31"), Create("Pay rent", "2026-12-31")),
+        (("add", "Buy", "milk", "+shop", "+Food"), Create("Buy milk", None, ("shop", "food"))),
+        (("add", "--due=+3d", "Call", "+1", "back"), Create("Call +1 back", "+3d")),
+        (("add", "--", "+shop", "--due", "x"), Create("+shop --due x")),
+        (("edit", "abcd", "--due", "none"), Update(("abcd",), None, None, "none")),
+        (("edit", "abcd", "+home", "New"), Update(("abcd",), None, "New", None, ("home",))),
+        (("edit", "abcd", "--no-tags"), Update(("abcd",), None, None, None, ())),
+        (("update", "abcd", "--due", "tomorrow"), Update(("abcd",), None, None, "tomorrow")),
+        (("list", "milk", "+shop"), ListTasks(words=("milk",), tags=("shop",))),
+        (("list", "--open", "--limit", "5"), ListTasks("open", limit=5)),
+        (("list", "--completed", "--sort=due"), ListTasks("complete", sort="due")),
+        (("list", "--due-before", "+7d", "--ids"), ListTasks(due_before="+7d", ids=True)),
+        (("export",), Export()),
+        (("import", "tasks.jsonl"), Import("tasks.jsonl")),
+        (("session", "reset"), SessionReset()),
+        (("completion", "fish"), Completion("fish")),
+        (("--version",), Version()),
+        (("-V",), Version()),
         (("help",), Help()),
         (("help", "rm"), Help("delete")),
         (("--help",), Help()),
@@ -98,7 +131,18 @@ def test_options_go_anywhere_before_the_text() -> None:
         (("add", "-x"), "put -- before text"),
         (("frobnicate",), "unknown command 'frobnicate'"),
         (("creat", "x"), "did you mean 'create'"),
-        (("list", "extra"), "no further arguments"),
+        (("list", "--limit", "0"), "positive number"),
+        (("list", "--sort", "size"), "use created, due, text"),
+        (("list", "--due-before", "someday"), "not a day"),
+        (("add", "x", "--due", "2026-02-30"), "not a day"),
+        (("add", "x", "--due"), "--due needs a value"),
+        (("done",), "needs a task ID"),
+        (("completion", "tcsh"), "needs a shell: bash, zsh, fish"),
+        (("session",), "needs a subcommand: reset"),
+        (("import",), "needs a file"),
+        (("edit", "abcd"), "needs the new text"),
+        (("--node", "a b", "ls"), "not a node name"),
+        (("clear",), "unknown command"),
         (("update",), "needs a task ID"),
         (("update", "abcd"), "needs a status"),
         (("update", "abcd", "done"), "invalid status 'done'"),
@@ -108,7 +152,7 @@ def test_options_go_anywhere_before_the_text() -> None:
         (("delete", "abc"), "too short"),
         (("delete", "abcd!"), "not an ID"),
         (("delete", "abcdefghjkmnp"), "too long"),
-        (("delete", "abcd", "efgh"), "no further arguments"),
+        (("help", "list", "x"), "no further arguments"),
         (("--url",), "--url needs a value"),
         (("--frob", "ls"), "unknown option '--frob'"),
         (("help", "frob"), "unknown command"),
@@ -136,8 +180,8 @@ def test_shell_lines_keep_the_text_as_typed() -> None:
     assert line('create He said "hi  there" \\o/').command == Create('He said "hi  there" \\o/')
     assert line('add an "unbalanced quote').command == Create('an "unbalanced quote')
     assert line("add it's   fine  \n").command == Create("it's   fine")
-    assert line("update abcd --text a 'b' c").command == Update("abcd", None, "a 'b' c")
-    assert line("edit abcd  two  spaces").command == Update("abcd", None, "two  spaces")
+    assert line("update abcd --text a 'b' c").command == Update(("abcd",), None, "a 'b' c")
+    assert line("edit abcd  two  spaces").command == Update(("abcd",), None, "two  spaces")
 
 
 def test_shell_only_words() -> None:
@@ -154,15 +198,27 @@ def test_shell_only_words() -> None:
 
 
 def test_the_cluster_group() -> None:
-    from dtm.cli.grammar import ClusterStatus
-
-    assert argv("cluster", "status").command == ClusterStatus(())
+    assert argv("cluster", "status").command == ClusterView("status", ())
     # Its own options (the sync's --url, --config) are left for its own parser.
-    assert argv("cluster", "status", "--url", "http://h:1").command == ClusterStatus(
-        ("--url", "http://h:1")
+    assert argv("cluster", "status", "--url", "http://h:1").command == ClusterView(
+        "status", ("--url", "http://h:1")
     )
     assert argv("cluster", "--help").command == Help("cluster")
     assert argv("help", "cluster").command == Help("cluster")
     assert "needs a subcommand: status" in error_of(argv("cluster"))
     assert "unknown cluster subcommand 'frob'" in error_of(argv("cluster", "frob"))
-    assert line("cluster status").command == ClusterStatus(())
+    assert line("cluster status").command == ClusterView("status", ())
+
+
+def test_options_of_every_command() -> None:
+    inv = argv("--node", "store1", "update", "abcd", "complete")
+    assert inv.options.node == "store1" and inv.command == Update(("abcd",), "complete")
+    assert argv("list", "--node=store2").options.node == "store2"
+    assert not argv("list", "--no-pager").options.pager and argv("list").options.pager
+    assert line("clear").command == Clear()
+    assert line("list --node store1").options.node == "store1"
+
+
+def test_shell_text_keeps_its_spacing_unless_a_field_is_taken_out() -> None:
+    assert line("add a  b +shop").command == Create("a b", None, ("shop",))
+    assert line("add a  b").command == Create("a  b")

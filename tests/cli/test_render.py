@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import date
 
 from dtm.cli.helptext import help_text
 from dtm.cli.render import Console, format_error, format_list, use_colour
@@ -85,7 +86,7 @@ def test_json_forms() -> None:
     t = task("abcd1234wxyz", 'q"b\\ü')
     c.created(t)
     c.updated(t, "Completed")
-    c.listing(LIST)
+    c.listing(LIST, date(2026, 1, 1))
     c.deleted(Deleted(id="abcd1234wxyz", deleted=True))
     lines = [json.loads(x) for x in out(c).splitlines()]
     assert (
@@ -97,6 +98,8 @@ def test_json_forms() -> None:
             "status": "open",
             "created": T0,
             "updated": T0,
+            "due": None,
+            "tags": [],
         }
     )
     assert [x["id"] for x in lines[2]["open"]] == ["abcd1234wxyz", "abce5678wxyz"]
@@ -132,7 +135,8 @@ def test_help_texts() -> None:
     top = help_text(None, in_shell=False)
     for word in ("create", "add", "list", "update", "edit", "delete", "rm", "help", "--json"):
         assert word in top
-    assert "3 ErrNoDataFound" in top and "6 ErrUnavailable" in top and "--url" in top
+    assert "3  ErrNoDataFound" in top and "6  ErrUnavailable" in top and "--url" in top
+    assert "ErrPayloadTooLarge" in top
     shell = help_text(None, in_shell=True)
     assert "exit" in shell and "todo " not in shell and "--url" not in shell
     assert help_text("delete", in_shell=False).startswith("Usage: todo delete <id>")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import date
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -47,7 +48,9 @@ def test_every_human_output_escapes_and_json_stays_exact() -> None:
     human.created(task(HOSTILE))
     human.updated(task(HOSTILE, hostile_id), "Updated")
     human.deleted(Deleted(id=hostile_id, deleted=True))
-    human.listing(TaskList(open=[task(HOSTILE, hostile_id)], complete=[task(HOSTILE)]))
+    human.listing(
+        TaskList(open=[task(HOSTILE, hostile_id)], complete=[task(HOSTILE)]), date(2026, 1, 1)
+    )
     human.error(ErrNoDataFound(f"no task {HOSTILE}"))
     human.error(ErrAmbiguousID("ambiguous", (hostile_id,)))
     human.warn(HOSTILE)

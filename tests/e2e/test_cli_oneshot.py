@@ -113,7 +113,7 @@ def test_a_whole_session_in_plain_text(todo: Todo) -> None:
 
 def test_every_command_speaks_json(todo: Todo) -> None:
     task = ok(todo("--json", "add", "Write", "report")).json()
-    assert set(task) == {"id", "text", "status", "created", "updated"}
+    assert set(task) == {"id", "text", "status", "created", "updated", "due", "tags"}
     assert (task["text"], task["status"]) == ("Write report", "open")
     listed = ok(todo("list", "--json")).json()
     assert listed == {"open": [task], "complete": []}
@@ -173,7 +173,7 @@ def test_unknown_ids(todo: Todo) -> None:
         (("update", "abcd", "done"), "invalid status 'done'"),
         (("delete",), "needs a task ID"),
         (("delete", "ab"), "too short"),
-        (("list", "all"), "no further arguments"),
+        (("list", "--limit", "x"), "positive number"),
         (("frobnicate",), "unknown command 'frobnicate'"),
         (("--url", "ftp://x", "list"), "only http://"),
     ],

@@ -37,6 +37,7 @@ def test_the_repeated_constants_equal_the_cores() -> None:
     assert wire.TASK_ID_LEN == tasks.ID_LEN
     assert wire.MAX_TASK_TEXT == tasks.MAX_TEXT
     assert wire.MAX_CANDIDATES == tasks.MAX_CANDIDATES
+    assert (wire.MAX_TAGS, wire.MAX_TAG_LEN) == (tasks.MAX_TAGS, tasks.MAX_TAG_LEN)
     assert wire.MAX_BUCKETS == digest.MAX_BUCKETS
     assert wire.MAX_PAGE_ROWS == MAX_LIMIT
     assert wire.MAX_INT == hlc.MAX_STAMP

@@ -69,12 +69,14 @@ TASK = Task(
 )
 TASK_JSON = (
     '{"id":"a1b2c3d4e5f6","text":"say \\"hi\\"","status":"open",'
-    '"created":"2026-11-28T05:00:00.000Z","updated":"2026-11-28T05:00:00.000Z"}'
+    '"created":"2026-11-28T05:00:00.000Z","updated":"2026-11-28T05:00:00.000Z",'
+    '"due":null,"tags":[]}'
 )
 
 ITEM = TaskItem(*(getattr(TASK, f) for f in Task.__struct_fields__))
 ITEM_JSON = (
-    '["a1b2c3d4e5f6","say \\"hi\\"","open","2026-11-28T05:00:00.000Z","2026-11-28T05:00:00.000Z"]'
+    '["a1b2c3d4e5f6","say \\"hi\\"","open","2026-11-28T05:00:00.000Z","2026-11-28T05:00:00.000Z",'
+    "null,[]]"
 )
 ITEM_VALUE = TaskValue("Buy", "open", "2026-11-28T05:00:00.000Z", "2026-11-28T05:00:00.000Z")
 ITEM_VALUE_JSON = (
@@ -185,9 +187,37 @@ EXAMPLES: dict[type[Any], list[tuple[Any, str]]] = {
             TaskValue("Buy", "complete", "2026-11-28T05:00:00.000Z", "2026-11-28T06:00:00.000Z"),
             '{"text":"Buy","status":"complete","created":"2026-11-28T05:00:00.000Z",'
             '"updated":"2026-11-28T06:00:00.000Z"}',
-        )
+        ),
+        (
+            TaskValue(
+                "Pay",
+                "open",
+                "2026-11-28T05:00:00.000Z",
+                "2026-11-28T05:00:00.000Z",
+                "2026-12-31",
+                ["home", "bills"],
+            ),
+            '{"text":"Pay","status":"open","created":"2026-11-28T05:00:00.000Z",'
+            '"updated":"2026-11-28T05:00:00.000Z","due":"2026-12-31","tags":["home","bills"]}',
+        ),
     ],
-    Task: [(TASK, TASK_JSON)],
+    Task: [
+        (TASK, TASK_JSON),
+        (
+            Task(
+                "a1b2c3d4e5f6",
+                "Pay",
+                "open",
+                "2026-11-28T05:00:00.000Z",
+                "2026-11-28T05:00:00.000Z",
+                "2026-12-31",
+                ["home"],
+            ),
+            '{"id":"a1b2c3d4e5f6","text":"Pay","status":"open",'
+            '"created":"2026-11-28T05:00:00.000Z","updated":"2026-11-28T05:00:00.000Z",'
+            '"due":"2026-12-31","tags":["home"]}',
+        ),
+    ],
     TaskList: [(TaskList([TASK], []), f'{{"open":[{TASK_JSON}],"complete":[]}}')],
     # A page's tasks are arrays in Task's field order: the field names are not repeated per task.
     TaskItem: [(ITEM, ITEM_JSON)],
@@ -205,11 +235,19 @@ EXAMPLES: dict[type[Any], list[tuple[Any, str]]] = {
         (TaskRow("k2", None, True, 4, 9, "store2"), TOMB_JSON),
     ],
     TaskRowPage: [(TaskRowPage([], None), '{"rows":[],"next":null}')],
-    CreateTask: [(CreateTask("Buy groceries"), '{"text":"Buy groceries"}')],
+    CreateTask: [
+        (CreateTask("Buy groceries"), '{"text":"Buy groceries"}'),
+        (
+            CreateTask("Pay", "2026-12-31", ["home"], "a1b2c3d4e5f6"),
+            '{"text":"Pay","due":"2026-12-31","tags":["home"],"id":"a1b2c3d4e5f6"}',
+        ),
+    ],
     UpdateTask: [
         (UpdateTask(status="complete"), '{"status":"complete"}'),
         (UpdateTask(text="new"), '{"text":"new"}'),
         (UpdateTask("open", "both"), '{"status":"open","text":"both"}'),
+        (UpdateTask(due="", tags=[]), '{"due":"","tags":[]}'),
+        (UpdateTask(due="2026-12-31", tags=["x"]), '{"due":"2026-12-31","tags":["x"]}'),
     ],
     Deleted: [(Deleted("a1b2c3d4e5f6", True), '{"id":"a1b2c3d4e5f6","deleted":true}')],
 }

@@ -1,6 +1,7 @@
 """The request handler's task API as the CLI calls it, with the session token carried along.
 
-Rule: every request sends the session's token in ``X-Dtm-Session``; every answer's token (on
+Rule: every request sends the session's token in ``X-Dtm-Session`` (and, with ``--node``, the
+chosen data node in ``X-Dtm-Node``); every answer's token (on
 errors too) is merged in by pointwise maximum and handed to ``on_token`` when it grew, so the next
 command — in this process or the next — reads at least what this one wrote or saw.
 
@@ -9,7 +10,7 @@ Answers are decoded into the wire structs; an error body becomes the matching `D
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from dtm.cli.transport import Answer, BaseUrl, exchange
@@ -17,6 +18,7 @@ from dtm.core.session import merge_tokens
 from dtm.core.tasks import Status
 from dtm.errors import DtmError, ErrInternal, ErrUnauthorized
 from dtm.wire import (
+    NODE_HEADER,
     SESSION_HEADER,
     CreateTask,
     Deleted,
@@ -74,8 +76,10 @@ class TaskClient:
         on_token: Callable[[SessionToken], None] | None = None,
         user_token: str | None = None,
         user_token_source: str = "",
+        node: str | None = None,
     ) -> None:
         self.base = base
+        self.node = node
         self.user_token = user_token
         self.user_token_source = user_token_source
         self.timeout = timeout
@@ -101,6 +105,8 @@ class TaskClient:
         headers = {SESSION_HEADER: encode(self.token).decode()}
         if self.user_token is not None:
             headers["Authorization"] = f"Bearer {self.user_token}"
+        if self.node is not None:
+            headers[NODE_HEADER] = self.node
         answer = exchange(self.base, method, path, body=body, headers=headers, timeout=self.timeout)
         seen = token_from_header(answer.headers.get(_SESSION))
         if seen is not None:
@@ -114,8 +120,15 @@ class TaskClient:
         except ErrUnauthorized as err:
             raise self._unauthorized(err) from None
 
-    def create(self, text: str) -> Task:
-        return self._call("POST", "/v1/tasks", encode(CreateTask(text)), Task)
+    def create(
+        self,
+        text: str,
+        due: str | None = None,
+        tags: Sequence[str] | None = None,
+        task_id: str | None = None,
+    ) -> Task:
+        body = encode(CreateTask(text, due, list(tags or ()), task_id))
+        return self._call("POST", "/v1/tasks", body, Task)
 
     def list(self, page: int = LIST_PAGE) -> TaskList:
         """Every task, page after page (``page`` tasks each): open and completed apart, each
@@ -124,7 +137,9 @@ class TaskClient:
         after = ""
         while True:
             got = self._call("GET", f"/v1/tasks?limit={page}{after}", None, TaskPage)
-            found += (Task(t.id, t.text, t.status, t.created, t.updated) for t in got.tasks)
+            found += (
+                Task(t.id, t.text, t.status, t.created, t.updated, t.due, t.tags) for t in got.tasks
+            )
             if got.next is None:
                 break
             after = f"&after={got.next}"
@@ -137,8 +152,15 @@ class TaskClient:
     def get(self, ref: str) -> Task:
         return self._call("GET", f"/v1/tasks/{ref}", None, Task)
 
-    def update(self, ref: str, status: Status | None = None, text: str | None = None) -> Task:
-        body = encode(UpdateTask(status, text))
+    def update(
+        self,
+        ref: str,
+        status: Status | None = None,
+        text: str | None = None,
+        due: str | None = None,
+        tags: Sequence[str] | None = None,
+    ) -> Task:
+        body = encode(UpdateTask(status, text, due, None if tags is None else list(tags)))
         return self._call("PATCH", f"/v1/tasks/{ref}", body, Task)
 
     def delete(self, ref: str) -> Deleted:

@@ -196,7 +196,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser(sub: str) -> _Parser:
-    doc = {"status": __doc__, "conflicts": None, "inspect": None}.get(sub)
+    doc = {
+        "status": "Every node and every sync pair, as the sync and the nodes see them.",
+        "conflicts": "The newest conflicts the sync decided: winner, loser, what was lost.",
+        "inspect": "One task's row on every data node, and whether they all have it yet.",
+    }.get(sub)
     parser = _Parser(prog=f"todo cluster {sub}", description=doc)
     parser.add_argument("--url", help="the sync process's address")
     parser.add_argument("--config", help="the cluster TOML file (its addresses and credential)")

@@ -15,12 +15,20 @@ import sys
 from collections.abc import Mapping
 
 from dtm.cli.client import TaskClient
-from dtm.cli.commands import report, run
-from dtm.cli.grammar import ClusterStatus, Help, Invalid, Invocation, Shell, Words, parse
+from dtm.cli.commands import Context, report, run
+from dtm.cli.grammar import Invocation, Shell, Words, parse
+from dtm.cli.parsed import LOCAL
 from dtm.cli.render import Console
 from dtm.cli.settings import read_config, read_token, resolve, token_source
 from dtm.cli.state import SessionStore, config_file, state_dir
-from dtm.errors import DtmError, ErrInternal
+from dtm.errors import (
+    EXIT_BROKEN_PIPE,
+    EXIT_INTERRUPTED,
+    DtmError,
+    ErrInternal,
+    ErrSyntaxInvalidArgs,
+)
+from dtm.wire import SessionToken
 
 DEBUG_ENV = "DTM_DEBUG"  # set it to see a traceback instead of ErrInternal on a bug
 
@@ -38,8 +46,8 @@ def _prepare_streams() -> None:
 
 def _run(inv: Invocation, console: Console, env: Mapping[str, str]) -> int:
     cmd = inv.command
-    if isinstance(cmd, Help | Invalid | ClusterStatus):  # no request handler needed
-        code, _ = run(cmd, None, console)
+    if isinstance(cmd, LOCAL):  # no request handler needed
+        code, _ = run(cmd, Context(None, console))
         return code
     try:
         cfg_path = config_file(env)
@@ -57,12 +65,27 @@ def _run(inv: Invocation, console: Console, env: Mapping[str, str]) -> int:
         on_token=store.save,
         user_token=user_token,
         user_token_source=source.source if source is not None else "",
+        node=inv.options.node,
     )
+
+    def forget() -> str:
+        client.token = SessionToken()
+        try:
+            forgot = store.forget()
+        except OSError as exc:
+            raise ErrSyntaxInvalidArgs(
+                f"cannot change the session file {store.path}: {exc.strerror or exc}"
+            ) from None
+        if forgot:
+            return f"Forgot the session token for {settings.url} (in {store.path})"
+        return f"No session token was kept for {settings.url}"
+
+    ctx = Context(client, console, pager=inv.options.pager, env=env, forget_session=forget)
     if isinstance(cmd, Shell):
         from dtm.cli.shell import run_shell
 
-        return run_shell(client, console, env, sys.stdin)
-    code, _ = run(cmd, client, console)
+        return run_shell(ctx, sys.stdin)
+    code, _ = run(cmd, ctx)
     return code
 
 
@@ -76,12 +99,12 @@ def main(argv: list[str] | None = None) -> int:
         return _run(inv, console, env)
     except KeyboardInterrupt:
         console.err.write("\n")
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader went away (`todo list | head -1`): say nothing more.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return 141
+        return EXIT_BROKEN_PIPE
     except Exception as exc:
         if env.get(DEBUG_ENV):
             raise

@@ -11,11 +11,12 @@ exact (its encoder escapes control characters itself).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import TextIO
 
-from dtm.core.tasks import MIN_PREFIX, short_ids
+from dtm.core.tasks import MIN_PREFIX, is_overdue, short_ids
 from dtm.errors import DtmError
 from dtm.wire import Deleted, Task, TaskList, encode, error_body
 
@@ -74,16 +75,38 @@ def show_id(full: str, colour: bool) -> str:
     return paint(full[:MIN_PREFIX], True, BOLD, YELLOW) + paint(full[MIN_PREFIX:], True, DIM)
 
 
-def format_list(tasks: TaskList, colour: bool) -> str:
-    """The open and the completed tasks as two sections, each row ``short-id  text``."""
-    shorts = short_ids([t.id for t in (*tasks.open, *tasks.complete)])
-    width = max((len(s) for s in shorts.values()), default=MIN_PREFIX)
+def _extras(task: Task, today: date | None, colour: bool) -> str:
+    """``  +tag…  due DAY`` (``overdue`` when it is): what a row shows after the text."""
+    parts = [paint("+" + visible(t), colour, CYAN) for t in task.tags]
+    if task.due is not None:
+        if today is not None and is_overdue(task, today):
+            parts.append(paint(f"due {task.due} overdue", colour, BOLD, RED))
+        else:
+            parts.append(paint(f"due {task.due}", colour, DIM))
+    return "  " + "  ".join(parts) if parts else ""
+
+
+def format_list(
+    tasks: TaskList,
+    colour: bool,
+    today: date | None = None,
+    sections: tuple[str, ...] = ("open", "complete"),
+    all_ids: Iterable[str] | None = None,
+) -> str:
+    """The open and the completed tasks as two sections, each row ``short-id  text  extras``.
+
+    Short IDs are unique among ``all_ids`` (every task, when the list is filtered)."""
+    shown_ids = [t.id for t in (*tasks.open, *tasks.complete)]
+    shorts = short_ids([*shown_ids, *(all_ids or ())])
+    width = max((len(shorts[i]) for i in shown_ids), default=MIN_PREFIX)
     lines: list[str] = []
-    sections: tuple[tuple[str, list[Task], tuple[str, ...]], ...] = (
-        ("Open", tasks.open, (BOLD, GREEN)),
-        ("Completed", tasks.complete, (BOLD, CYAN)),
+    all_sections: tuple[tuple[str, str, list[Task], tuple[str, ...]], ...] = (
+        ("open", "Open", tasks.open, (BOLD, GREEN)),
+        ("complete", "Completed", tasks.complete, (BOLD, CYAN)),
     )
-    for title, rows, style in sections:
+    for key, title, rows, style in all_sections:
+        if key not in sections:
+            continue
         lines.append(paint(f"{title} ({len(rows)})", colour, *style))
         if not rows:
             lines.append(paint("  (none)", colour, DIM))
@@ -92,13 +115,33 @@ def format_list(tasks: TaskList, colour: bool) -> str:
             pad = " " * max(0, width - len(short))
             shown = visible(t.text)
             text = paint(shown, colour, DIM) if t.status == "complete" else shown
-            lines.append(f"  {paint(short, colour, BOLD, YELLOW)}{pad}  {text}")
+            extras = _extras(t, today, colour)
+            lines.append(f"  {paint(short, colour, BOLD, YELLOW)}{pad}  {text}{extras}")
     return "\n".join(lines)
 
 
+def format_task(task: Task, colour: bool, today: date | None = None) -> str:
+    """Every field of one task, one per line."""
+    due = "-" if task.due is None else task.due
+    if task.due is not None and today is not None and is_overdue(task, today):
+        due += " " + paint("(overdue)", colour, BOLD, RED)
+    rows = [
+        ("ID", show_id(task.id, colour)),
+        ("Text", visible(task.text)),
+        ("Status", task.status),
+        ("Due", due),
+        ("Tags", " ".join("+" + visible(t) for t in task.tags) or "-"),
+        ("Created", task.created),
+        ("Updated", task.updated),
+    ]
+    return "\n".join(f"{paint((k + ':').ljust(8), colour, BOLD)} {v}" for k, v in rows)
+
+
 def format_task_line(verb: str, task: Task, colour: bool) -> str:
-    """``<verb> <id>  <text>`` with the first characters of the ID highlighted."""
-    return f"{paint(verb, colour, BOLD)} {show_id(task.id, colour)}  {visible(task.text)}"
+    """``<verb> <id>  <text>  +tags  due DAY`` with the first characters of the ID
+    highlighted."""
+    extras = _extras(task, None, colour)
+    return f"{paint(verb, colour, BOLD)} {show_id(task.id, colour)}  {visible(task.text)}{extras}"
 
 
 def format_error(err: DtmError, colour: bool) -> str:
@@ -161,8 +204,28 @@ class Console:
         else:
             self.print(f"{paint('Deleted', self.colour, BOLD)} {visible(gone.id)}")
 
-    def listing(self, tasks: TaskList) -> None:
+    def shown(self, task: Task, today: date) -> None:
+        if self.json:
+            self.print(encode(task).decode())
+        else:
+            self.print(format_task(task, self.colour, today))
+
+    def listing(
+        self,
+        tasks: TaskList,
+        today: date,
+        sections: tuple[str, ...] = ("open", "complete"),
+        all_ids: Iterable[str] = (),
+        pager: bool = False,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         if self.json:
             self.print(encode(tasks).decode())
-        else:
-            self.print(format_list(tasks, self.colour))
+            return
+        text = format_list(tasks, self.colour, today, sections, all_ids)
+        if pager and self.human and env is not None:
+            from dtm.cli.pager import page
+
+            if page(text, self.out, env):
+                return
+        self.print(text)

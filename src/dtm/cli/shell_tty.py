@@ -1,8 +1,11 @@
 """The shell on a terminal: prompt_toolkit line editing, history and Tab completion.
 
-Rule: completion offers command words first, then (after update, edit, delete, rm) the short IDs
-of the tasks the shell knows from its last list and its own changes, then the status words;
-history lives in ``$XDG_STATE_HOME/dtm/history``. Imported only when a shell opens on a terminal.
+Rule: completion offers command words first, then what the command table says comes next: the
+short IDs of the tasks the shell knows (loaded when it opens, refreshed after writes), the status
+words after update's IDs, a command's fixed words and options; history lives in
+``$XDG_STATE_HOME/dtm/history``. Ctrl-C at the prompt abandons the line; during a command it
+stops waiting for it (the write may still land) and returns to the prompt; leaving is status 0.
+Imported only when a shell opens on a terminal.
 """
 
 from __future__ import annotations
@@ -15,14 +18,15 @@ from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 
-from dtm.cli.grammar import ALIASES, GROUPS, command_words
 from dtm.cli.render import visible
 from dtm.cli.shell import Shell
 from dtm.cli.state import ensure_dir
+from dtm.cli.table import BY_WORD, STATUSES, arg_words, command_words
 from dtm.core.tasks import short_ids
+from dtm.errors import EXIT_INTERRUPTED
 
 PROMPT = "todo> "
-_TAKES_ID = frozenset({"update", "edit", "delete"})
+CANCELLED = "cancelled: stopped waiting for the answer; a write may still land (check with list)"
 
 
 def candidates(shell: Shell, done: list[str]) -> list[tuple[str, str]]:
@@ -31,17 +35,31 @@ def candidates(shell: Shell, done: list[str]) -> list[tuple[str, str]]:
         done = done[1:]
     if not done:
         return [(w, "") for w in command_words(in_shell=True)]
-    name = ALIASES.get(done[0].lower())
-    if name in _TAKES_ID and len(done) == 1:
+    spec = BY_WORD.get(done[0].lower())
+    if spec is None:
+        return []
+    if spec.name == "help":
+        return [(w, "") for w in command_words(in_shell=True)] if len(done) == 1 else []
+    flags = [(f, "") for f in spec.flags]
+    if spec.args == "ids":
+        if len(done) >= 2 and spec.name in ("edit",):
+            return flags
+        if spec.name == "update" and any(w.lower() in STATUSES for w in done[1:]):
+            return flags[1:]
         shorts = short_ids(shell.known)
-        return [(shorts[i], visible(text)) for i, text in sorted(shell.known.items())]
-    if name == "update" and len(done) == 2:
-        return [("complete", ""), ("open", ""), ("--text", "change the text")]
-    if name in GROUPS and len(done) == 1:
-        return [(sub, "") for sub in GROUPS[name]]
-    if name == "help" and len(done) == 1:
-        return [(w, "") for w in command_words(in_shell=True)]
-    return []
+        seen = {w.lower() for w in done[1:]}
+        ids = [
+            (shorts[i], visible(text))
+            for i, text in sorted(shell.known.items())
+            if shorts[i] not in seen and i not in seen
+        ]
+        if spec.name == "update" and len(done) >= 2:
+            words = [(s, "") for s in STATUSES] + [("--text", "change the text")]
+            return words + flags[1:] + ids
+        return ids
+    if len(done) == 1 and arg_words(spec):
+        return [(w, "") for w in arg_words(spec)]
+    return flags
 
 
 class TodoCompleter(Completer):
@@ -79,9 +97,9 @@ def interactive(shell: Shell, history_path: Path) -> int:
         completer=TodoCompleter(shell),
         complete_while_typing=False,
     )
+    where = shell.ctx.client.base if shell.ctx.client is not None else "?"
     shell.console.print(
-        f"todo shell on {shell.client.base}: type 'help' for the commands, "
-        "'exit' or Ctrl-D to leave."
+        f"todo shell on {where}: type 'help' for the commands, 'exit' or Ctrl-D to leave."
     )
     while True:
         try:
@@ -89,6 +107,11 @@ def interactive(shell: Shell, history_path: Path) -> int:
         except KeyboardInterrupt:
             continue
         except EOFError:
-            return shell.status
-        if not shell.handle(line):
-            return shell.status
+            return 0
+        try:
+            if not shell.handle(line):
+                return 0
+        except KeyboardInterrupt:
+            shell.status = EXIT_INTERRUPTED
+            shell.console.err.write("\n")
+            shell.console.warn(CANCELLED)

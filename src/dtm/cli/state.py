@@ -104,6 +104,20 @@ class SessionStore:
         except OSError as exc:
             self.warn(f"cannot save the session file {self.path}: {exc.strerror or exc}")
 
+    def forget(self) -> bool:
+        """Drop this URL's token from the file; True if there was one."""
+        import fcntl
+
+        ensure_dir(self.dir)
+        with open(self.dir / "session.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            current = self._read()
+            if self.url not in current.sessions:
+                return False
+            sessions = {u: t for u, t in current.sessions.items() if u != self.url}
+            self._replace(msgspec.json.encode(SessionFile(sessions)))
+            return True
+
     def _replace(self, data: bytes) -> None:
         tmp = self.dir / f".session.json.{os.getpid()}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

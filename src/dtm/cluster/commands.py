@@ -2,14 +2,19 @@
 
 Rule: `up` converges on "every selected component RUNNING under supervisord and answering
 /healthz" from any starting point (nothing, all, a killed component, a killed supervisord) and
-starts only what is missing; `down` keeps data; `rm` keeps nothing.
+starts only what is missing; the cluster file remembers the number of nodes and the ports, and
+`up` rewrites it only when it is exactly as `up` wrote it; a port another program holds is an
+error before anything starts; `down` keeps data; `rm` keeps nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
 import os
 import shutil
+import socket
 import sys
 import time
 from dataclasses import dataclass
@@ -31,11 +36,15 @@ RESTART_EVERY = 2.0
 LOG_LINES_ON_FAILURE = 30
 
 
+WRITTEN = ".cluster.toml.sha256"  # in the run folder: the cluster file as `up` last wrote it
+
+
 @dataclass(frozen=True)
 class UpOptions:
     nodes: int | None
     components: list[str] | None
     timeout: float
+    base_port: int | None = None
 
 
 def _say(msg: str) -> None:
@@ -72,13 +81,40 @@ def _with_secret_file(text: str) -> str:
     return f"[cluster]\n{SECRET_LINE}\n\n{text}"
 
 
-def _ensure_config(run: RunDir, nodes: int | None, running: bool) -> ClusterConfig:
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _write_config(run: RunDir, text: str) -> None:
+    _write_atomic(run.config, text)
+    _write_atomic(run.root / WRITTEN, _digest(text) + "\n")
+
+
+def _edited(run: RunDir, cfg: ClusterConfig) -> bool:
+    """Is the cluster file other than `up` wrote it (or than the default layout)?"""
+    text = run.config.read_text(encoding="utf-8")
+    try:
+        if (run.root / WRITTEN).read_text(encoding="utf-8").strip() == _digest(text):
+            return False
+    except OSError:
+        pass
+    return text != default_config_text(len(cfg.node), base=cfg.handler.port)
+
+
+def _ensure_config(
+    run: RunDir, nodes: int | None, running: bool, base: int | None = None
+) -> ClusterConfig:
     if run.config.exists():
         cfg = load_config(run.config)
         if not cfg.cluster.secret_file:
             _write_atomic(run.config, _with_secret_file(run.config.read_text(encoding="utf-8")))
             _say(f"{run.config} named no cluster secret: added {SECRET_LINE}")
             cfg = load_config(run.config)
+        if base is not None and base != cfg.handler.port:
+            raise ErrSyntaxInvalidArgs(
+                f"{run.config} has the handler on port {cfg.handler.port}: --base-port applies "
+                "only when the cluster file is made (edit the file, or `make rm` first)"
+            )
         if nodes is None or nodes == len(cfg.node):
             return cfg
         have = len(cfg.node)
@@ -88,9 +124,47 @@ def _ensure_config(run: RunDir, nodes: int | None, running: bool) -> ClusterConf
                 f"cluster is running: stop it first (`make down`, data is kept), then "
                 f"`make up NODES={nodes}`"
             )
-        _say(f"NODES changed from {have} to {nodes}: rewriting {run.config} with default addresses")
-    _write_atomic(run.config, default_config_text(nodes or DEFAULT_NODES))
+        if _edited(run, cfg):
+            raise ErrSyntaxInvalidArgs(
+                f"{run.config} was edited, so it is not rewritten for {nodes} node(s): add or "
+                f"remove its [[node]] sections by hand, or move it away (mv {run.config} "
+                f"{run.config}.bak) and run `make up NODES={nodes}` again"
+            )
+        base = cfg.handler.port
+        _say(f"NODES changed from {have} to {nodes}: rewriting {run.config}")
+        for i in range(nodes + 1, have + 1):
+            _say(f"store{i} is no longer part of the cluster; its data stays in {run.data}")
+    _write_config(run, default_config_text(nodes or DEFAULT_NODES, base=base or 7400))
     return load_config(run.config)
+
+
+def _port_of(url: str) -> tuple[str, int]:
+    rest = url.split("://", 1)[-1].split("/", 1)[0]
+    host, _, port = rest.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def check_ports(run: RunDir, comps: list[Component], states: dict[str, ProcInfo]) -> None:
+    """Every port a component that is not running will listen on is free, or ErrUnavailable
+    naming the first taken one."""
+    for comp in comps:
+        info = states.get(comp.name)
+        if info is not None and info.statename in ("RUNNING", "STARTING"):
+            continue
+        host, port = _port_of(comp.url)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((host, port))
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    continue  # e.g. an address of another host: the component will say
+                raise ErrUnavailable(
+                    f"port {port} is in use: {comp.name} is to listen on {comp.url}; stop what "
+                    f"holds it (`ss -ltnp 'sport = :{port}'` shows it) or change {comp.name}'s "
+                    f"port in {run.config}"
+                ) from None
 
 
 def _states(sup: Supervisor) -> dict[str, ProcInfo]:
@@ -119,7 +193,7 @@ def up(run: RunDir, python: str, opts: UpOptions) -> int:
         d.mkdir(parents=True, exist_ok=True, mode=0o700)
     sup = Supervisor(run, python)
     running = sup.alive()
-    cfg = _ensure_config(run, opts.nodes, running)
+    cfg = _ensure_config(run, opts.nodes, running, opts.base_port)
     secret = cfg.secret_path
     if secret is not None and ensure_secret_file(secret):
         _say(f"made a new cluster secret in {secret} (mode 0600)")
@@ -128,6 +202,7 @@ def up(run: RunDir, python: str, opts: UpOptions) -> int:
     _say(f"user 'local': token in {ensure_local_user(cfg, run.root, os.environ)}")
     _make_private(run, cfg)
     comps = select(cfg, opts.components)
+    check_ports(run, comps, _states(sup) if running else {})
     _write_atomic(run.supervisor_conf, render(run, python, comps))
     if not running:
         sup.clean_stale()
@@ -146,7 +221,28 @@ def up(run: RunDir, python: str, opts: UpOptions) -> int:
             sup.start(comp.name)
     _wait_healthy(run, sup, comps, opts.timeout)
     _print_table(run, sup, comps)
+    _say(
+        f"todo is {os.path.join(os.path.dirname(python), 'todo')}: `make exec` opens its shell; "
+        "for a bare `todo`, run `. .venv/bin/activate` (or put .venv/bin on your PATH)"
+    )
     return 0
+
+
+def url(run: RunDir, component: str) -> int:
+    """Print the address of ``component`` from the cluster file (for make and scripts)."""
+    if not run.config.exists():
+        raise ErrNoDataFound(f"no cluster in {run.root} (start one with `make up`)")
+    cfg = load_config(run.config)
+    name = resolve_alias(component)
+    for comp in all_components(cfg):
+        if comp.name == name:
+            _say(comp.url)
+            return 0
+    sections = {"handler": cfg.handler.url, "balancer": cfg.balancer.url, "sync": cfg.sync.url}
+    if name in sections:
+        _say(sections[name])
+        return 0
+    raise ErrNoDataFound(f"no component {component!r} in {run.config}")
 
 
 def _wait_healthy(run: RunDir, sup: Supervisor, comps: list[Component], timeout: float) -> None:
@@ -226,7 +322,16 @@ def rm(run: RunDir, python: str) -> int:
     for d in (run.data, run.logs):
         shutil.rmtree(d, ignore_errors=True)
     users_files = (run.root / "users.json", run.root / "users.json.lock", run.root / "local.token")
-    for f in (run.config, run.secret, run.supervisor_conf, run.pidfile, run.socket, *users_files):
+    written = run.root / WRITTEN
+    for f in (
+        run.config,
+        written,
+        run.secret,
+        run.supervisor_conf,
+        run.pidfile,
+        run.socket,
+        *users_files,
+    ):
         f.unlink(missing_ok=True)
     with contextlib.suppress(OSError):  # something else lives there: leave it
         run.root.rmdir()

@@ -4,6 +4,7 @@ dtm cluster up [--nodes N] [--dir run] [--components store1,balancer,...] [--tim
 dtm cluster down [--dir run]          stop everything, keep data
 dtm cluster rm [--dir run]            stop everything, delete data and configuration
 dtm cluster status [--dir run]        state, pid, URL and health of every component
+dtm cluster url [COMPONENT] [--dir run]   a component's address (default: the handler)
 dtm cluster logs COMPONENT [-f] [-n LINES] [--dir run]
 dtm cluster certs --config FILE [--hosts H,...]   a CA and every component's TLS certificate
 dtm cluster stop|start|restart|pause|resume COMPONENT   fault levers (see dtm.cluster.levers)
@@ -43,9 +44,18 @@ def _parser() -> argparse.ArgumentParser:
         help="only these components (comma-separated names, or 'nodes'); default: all available",
     )
     up.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for health")
+    up.add_argument(
+        "--base-port",
+        type=int,
+        default=None,
+        help="when the cluster file is made: handler on PORT, balancer PORT+1, data nodes "
+        "PORT+11.., sync PORT+20 (default 7400)",
+    )
     add("down", "stop every component and supervisord; keep data")
     add("rm", "stop everything and delete the cluster's data and configuration")
     add("status", "show every component's state, pid, URL and health")
+    u = add("url", "print a component's address from the cluster file")
+    u.add_argument("component", nargs="?", default="handler", help="default: handler")
     lg = add("logs", "print the last lines of a component's log")
     lg.add_argument("component", help="store1, store2, balancer (loadbalancer), handler, sync ...")
     lg.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
@@ -88,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     python = venv_python()
     try:
         if args.command == "up":
-            opts = commands.UpOptions(args.nodes, args.components, args.timeout)
+            opts = commands.UpOptions(args.nodes, args.components, args.timeout, args.base_port)
             return commands.up(run, python, opts)
         if args.command == "down":
             return commands.down(run, python)
@@ -96,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
             return commands.rm(run, python)
         if args.command == "status":
             return commands.status(run, python)
+        if args.command == "url":
+            return commands.url(run, args.component)
         if args.command == "logs":
             return commands.logs(run, args.component, args.follow, args.lines)
         return levers.run(run, python, args)

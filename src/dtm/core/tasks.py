@@ -3,18 +3,20 @@
 Rule: a task ID is 12 characters of lowercase Crockford base32 drawn from injected randomness; a
 reference is a full ID or a prefix of at least 4 characters that must match exactly one task; a
 text is free of control characters, stripped, non-empty and at most 1,000 characters; a list
-shows open and completed tasks apart, each oldest first (creation time, then ID).
+shows open and completed tasks apart, each oldest first (creation time, then ID); a due date is a
+calendar day and a task is overdue when it is open and its day is before today; a tag is a
+``+word`` of lowercase letters, digits, ``_ . -`` (a task has at most 20).
 
-Everything here is pure: the caller passes the time (milliseconds since the epoch) and the random
-bytes in.
+Everything here is pure: the caller passes the time (milliseconds since the epoch), today's date
+and the random bytes in.
 """
 
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
 from dtm.core.keys import MAX_KEY_LEN
@@ -28,6 +30,8 @@ ENTROPY_BYTES = 8  # random bytes one ID needs (the top 60 of 64 bits are used)
 MIN_PREFIX = 4
 MAX_TEXT = 1000
 MAX_CANDIDATES = 10  # an ambiguous reference lists at most this many matching IDs
+MAX_TAGS = 20
+MAX_TAG_LEN = 32
 
 Status = Literal["open", "complete"]
 
@@ -176,28 +180,52 @@ def iso_ms(now_ms: int) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now_ms % 1000:03d}Z"
 
 
-def new_value(text: str, now_ms: int) -> TaskValue:
-    """The row value of a task created now with ``text`` (checked here)."""
+def new_value(
+    text: str, now_ms: int, due: str | None = None, tags: Sequence[str] = ()
+) -> TaskValue:
+    """The row value of a task created now with ``text``, ``due`` and ``tags`` (checked here)."""
     t = iso_ms(now_ms)
-    return TaskValue(text=check_text(text), status="open", created=t, updated=t)
+    return TaskValue(
+        text=check_text(text),
+        status="open",
+        created=t,
+        updated=t,
+        due=None if due is None else check_due(due),
+        tags=check_tags(tags),
+    )
 
 
 def check_update(update: UpdateTask) -> UpdateTask:
-    """The update with its text checked; ErrSyntaxInvalidArgs when it changes nothing."""
-    if update.status is None and update.text is None:
-        raise ErrSyntaxInvalidArgs("an update needs a status ('open' or 'complete') or a text")
-    if update.text is None:
-        return update
-    return UpdateTask(status=update.status, text=check_text(update.text))
+    """The update with its fields checked; ErrSyntaxInvalidArgs when it changes nothing."""
+    fields = (update.status, update.text, update.due, update.tags)
+    if all(f is None for f in fields):
+        raise ErrSyntaxInvalidArgs(
+            "an update needs a status ('open' or 'complete'), a text, a due date or tags"
+        )
+    return UpdateTask(
+        status=update.status,
+        text=None if update.text is None else check_text(update.text),
+        due=None if update.due is None else (check_due(update.due) if update.due else ""),
+        tags=None if update.tags is None else check_tags(update.tags),
+    )
 
 
 def apply_update(value: TaskValue, update: UpdateTask, now_ms: int) -> TaskValue | None:
     """The value after ``update`` (already checked), or None when it would change nothing."""
     text = value.text if update.text is None else update.text
     status: Status = value.status if update.status is None else update.status
-    if text == value.text and status == value.status:
+    due = value.due if update.due is None else (update.due or None)
+    tags = value.tags if update.tags is None else list(update.tags)
+    if (text, status, due, tags) == (value.text, value.status, value.due, value.tags):
         return None
-    return TaskValue(text=text, status=status, created=value.created, updated=iso_ms(now_ms))
+    return TaskValue(
+        text=text,
+        status=status,
+        created=value.created,
+        updated=iso_ms(now_ms),
+        due=due,
+        tags=tags,
+    )
 
 
 def to_task(task_id: str, value: TaskValue) -> Task:
@@ -208,6 +236,20 @@ def to_task(task_id: str, value: TaskValue) -> Task:
         status=value.status,
         created=value.created,
         updated=value.updated,
+        due=value.due,
+        tags=list(value.tags),
+    )
+
+
+def value_of(task: Task) -> TaskValue:
+    """The stored form of an API task."""
+    return TaskValue(
+        text=task.text,
+        status=task.status,
+        created=task.created,
+        updated=task.updated,
+        due=task.due,
+        tags=list(task.tags),
     )
 
 
@@ -218,3 +260,142 @@ def split_and_order(tasks: Iterable[Task]) -> tuple[list[Task], list[Task]]:
         [t for t in ordered if t.status == "open"],
         [t for t in ordered if t.status == "complete"],
     )
+
+
+# ---------------------------------------------------------------- due dates and tags
+
+
+def check_due(text: str) -> str:
+    """A due date as stored: a real calendar day ``YYYY-MM-DD``."""
+    try:
+        if len(text) != 10:
+            raise ValueError(text)
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise ErrSyntaxInvalidArgs(
+            f"due date {text[:40]!r} is not a day like 2026-12-31 (or today, tomorrow, +3d, +2w)"
+        ) from None
+
+
+def parse_due(word: str, today: date) -> str:
+    """A typed due date: ``YYYY-MM-DD``, ``today``, ``tomorrow``, ``+Nd`` or ``+Nw``."""
+    w = word.strip().lower()
+    if w == "today":
+        return today.isoformat()
+    if w == "tomorrow":
+        return (today + timedelta(days=1)).isoformat()
+    if len(w) >= 3 and w[0] == "+" and w[-1] in "dw" and w[1:-1].isdigit():
+        n = int(w[1:-1]) * (7 if w[-1] == "w" else 1)
+        if n > 100_000:
+            raise ErrSyntaxInvalidArgs(f"due date {word!r} is too far away")
+        return (today + timedelta(days=n)).isoformat()
+    return check_due(w)
+
+
+def is_overdue(task: Task, today: date) -> bool:
+    """An open task whose due day is before today."""
+    return task.status == "open" and task.due is not None and task.due < today.isoformat()
+
+
+_TAG_START = "abcdefghijklmnopqrstuvwxyz"
+_TAG_CHARS = frozenset(_TAG_START + "0123456789_.-")
+
+
+def check_tag(word: str) -> str:
+    """A tag as stored: lowercase, ``[a-z][a-z0-9_.-]*``, at most MAX_TAG_LEN characters."""
+    tag = word.removeprefix("+").lower()
+    if not tag or tag[0] not in _TAG_START or not set(tag) <= _TAG_CHARS:
+        raise ErrSyntaxInvalidArgs(
+            f"tag {word[:40]!r} is not a tag: a letter, then letters, digits, _ . or -"
+        )
+    if len(tag) > MAX_TAG_LEN:
+        raise ErrSyntaxInvalidArgs(f"tag {word[:40]!r} is longer than {MAX_TAG_LEN} characters")
+    return tag
+
+
+def check_tags(tags: Iterable[str]) -> list[str]:
+    """Each tag checked, duplicates dropped (first kept), at most MAX_TAGS."""
+    out: list[str] = []
+    for t in tags:
+        tag = check_tag(t)
+        if tag not in out:
+            out.append(tag)
+    if len(out) > MAX_TAGS:
+        raise ErrSyntaxInvalidArgs(f"a task has at most {MAX_TAGS} tags, not {len(out)}")
+    return out
+
+
+def is_tag_word(word: str) -> bool:
+    """A typed ``+tag`` (any case): ``+shop`` is a tag, ``+1`` and ``+shop!`` stay text."""
+    tag = word[1:].lower()
+    return (
+        word[:1] == "+"
+        and 0 < len(tag) <= MAX_TAG_LEN
+        and tag[0] in _TAG_START
+        and set(tag) <= _TAG_CHARS
+    )
+
+
+def split_tags(text: str) -> tuple[str, list[str]]:
+    """The text without its ``+tag`` words, and those tags (checked)."""
+    words = text.split(" ")
+    tags = [w for w in words if is_tag_word(w)]
+    if not tags:
+        return text, []
+    rest = " ".join(w for w in words if not is_tag_word(w))
+    return " ".join(rest.split()), check_tags(tags)
+
+
+# ---------------------------------------------------------------- listing
+
+
+Show = Literal["open", "complete", "all"]
+SortKey = Literal["created", "due", "text"]
+SORT_KEYS: tuple[SortKey, ...] = ("created", "due", "text")
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """Which tasks a list shows: every condition must hold."""
+
+    show: Show = "all"
+    words: tuple[str, ...] = ()  # each must appear in the text (case ignored)
+    tags: tuple[str, ...] = ()  # each must be one of the task's tags
+    due_before: str | None = None  # a due date before this day
+    sort: SortKey = "created"
+    limit: int | None = None  # at most this many of each section
+
+
+def _sort_key(sort: SortKey) -> Callable[[Task], tuple[str, ...]]:
+    if sort == "due":  # tasks without a due date last
+        return lambda t: ("0" if t.due else "1", t.due or "", t.created, t.id)
+    if sort == "text":
+        return lambda t: (t.text.casefold(), t.created, t.id)
+    return lambda t: (t.created, t.id)
+
+
+def matches(task: Task, q: Query) -> bool:
+    """Does ``task`` meet every condition of ``q``?"""
+    if q.show != "all" and task.status != q.show:
+        return False
+    folded = task.text.casefold()
+    if any(w.casefold() not in folded for w in q.words):
+        return False
+    if any(t not in task.tags for t in q.tags):
+        return False
+    return q.due_before is None or (task.due is not None and task.due < q.due_before)
+
+
+def select(
+    open_: Sequence[Task], complete: Sequence[Task], q: Query
+) -> tuple[list[Task], list[Task]]:
+    """The open and the completed tasks ``q`` shows, each in its order and cut to its limit."""
+    key = _sort_key(q.sort)
+    sections: list[list[Task]] = []
+    for status, rows in (("open", open_), ("complete", complete)):
+        if q.show not in ("all", status):
+            sections.append([])
+            continue
+        kept = sorted((t for t in rows if matches(t, q)), key=key)
+        sections.append(kept if q.limit is None else kept[: q.limit])
+    return sections[0], sections[1]

@@ -165,7 +165,8 @@ def build_document(server_url: str) -> Doc:
     components = copy.deepcopy(components)
     # An update changes at least one field (core.tasks.check_update).
     components["UpdateTask"]["anyOf"] = [
-        {"required": [f], "properties": {f: {"not": {"type": "null"}}}} for f in ("status", "text")
+        {"required": [f], "properties": {f: {"not": {"type": "null"}}}}
+        for f in ("status", "text", "due", "tags")
     ]
     read_errors = ("400", "401", "409", "503", "504")
     ref_errors = ("400", "401", "404", "409", "503", "504")
@@ -174,10 +175,10 @@ def build_document(server_url: str) -> Doc:
             "parameters": [_SESSION_PARAM, _NODE_PARAM],
             "post": {
                 "operationId": "createTask",
-                "summary": "Create a task; the handler picks its ID.",
+                "summary": "Create a task; the handler picks its ID unless one is given.",
                 "requestBody": _body("CreateTask"),
                 "responses": _ok("201", "Task", "The new task.")
-                | _errors("400", "401", "413", "502", "503", "504"),
+                | _errors("400", "401", "409", "413", "502", "503", "504"),
             },
             "get": {
                 "operationId": "listTasks",

@@ -1,7 +1,8 @@
 """The task operations of the request handler, on top of the balancer client.
 
 Rule: one task is one key/value row (key = ``<user>.<task ID>``, dtm.core.users; value =
-TaskValue JSON); create is a PUT of a fresh random ID, update a read-modify-write of the row,
+TaskValue JSON); create is a PUT of a fresh random ID (or of the
+ID an import gives, answered unchanged if it exists), update a read-modify-write of the row,
 delete a DELETE of the resolved ID, all idempotent; every operation reads and writes only the
 user's own key range, so another user's task is unknown exactly like a missing one; a row whose
 value is not a task is skipped in lists and unknown by ID. A node's answer is decoded once,
@@ -40,8 +41,9 @@ DELETE_ROUNDS = 3
 DELETES_PER_ROUND = 2
 DELETE_BACKOFF_MS = 20
 
-# A task of a page as it is encoded: (id, text, status, created, updated), = wire.TaskItem.
-Item = tuple[str, str, str, str, str]
+# A task of a page as it is encoded: (id, text, status, created, updated, due, tags),
+# = wire.TaskItem.
+Item = tuple[str, str, str, str, str, str | None, list[str]]
 _LISTED = msgspec.json.Decoder(wire.ListedPage)
 # wire.IsoTime with every digit written 0: what `_all_times` compares a page's times with.
 _TIME_SHAPE = b"0000-00-00T00:00:00.000Z"
@@ -118,8 +120,13 @@ class TaskService:
     async def create(
         self, user: str, body: wire.CreateTask, s: Session, node: str | None = None
     ) -> wire.Task:
-        value = tasks.new_value(body.text, self.now_ms())
-        task_id = tasks.new_task_id(self.entropy(tasks.ENTROPY_BYTES))
+        value = tasks.new_value(body.text, self.now_ms(), body.due, body.tags)
+        if body.id is not None:  # an import: idempotent by ID
+            raw = await self.upstream.get_raw(users.task_key(user, body.id), s, node)
+            known = None if raw is None else self._task(user, self._row(raw))
+            if known is not None:
+                return known
+        task_id = body.id or tasks.new_task_id(self.entropy(tasks.ENTROPY_BYTES))
         try:
             await self.upstream.put(users.task_key(user, task_id), wire.encode(value), s, node)
         except ErrMaybeApplied as exc:
@@ -145,7 +152,7 @@ class TaskService:
                 break
         cut = len(prefix)
         items: list[Item] = [
-            (r.key[cut:], v.text, v.status, v.created, v.updated)
+            (r.key[cut:], v.text, v.status, v.created, v.updated, v.due, v.tags)
             for r in rows[:mine]
             if (v := r.value) is not None and not r.deleted
         ]
@@ -172,7 +179,7 @@ class TaskService:
             task_id = key[cut:]
             if v is None or row.deleted or not tasks.is_task_id(task_id):
                 continue
-            items.append((task_id, v.text, v.status, v.created, v.updated))
+            items.append((task_id, v.text, v.status, v.created, v.updated, v.due, v.tags))
         return items, False, next_key
 
     async def page(
@@ -232,8 +239,7 @@ class TaskService:
     ) -> wire.Task:
         change = tasks.check_update(body)
         task, row = await self.find(user, ref, s, node)
-        value = wire.TaskValue(task.text, task.status, task.created, task.updated)
-        new = tasks.apply_update(value, change, self.now_ms())
+        new = tasks.apply_update(tasks.value_of(task), change, self.now_ms())
         if new is None:
             return task
         s.see_hlc(row.hlc)
