@@ -41,12 +41,20 @@ def test_a_pinned_write_through_the_handler_lands_on_that_node(c: LocalCluster) 
             assert got.status == 200 and got.json() == made.json(), got
 
 
-@pytest.mark.parametrize("value", ["store9", "no/such", "a" * 65, ""])
-def test_an_unknown_or_malformed_node_is_400(c: LocalCluster, value: str) -> None:
+@pytest.mark.parametrize("value", ["no/such", "a" * 65, "", "store 1"])
+def test_a_malformed_node_name_is_400(c: LocalCluster, value: str) -> None:
     for url in (c.url("handler") + "/v1/tasks", c.url("balancer") + "/v1/kv"):
         resp = request("GET", url, headers={PIN: value})
         assert resp.status == 400, (url, resp)
         assert resp.json()["error"] == "ErrSyntaxInvalidArgs"
+
+
+def test_a_node_that_is_not_in_the_cluster_is_503_naming_the_nodes(c: LocalCluster) -> None:
+    for url in (c.url("handler") + "/v1/tasks", c.url("balancer") + "/v1/kv"):
+        resp = request("GET", url, headers={PIN: "store9"})
+        assert resp.status == 503 and resp.json()["error"] == "ErrUnavailable", (url, resp)
+        assert "no data node named 'store9'" in resp.json()["message"]
+        assert "store1, store2" in resp.json()["message"]
 
 
 def test_a_pinned_node_that_is_down_is_503_and_no_other_node_serves_it(

@@ -74,9 +74,10 @@ def _bounded(case: schemathesis.Case) -> None:
     """Keep a case quick, and a valid case valid where the rule spans more than the schema says.
 
     Waits are capped. In a valid case: an X-Dtm-Deadline in the future (one in the past is
-    answered 504 ErrTimeout); stamps (X-Dtm-Hlc, a session's hlc, replicated rows' hlc) not
-    ahead of now (a stamp near 2**63 poisons the node's clock: reported, owned by the clock
-    rules); a digest bucket below ``buckets``; integral numbers as integers."""
+    answered 504 ErrTimeout); X-Dtm-Node naming the cluster's node; stamps (X-Dtm-Hlc, a
+    session's hlc, replicated rows' hlc) not ahead of now (a stamp near 2**63 poisons the
+    node's clock: reported, owned by the clock rules); a digest bucket below ``buckets``;
+    integral numbers as integers."""
     _cap(case.query, "wait", WAIT_CAP_MS)
     _cap(case.headers, "X-Dtm-Wait", WAIT_CAP_MS)
     if case.meta is None or case.meta.generation.mode != "positive":
@@ -85,6 +86,8 @@ def _bounded(case: schemathesis.Case) -> None:
     headers = case.headers if case.headers is not None else {}
     if "X-Dtm-Deadline" in headers:
         headers["X-Dtm-Deadline"] = str(time.time_ns() // 1_000_000 + 60_000)
+    if "X-Dtm-Node" in headers:  # a node this cluster has (the schema says: any node name)
+        headers["X-Dtm-Node"] = "store1"
     _cap(headers, "X-Dtm-Hlc", now)
     session = headers.get("X-Dtm-Session")
     if isinstance(session, str):

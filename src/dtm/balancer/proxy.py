@@ -33,7 +33,7 @@ from dtm.balancer.upstream import Node, UpstreamClosed, UpstreamConn, UpstreamTi
 from dtm.config import BalancerConfig, NodeConfig
 from dtm.errors import DtmError, ErrSyntaxInvalidArgs, ErrTimeout, ErrUnavailable
 from dtm.hosts import is_loopback
-from dtm.wire import encode
+from dtm.wire import encode, is_node_name
 
 log = logging.getLogger("dtm.balancer")
 
@@ -154,9 +154,14 @@ class Balancer:
         write = method in WRITE_METHODS
         pin = head.node
         order = self._order(write, pin)
-        if order is None:
-            known = ", ".join(n.name for n in self.nodes)
-            no = ErrSyntaxInvalidArgs(f"no data node named {str(pin)[:80]!r} (nodes: {known})")
+        if order is None:  # (a pin that is not a node name at all is the client's error)
+            shown = str(pin)[:80]
+            no: DtmError = ErrUnavailable(
+                f"no data node named {shown!r} in this cluster "
+                f"(nodes: {', '.join(n.name for n in self.nodes)})"
+            )
+            if not is_node_name(str(pin)):
+                no = ErrSyntaxInvalidArgs(f"X-Dtm-Node must be a node name, not {shown!r}")
             self._write(client, status.error_response(no, keep))
             return keep
         for node in order:

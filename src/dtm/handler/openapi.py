@@ -95,8 +95,9 @@ _NODE_PARAM: Doc = {
     "name": wire.NODE_HEADER,
     "in": "header",
     "required": False,
-    "description": "Serve this request from this data node only (a node name); an unknown "
-    "node is 400, a node that is down 503, never another node.",
+    "description": "Serve this request from this data node only (a node name); a node the "
+    "cluster does not have, or one that is down, is 503 (504 if it does not answer in time), "
+    "never an answer from another node.",
     "schema": {"type": "string", "pattern": wire.NODE_NAME_PATTERN},
 }
 
