@@ -69,7 +69,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
         assert 'status="500"' not in metrics
 
 
-FIELDS = ("id", "text", "status", "created", "updated")  # a TaskPage item, in order
+FIELDS = ("id", "text", "status", "created", "updated", "due", "tags")  # a TaskPage item
 
 
 def listed(resp: Response) -> list[dict[str, Any]]:

@@ -31,11 +31,16 @@ def row(key: str, val: Any, deleted: bool = False) -> dict[str, Any]:
 
 
 ids = st.text("0123456789abcdefghjkmnpqrstvwxyz", min_size=12, max_size=12)
-good = st.builds(lambda i: row(PREFIX + i, value(f"task {i}")), ids)
+good = st.one_of(
+    st.builds(lambda i: row(PREFIX + i, value(f"task {i}")), ids),
+    st.builds(lambda i: row(PREFIX + i, {**value(), "due": "2026-12-31", "tags": ["shop"]}), ids),
+)
 bad = st.one_of(
     st.builds(lambda i: row(PREFIX + i, value(created=TIME.replace("2", "٢"))), ids),
     st.builds(lambda i: row(PREFIX + i, value(created="2026-12-02 00:59:25.460Z")), ids),
     st.builds(lambda i: row(PREFIX + i, value(status="done")), ids),
+    st.builds(lambda i: row(PREFIX + i, {**value(), "due": "2026-02-30"}), ids),
+    st.builds(lambda i: row(PREFIX + i, {**value(), "tags": ["no spaces"]}), ids),
     st.builds(lambda i: row(PREFIX + i, None), ids),
     st.builds(lambda i: row(PREFIX + i, "a string"), ids),
     st.builds(lambda i: row(PREFIX + i, {**value(), "extra": 1}), ids),
@@ -64,7 +69,7 @@ def test_a_page_of_tasks_is_read_and_its_end_of_range_seen() -> None:
     rows = [row(PREFIX + "a" * 12, value("one")), row("zed.x", value())]
     body = msgspec.json.encode({"rows": rows, "next": "zed.x"})
     items, ended, nxt = service()._listed(body, PREFIX)
-    assert items == [("a" * 12, "one", "open", TIME, TIME)] and ended and nxt == "zed.x"
+    assert items == [("a" * 12, "one", "open", TIME, TIME, None, [])] and ended and nxt == "zed.x"
 
 
 def test_a_row_that_is_not_a_task_is_skipped_and_counted() -> None:
