@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from aiohttp import web
 
@@ -37,6 +38,7 @@ from dtm.storage.base import Store, page_is_full
 from dtm.storage.sqlite import CommitCounters
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PUT_OVERHEAD = 1024  # body bytes allowed around the value (the {"value": ...} wrapper, spaces)
 SMALL_BODY = 1024 * 1024  # cap for purge bodies
@@ -119,14 +121,26 @@ class NodeService:
             count,
         )
 
-    def _check_deadline(self, request: web.Request) -> None:
-        """Refuse a forwarded write that arrived after its sender stopped waiting for it."""
+    def _check_deadline(self, request: web.Request) -> int:
+        """Refuse a forwarded write that arrived after its sender stopped waiting for it; else
+        its deadline (0: none), which the store's writer checks again when it stamps or
+        applies the write (`dtm.core.deadline`): a write may wait in its queue past it."""
         deadline = params.int_header(request, wire.DEADLINE_HEADER, params.HLC)
         if too_late(deadline, self.wall_ms(), self.cfg.max_clock_offset_ms):
             self.metrics.late_writes.inc()
             raise ErrTimeout(
                 f"the write arrived {self.wall_ms() - deadline} ms after its deadline; not applied"
             )
+        return deadline
+
+    async def _in_time(self, write: Awaitable[T]) -> T:
+        """The store's answer to a write; one refused by the writer past its deadline counts as a
+        late write."""
+        try:
+            return await write
+        except ErrTimeout:
+            self.metrics.late_writes.inc()
+            raise
 
     def _claim(self, request: web.Request, version: int, hlc: int) -> None:
         request[VERSION_KEY] = (version, hlc)
@@ -172,8 +186,8 @@ class NodeService:
                 f"value is {len(canonical)} bytes; the limit is {self.cfg.max_value_bytes}"
             )
         self._check_fence()
-        self._check_deadline(request)
-        row = await self.store.put(key, canonical, seen)
+        deadline = self._check_deadline(request)
+        row = await self._in_time(self.store.put(key, canonical, seen, deadline))
         self._claim(request, row.version, row.hlc)
         self._wrote("put")
         return _json(row)
@@ -185,8 +199,8 @@ class NodeService:
         self._check_fence()
         # Like a read: "not found" here must mean absent, not "not replicated here yet".
         await self._catch_up(request)
-        self._check_deadline(request)
-        row = await self.store.delete(key, seen)
+        deadline = self._check_deadline(request)
+        row = await self._in_time(self.store.delete(key, seen, deadline))
         self._claim(request, row.version, row.hlc)
         self._wrote("delete")
         return _json(row)
@@ -245,8 +259,8 @@ class NodeService:
             raise ErrSyntaxInvalidArgs(f"replicate batch: {batch.source} cannot feed itself")
         for i, row in enumerate(batch.rows):
             _check_row(row, f"replicate batch row {i}")
-        self._check_deadline(request)
-        result = await self.store.replicate(batch)
+        deadline = self._check_deadline(request)
+        result = await self._in_time(self.store.replicate(batch, deadline))
         if result.held_from:
             self._note_held(batch.source, result.held_from)
         self.metrics.writes.labels("ignored").inc(result.ignored)
@@ -257,8 +271,8 @@ class NodeService:
         params.query(request, {})
         body = await params.read_body(request, SMALL_BODY)
         req = params.decode(body, wire.PurgeRequest, "purge request")  # its types check each row
-        self._check_deadline(request)
-        purged = await self.store.purge(list(req.rows))
+        deadline = self._check_deadline(request)
+        purged = await self._in_time(self.store.purge(list(req.rows), deadline))
         self.metrics.writes.labels("purged").inc(purged)
         return _json(wire.PurgeResponse(purged))
 

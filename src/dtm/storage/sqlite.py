@@ -217,17 +217,19 @@ class SqliteStore:
 
     # ------------------------------------------------------------------ writes
 
-    async def put(self, key: str, value: msgspec.Raw, seen_hlc: int = 0) -> Row:
-        return _expect(Row, await self._submit(Put(key, value, seen_hlc)))
+    async def put(
+        self, key: str, value: msgspec.Raw, seen_hlc: int = 0, deadline_ms: int = 0
+    ) -> Row:
+        return _expect(Row, await self._submit(Put(key, value, seen_hlc, deadline_ms)))
 
-    async def delete(self, key: str, seen_hlc: int = 0) -> Row:
-        return _expect(Row, await self._submit(Delete(key, seen_hlc)))
+    async def delete(self, key: str, seen_hlc: int = 0, deadline_ms: int = 0) -> Row:
+        return _expect(Row, await self._submit(Delete(key, seen_hlc, deadline_ms)))
 
-    async def replicate(self, batch: ReplicateRequest) -> ReplicateResponse:
-        return _expect(ReplicateResponse, await self._submit(Replicate(batch)))
+    async def replicate(self, batch: ReplicateRequest, deadline_ms: int = 0) -> ReplicateResponse:
+        return _expect(ReplicateResponse, await self._submit(Replicate(batch, deadline_ms)))
 
-    async def purge(self, ids: list[RowId]) -> int:
-        return _expect(int, await self._submit(Purge(list(ids))))
+    async def purge(self, ids: list[RowId], deadline_ms: int = 0) -> int:
+        return _expect(int, await self._submit(Purge(list(ids), deadline_ms)))
 
     async def close(self) -> None:
         """Answer every queued write, stop the writer thread and close every connection."""
