@@ -33,6 +33,9 @@ HLC_HEADER: Final = "X-Dtm-Hlc"  # the caller's highest seen HLC stamp, observed
 SESSION_HEADER: Final = "X-Dtm-Session"  # a compact JSON SessionToken
 WAIT_HEADER: Final = "X-Dtm-Wait"  # ms a read may wait for this replica to catch up (default 0)
 DEADLINE_HEADER: Final = "X-Dtm-Deadline"  # unix ms after which a forwarded write must not apply
+NODE_HEADER: Final = (
+    "X-Dtm-Node"  # a read for one named data node: the balancer sends it there only
+)
 
 
 # ---------------------------------------------------------------- field types

@@ -116,8 +116,11 @@ class Balancer:
 
     # ------------------------------------------------------------ forwarding
 
-    def _order(self, write: bool) -> list[Node]:
+    def _order(self, write: bool, head: RequestHead) -> list[Node]:
         nodes = self.nodes
+        pin = _pinned(head)
+        if pin is not None:  # X-Dtm-Node: that node only, whatever its health
+            return [n for n in nodes if n.name == pin]
         turn = self._turn
         self._turn = turn + 1
         if len(nodes) == 1:
@@ -147,7 +150,7 @@ class Balancer:
         attempts = 0
         write = method in WRITE_METHODS
         reached = 0  # the latest deadline of a write attempt that may have reached a node
-        for node in self._order(write):
+        for node in self._order(write, head):
             if attempts:
                 node.retries += 1
             attempts += 1
@@ -246,6 +249,14 @@ class Balancer:
             for conn in node.idle:
                 conn.close()
             node.idle.clear()
+
+
+def _pinned(head: RequestHead) -> str | None:
+    """The node an ``X-Dtm-Node`` header names, if any."""
+    for name, value in head.headers:
+        if len(name) == 10 and name.lower() == b"x-dtm-node":
+            return value.decode("latin-1").strip()
+    return None
 
 
 async def _sleep_until(at_ms: int) -> None:

@@ -9,15 +9,15 @@ value is not a task is skipped in lists and unknown by ID.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
 from collections.abc import Callable
 
 from dtm import wire
 from dtm.core import tasks, users
-from dtm.errors import ErrNoDataFound, ErrNotCaughtUp, ErrSyntaxInvalidArgs
+from dtm.errors import ErrNoDataFound, ErrSyntaxInvalidArgs
 from dtm.handler.metrics import HandlerMetrics
+from dtm.handler.reads import SessionReads
 from dtm.handler.session import Session
 from dtm.handler.upstream import Upstream
 
@@ -25,9 +25,6 @@ log = logging.getLogger(__name__)
 
 LIST_PAGE = 2000  # rows per page when listing
 PREFIX_PAGE = tasks.MAX_CANDIDATES + 1  # rows read to resolve a prefix
-DELETE_ROUNDS = 3
-DELETES_PER_ROUND = 2
-DELETE_BACKOFF_MS = 20
 
 
 class TaskService:
@@ -39,8 +36,10 @@ class TaskService:
         metrics: HandlerMetrics,
         now_ms: Callable[[], int],
         entropy: Callable[[int], bytes],
+        reads: SessionReads,
     ) -> None:
         self.upstream = upstream
+        self.reads = reads
         self.metrics = metrics
         self.now_ms = now_ms
         self.entropy = entropy
@@ -71,7 +70,7 @@ class TaskService:
         found: list[wire.Task] = []
         after = users.scan_after(user)
         while True:
-            page = await self.upstream.scan(after, LIST_PAGE, s)
+            page = await self.reads.scan(after, LIST_PAGE, s)
             # Rows come in key order from the start of the user's range: the user's own rows
             # are a leading run, and the first key outside the range ends the listing.
             mine = list(itertools.takewhile(lambda r: r.key.startswith(prefix), page.rows))
@@ -85,37 +84,37 @@ class TaskService:
         open_, complete = tasks.split_and_order(found)
         return wire.TaskList(open=open_, complete=complete)
 
-    async def find(self, user: str, ref: str, s: Session) -> tuple[wire.Task, wire.Row]:
+    async def find(self, user: str, ref: str, s: Session) -> tuple[wire.Task, wire.Row, str | None]:
         """The one task of ``user`` that ``ref`` (a full ID or a unique prefix) names, with its
-        row."""
+        row and the node that served it (None if not known)."""
         prefix = tasks.normalize_ref(ref)
         if len(prefix) == tasks.ID_LEN:
-            row = await self.upstream.get_row(users.task_key(user, prefix), s)
+            row, node = await self.reads.get_row(users.task_key(user, prefix), s)
             task = None if row is None else self._task(user, row)
             if row is None or task is None:
                 raise ErrNoDataFound(f"no task with ID {ref!r}")
-            return task, row
+            return task, row, node
         key_prefix = users.key_prefix(user) + prefix
-        page = await self.upstream.scan(users.scan_after(user, prefix), PREFIX_PAGE, s)
-        hits: dict[str, tuple[wire.Task, wire.Row]] = {}
+        page = await self.reads.scan(users.scan_after(user, prefix), PREFIX_PAGE, s)
+        hits: dict[str, tuple[wire.Task, wire.Row, str | None]] = {}
         for row in page.rows:
             if not row.key.startswith(key_prefix):
                 break
             task = self._task(user, row)
             if task is not None:
-                hits[task.id] = (task, row)
+                hits[task.id] = (task, row, None)
         more = (
             page.next is not None and bool(page.rows) and page.rows[-1].key.startswith(key_prefix)
         )
         return hits[tasks.resolve_ref(ref, prefix, list(hits), more).id]
 
     async def get(self, user: str, ref: str, s: Session) -> wire.Task:
-        task, _ = await self.find(user, ref, s)
+        task, _, _ = await self.find(user, ref, s)
         return task
 
     async def update(self, user: str, ref: str, body: wire.UpdateTask, s: Session) -> wire.Task:
         change = tasks.check_update(body)
-        task, row = await self.find(user, ref, s)
+        task, row, _ = await self.find(user, ref, s)
         value = wire.TaskValue(task.text, task.status, task.created, task.updated)
         new = tasks.apply_update(value, change, self.now_ms())
         if new is None:
@@ -125,20 +124,6 @@ class TaskService:
         return tasks.to_task(task.id, new)
 
     async def delete(self, user: str, ref: str, s: Session) -> wire.Deleted:
-        task, row = await self.find(user, ref, s)
-        s.see_hlc(row.hlc)
-        for attempt in range(DELETE_ROUNDS):
-            # The balancer spreads requests, so consecutive attempts go to different nodes.
-            for _ in range(DELETES_PER_ROUND):
-                if await self.upstream.delete(row.key, s):
-                    return wire.Deleted(id=task.id, deleted=True)
-            # The nodes that took the DELETE did not hold the task live: it is deleted already
-            # (an earlier attempt, or someone else), or replication has not brought it there.
-            again = await self.upstream.get_row(row.key, s)
-            if again is None or self._task(user, again) is None:
-                return wire.Deleted(id=task.id, deleted=True)
-            await asyncio.sleep(DELETE_BACKOFF_MS * (attempt + 1) / 1000)
-        raise ErrNotCaughtUp(
-            f"task {task.id} is live on a node the load balancer did not send the delete to; "
-            "try again shortly"
-        )
+        task, row, node = await self.find(user, ref, s)
+        await self.reads.delete(row, node, s)
+        return wire.Deleted(id=task.id, deleted=True)

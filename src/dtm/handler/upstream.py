@@ -1,10 +1,8 @@
 """The handler's only way to the data tier: HTTP to the load balancer, with timeouts.
 
-Rule: a read first goes with ``X-Dtm-Wait: 0`` and the session token; if no node has caught up
-(409 ErrNotCaughtUp) it is repeated once with ``X-Dtm-Wait: catch_up_wait_ms``; still 409 is
-ErrNotCaughtUp for the client, never stale data. A write sends ``X-Dtm-Hlc`` = the session's
-highest stamp. Every successful answer's session contribution is merged into the session. aiohttp
-errors become dtm errors here and nowhere else.
+Rule: a write sends ``X-Dtm-Hlc`` = the session's highest stamp and merges the answer's session
+contribution into the session; session reads and deletes are planned by `dtm.handler.reads`
+and sent through `_send`. aiohttp errors become dtm errors here and nowhere else.
 """
 
 from __future__ import annotations
@@ -20,14 +18,12 @@ import aiohttp
 from dtm import wire
 from dtm.errors import (
     DtmError,
-    ErrNoDataFound,
-    ErrNotCaughtUp,
     ErrSyntaxInvalidArgs,
     ErrTimeout,
     ErrUnavailable,
 )
 from dtm.handler.metrics import HandlerMetrics
-from dtm.handler.session import Session, contribution_of
+from dtm.handler.session import Session
 
 T = TypeVar("T")
 
@@ -41,6 +37,7 @@ class Reply:
     status: int
     body: bytes
     session: str | None
+    upstream: str | None = None  # the data node that answered (the balancer's X-Dtm-Upstream)
 
 
 class Upstream:
@@ -119,7 +116,12 @@ class Upstream:
             ) as resp:
                 data = await _read_capped(resp, f"{where} answered {method} {path}")
                 outcome = str(resp.status)
-                return Reply(resp.status, data, resp.headers.get(wire.SESSION_HEADER))
+                return Reply(
+                    resp.status,
+                    data,
+                    resp.headers.get(wire.SESSION_HEADER),
+                    resp.headers.get("X-Dtm-Upstream"),
+                )
         except TimeoutError:
             outcome = "timeout"
             raise ErrTimeout(f"{where} did not answer {method} {path} within {ms} ms") from None
@@ -145,69 +147,6 @@ class Upstream:
                 f"the load balancer sent a malformed answer: {exc.message}"
             ) from None
 
-    # ------------------------------------------------------------ reads
-
-    async def _read(self, path: str, query: Mapping[str, str] | None, s: Session) -> Reply:
-        """A session read: 200 or 404 (returned), anything else raised.
-
-        First with ``X-Dtm-Wait: 0``, then once with ``catch_up_wait_ms``. A 409 from a node
-        at another epoch than the token names for it (wiped or restored) puts the node's new
-        epoch in the token and reads again at once, so a session outlives a wiped cluster.
-        """
-        heard: set[str] = set()  # nodes whose 409 this read has seen
-        stale_tries = 3 * (len(s.token.versions) + 1)
-        waited = False
-        while True:
-            wait = self.catch_up_wait_ms if waited else 0
-            headers = {wire.WAIT_HEADER: str(wait)}
-            if s.token.versions:
-                headers[wire.SESSION_HEADER] = s.header
-            reply = await self._send("GET", path, headers, query=query, extra_ms=wait)
-            if reply.status == 200:
-                s.absorb(reply.session)
-                return reply
-            err = self._error(reply)
-            if isinstance(err, ErrNoDataFound):
-                s.absorb(reply.session)
-                return reply
-            if not isinstance(err, ErrNotCaughtUp):
-                raise err
-            if stale_tries > 0:
-                stale_tries -= 1
-                answer = contribution_of(reply.session)
-                if answer is not None:
-                    if s.adopt_new_epochs(answer):
-                        continue
-                    heard.update(answer.versions)
-                if s.nodes() - heard:  # a node the token names may yet show a new epoch
-                    continue
-            if not waited and self.catch_up_wait_ms > 0:
-                waited = True
-                self.metrics.catch_up_retry()
-                continue
-            self.metrics.not_caught_up()
-            raise ErrNotCaughtUp(
-                "no data node has caught up with this session's earlier reads and writes yet "
-                f"(waited {self.catch_up_wait_ms} ms; {err.message}); try again shortly"
-            )
-
-    async def get_row(self, key: str, s: Session) -> wire.Row | None:
-        """The live row for ``key``, or None if it is absent or deleted."""
-        reply = await self._read(f"/v1/kv/{key}", None, s)
-        if reply.status == 404:
-            return None
-        return self._decode(reply, wire.Row)
-
-    async def scan(self, after: str | None, limit: int, s: Session) -> wire.RowPage:
-        """Live rows with key > ``after``, in key order."""
-        query = {"limit": str(limit)}
-        if after:
-            query["after"] = after
-        reply = await self._read("/v1/kv", query, s)
-        if reply.status == 404:
-            raise self._error(reply)
-        return self._decode(reply, wire.RowPage)
-
     # ------------------------------------------------------------ writes
 
     async def put(self, key: str, value: bytes, s: Session) -> wire.Row:
@@ -219,25 +158,6 @@ class Upstream:
             raise self._error(reply)
         s.absorb(reply.session)
         return self._decode(reply, wire.Row)
-
-    async def delete(self, key: str, s: Session) -> bool:
-        """Delete ``key``: True when this call wrote the tombstone, False when the node that
-        answered did not hold the key live (already deleted, or not replicated there yet).
-
-        The delete carries the session token like a read (without waiting), so it goes to a
-        replica that holds what the session saw: the balancer moves on from one that answers
-        ErrNotCaughtUp."""
-        headers = {wire.HLC_HEADER: str(s.hlc), wire.WAIT_HEADER: "0"}
-        if s.token.versions:
-            headers[wire.SESSION_HEADER] = s.header
-        reply = await self._send("DELETE", f"/v1/kv/{key}", headers)
-        if reply.status == 200:
-            s.absorb(reply.session)
-            return True
-        err = self._error(reply)
-        if not isinstance(err, ErrNoDataFound | ErrNotCaughtUp):
-            raise err
-        return False  # not live there, or no replica caught up: the caller reads it again
 
 
 async def _read_capped(resp: aiohttp.ClientResponse, what: str) -> bytes:

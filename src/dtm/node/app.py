@@ -16,7 +16,7 @@ from aiohttp import web
 
 from dtm import wire
 from dtm.config import NodeConfig
-from dtm.core import session
+from dtm.core import session, sessiontoken
 from dtm.core.deadline import too_late
 from dtm.core.digest import DEFAULT_BUCKETS, MAX_BUCKETS
 from dtm.errors import (
@@ -44,6 +44,9 @@ PUT_OVERHEAD = 1024  # body bytes allowed around the value (the {"value": ...} w
 SMALL_BODY = 1024 * 1024  # cap for purge bodies
 BUCKETS = params.IntRange(DEFAULT_BUCKETS, 1, MAX_BUCKETS)
 BUCKET_INDEX = params.IntRange(0, 0, MAX_BUCKETS - 1)
+# ?tombstones=1: deleted rows are answered too (value null), so a reader merging several nodes
+# can order a delete against another node's live row (dtm.core.readmerge).
+TOMBSTONES = params.IntRange(0, 0, 1)
 VERSION_KEY = "dtm_version"  # request slot: the last_version an answer may claim
 SESSION_PATHS = ("/v1/kv", "/v1/changes")
 HELD_LOG_EVERY_MS = 10_000  # held-back rows: at most one log line per source this often
@@ -152,13 +155,13 @@ class NodeService:
         claim: tuple[int, int] | None = request.get(VERSION_KEY)
         version, hlc = claim if claim is not None else (self.store.last_version(), 0)
         token = session.contribution(self.store.node, self.store.epoch, version, hlc)
-        resp.headers[wire.SESSION_HEADER] = wire.encode(token).decode()
+        resp.headers[wire.SESSION_HEADER] = sessiontoken.encode(token)
 
     async def _catch_up(self, request: web.Request) -> None:
         """Hold a read until this replica meets the caller's session token (or answer 409)."""
         token = params.session_header(request)
         wait_ms = params.int_header(request, wire.WAIT_HEADER, params.SESSION_WAIT)
-        if token is None or not token.versions:
+        if not token.versions:
             return
         store = self.store
         others = any(x != store.node for x in token.versions)
@@ -207,23 +210,25 @@ class NodeService:
 
     async def get(self, request: web.Request) -> web.Response:
         key = params.path_key(request)
-        params.query(request, {})
+        q = params.query(request, {"tombstones": TOMBSTONES})
+        tombstones = params.int_param(q, "tombstones", TOMBSTONES) == 1
         await self._catch_up(request)
         version = self.store.last_version()
         row = self.store.get(key)
-        if row is None or row.deleted:
+        if row is None or (row.deleted and not tombstones):
             self._claim(request, version, 0)
             raise ErrNoDataFound(f"no key {key!r}")
         self._claim(request, max(version, row.version), row.hlc)
         return _json(row)
 
     async def scan(self, request: web.Request) -> web.Response:
-        q = params.query(request, {"after": None, "limit": params.LIMIT})
+        q = params.query(request, {"after": None, "limit": params.LIMIT, "tombstones": TOMBSTONES})
         after = params.key_param(q, "after")
         limit = params.int_param(q, "limit", params.LIMIT)
+        tombstones = params.int_param(q, "tombstones", TOMBSTONES) == 1
         await self._catch_up(request)
         version = self.store.last_version()
-        rows = self.store.scan(after, limit, self.cfg.max_page_bytes)
+        rows = self.store.scan(after, limit, self.cfg.max_page_bytes, tombstones)
         self._claim(request, max([version, *(r.version for r in rows)]), _max_hlc(rows))
         more = len(rows) == limit or page_is_full(rows, self.cfg.max_page_bytes)
         return _json(wire.RowPage(rows, rows[-1].key if more else None))

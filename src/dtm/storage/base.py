@@ -77,9 +77,16 @@ class Store(Protocol):
         """The row for ``key``, tombstones included; None if never written (or purged)."""
         ...
 
-    def scan(self, after: str | None, limit: int, max_bytes: int | None = None) -> list[Row]:
-        """Live rows with key > ``after`` in key order, at most ``limit``, and stopping once they
-        reach ``max_bytes`` (see `take_within`: the answer's memory is bounded)."""
+    def scan(
+        self,
+        after: str | None,
+        limit: int,
+        max_bytes: int | None = None,
+        tombstones: bool = False,
+    ) -> list[Row]:
+        """Live rows (with ``tombstones``, deleted ones too) with key > ``after`` in key order,
+        at most ``limit``, and stopping once they reach ``max_bytes`` (see `take_within`: the
+        answer's memory is bounded)."""
         ...
 
     def changes(self, since: int, limit: int, max_bytes: int | None = None) -> list[Row]:

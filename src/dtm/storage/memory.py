@@ -58,10 +58,16 @@ class MemoryStore:
     def get(self, key: str) -> Row | None:
         return self._rows.get(key)
 
-    def scan(self, after: str | None, limit: int, max_bytes: int | None = None) -> list[Row]:
+    def scan(
+        self,
+        after: str | None,
+        limit: int,
+        max_bytes: int | None = None,
+        tombstones: bool = False,
+    ) -> list[Row]:
         start = 0 if after is None else bisect.bisect_right(self._keys, after)
-        live = (r for k in self._keys[start:] if not (r := self._rows[k]).deleted)
-        return take_within(live, limit, max_bytes)
+        rows = (self._rows[k] for k in self._keys[start:])
+        return take_within((r for r in rows if tombstones or not r.deleted), limit, max_bytes)
 
     def changes(self, since: int, limit: int, max_bytes: int | None = None) -> list[Row]:
         versions = sorted(v for v in self._by_version if v > since)

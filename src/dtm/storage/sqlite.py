@@ -155,13 +155,22 @@ class SqliteStore:
         rows = self._query(f"SELECT {COLS} FROM rows WHERE key = ?", (key,))
         return rows[0] if rows else None
 
-    def scan(self, after: str | None, limit: int, max_bytes: int | None = None) -> list[Row]:
+    def scan(
+        self,
+        after: str | None,
+        limit: int,
+        max_bytes: int | None = None,
+        tombstones: bool = False,
+    ) -> list[Row]:
         if limit <= 0:
             return []
+        live = "" if tombstones else "deleted = 0"
         if after is None:
-            sql = f"SELECT {COLS} FROM rows WHERE deleted = 0 ORDER BY key LIMIT ?"
+            where = f"WHERE {live}" if live else ""
+            sql = f"SELECT {COLS} FROM rows {where} ORDER BY key LIMIT ?"
             return self._query(sql, (limit,), max_bytes)
-        sql = f"SELECT {COLS} FROM rows WHERE key > ? AND deleted = 0 ORDER BY key LIMIT ?"
+        where = f"WHERE key > ? AND {live}" if live else "WHERE key > ?"
+        sql = f"SELECT {COLS} FROM rows {where} ORDER BY key LIMIT ?"
         return self._query(sql, (after, limit), max_bytes)
 
     def changes(self, since: int, limit: int, max_bytes: int | None = None) -> list[Row]:

@@ -1,0 +1,211 @@
+"""The handler's session reads and deletes: the shell of `dtm.core.readplan` over the balancer.
+
+Rule: every read and delete follows the pure plan — this module only sends what the plan asks
+(concurrently), turns each answer into a plan answer, merges what the plan says to merge
+(`dtm.core.readmerge`), and folds every served answer's contribution into the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Sequence
+from dataclasses import replace
+
+import aiohttp
+
+from dtm import wire
+from dtm.core import readplan as plan
+from dtm.core.readmerge import latest, live, merge_pages
+from dtm.core.session import merge_tokens
+from dtm.errors import DtmError, ErrNoDataFound, ErrNotCaughtUp, ErrUnavailable
+from dtm.handler.metrics import HandlerMetrics
+from dtm.handler.session import Session, contribution_of
+from dtm.handler.upstream import Reply, Upstream
+
+EMPTY = wire.SessionToken()
+SYNC_PROBE_S = 0.5
+DELETE_ROUNDS = 3
+
+
+class SessionReads:
+    """Session reads through the balancer, merging several nodes when no single one covers."""
+
+    def __init__(
+        self,
+        upstream: Upstream,
+        nodes: Sequence[str],
+        metrics: HandlerMetrics,
+        sync_url: str | None = None,
+        client_ssl: ssl.SSLContext | None = None,
+    ) -> None:
+        self.upstream = upstream
+        self.nodes = tuple(nodes)
+        self.metrics = metrics
+        self.sync_url = sync_url
+        self.client_ssl = client_ssl
+
+    # ------------------------------------------------------------ one request
+
+    async def _one(
+        self, read: plan.Read, path: str, query: dict[str, str] | None
+    ) -> plan.Served[Reply] | plan.Behind | plan.Unreachable:
+        up = self.upstream
+        wait = up.catch_up_wait_ms if read.wait else 0
+        headers = {wire.WAIT_HEADER: str(wait)}
+        if read.token.versions:
+            headers[wire.SESSION_HEADER] = wire.encode(read.token).decode()
+        q = dict(query or {})
+        if read.node is not None:
+            headers[wire.NODE_HEADER] = read.node
+            q["tombstones"] = "1"  # a merge orders deletes too
+        try:
+            reply = await up._send("GET", path, headers, query=q or None, extra_ms=wait)
+        except ErrUnavailable as exc:
+            if read.node is None:
+                raise
+            return plan.Unreachable(read, exc.message, exc)
+        answer = contribution_of(reply.session) or EMPTY
+        node = next(iter(answer.versions), reply.upstream or read.node or "?")
+        if reply.status == 200:
+            return plan.Served(read, node, answer, reply)
+        err = up._error(reply)
+        if isinstance(err, ErrNoDataFound):
+            return plan.Served(read, node, answer, reply)
+        if isinstance(err, ErrNotCaughtUp):
+            return plan.Behind(read, node, answer)
+        if isinstance(err, ErrUnavailable) and read.node is not None:
+            return plan.Unreachable(read, err.message, err)
+        raise err
+
+    # ------------------------------------------------------------ the plan's loop
+
+    async def _run(
+        self, path: str, query: dict[str, str] | None, s: Session
+    ) -> tuple[plan.Served[Reply], ...]:
+        """The answers that together serve this read (one, or several to merge)."""
+        state: plan.ReadState[Reply]
+        step: plan.Step[Reply]
+        state, step = plan.start(s.token, self.nodes, self.upstream.catch_up_wait_ms > 0)
+        while True:
+            if isinstance(step, plan.Done):
+                for served in step.served:
+                    s.token = merge_tokens(s.token, served.contribution)
+                return step.served
+            if isinstance(step, plan.Fail):
+                self.metrics.not_caught_up()
+                raise await self._explained(state, step)
+            s.token = step.token
+            answers = await asyncio.gather(*(self._one(r, path, query) for r in step.reads))
+            reads: list[plan.Read] = []
+            final: plan.Step[Reply] | None = None
+            for answer in answers:
+                waited = state.waited
+                state, nxt = plan.next_read(state, answer)
+                if state.waited and not waited:
+                    self.metrics.catch_up_retry()
+                if isinstance(nxt, plan.Send):
+                    reads += nxt.reads
+                    s.token = nxt.token
+                elif nxt is not None:
+                    final = nxt
+            step = final if final is not None else plan.Send(tuple(reads), s.token)
+
+    async def _explained(self, state: plan.ReadState[Reply], fail: plan.Fail) -> DtmError:
+        if not fail.missing:
+            return fail.error
+        running = await self._sync_running()
+        return ErrNotCaughtUp(plan.explain(replace(state, sync=running), fail.missing))
+
+    async def _sync_running(self) -> str:
+        """ "running" if the sync process answers its /healthz now, "stopped" if not."""
+        if self.sync_url is None:
+            return "unknown"
+        timeout = aiohttp.ClientTimeout(total=SYNC_PROBE_S)
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as http,
+                http.get(f"{self.sync_url}/healthz", ssl=self.client_ssl or True) as resp,
+            ):
+                return "running" if resp.status == 200 else "stopped"
+        except (aiohttp.ClientError, OSError, TimeoutError):
+            return "stopped"
+
+    # ------------------------------------------------------------ reads
+
+    def _row(self, served: plan.Served[Reply]) -> wire.Row | None:
+        reply = served.payload
+        return None if reply.status == 404 else self.upstream._decode(reply, wire.Row)
+
+    async def get_row(self, key: str, s: Session) -> tuple[wire.Row | None, str | None]:
+        """The live row for ``key`` (None if absent or deleted) and the node that served it."""
+        served = await self._run(f"/v1/kv/{key}", None, s)
+        if served[0].read.node is None:
+            row = self._row(served[0])
+            return (None if row is None or row.deleted else row), served[0].node
+        rows = {s.node: self._row(s) for s in served}
+        best = live(latest(rows.values()))
+        where = next((n for n, r in rows.items() if r is not None and r == best), None)
+        return best, where
+
+    async def scan(self, after: str | None, limit: int, s: Session) -> wire.RowPage:
+        """Live rows with key > ``after``, in key order."""
+        query = {"limit": str(limit)}
+        if after:
+            query["after"] = after
+        served = await self._run("/v1/kv", query, s)
+        pages = []
+        for one in served:
+            if one.payload.status == 404:
+                raise self.upstream._error(one.payload)
+            pages.append(self.upstream._decode(one.payload, wire.RowPage))
+        if served[0].read.node is None:
+            return pages[0]
+        rows, nxt = merge_pages([(p.rows, p.next) for p in pages])
+        return wire.RowPage(rows, nxt)
+
+    # ------------------------------------------------------------ deletes
+
+    async def delete(self, row: wire.Row, node: str | None, s: Session) -> None:
+        """Delete the live ``row`` that ``node`` served: on that node (it holds the row live,
+        so its tombstone orders after what the session saw), else through the balancer with the
+        session's token; a node that no longer holds it live sends us to read it back."""
+        s.see_hlc(row.hlc)
+        rounds = DELETE_ROUNDS
+        step: plan.DeleteStep = plan.DeleteOn(node)
+        while True:
+            if isinstance(step, plan.Deleted):
+                return
+            if isinstance(step, plan.Fail):
+                raise step.error
+            if isinstance(step, plan.ReadBack):
+                again, where = await self.get_row(row.key, s)
+                step = plan.after_read_back(again is not None, where)
+                continue
+            rounds -= 1
+            outcome = await self._delete_on(row.key, step.node, s)
+            step = plan.next_delete(rounds, outcome, step.node is not None)
+
+    async def _delete_on(self, key: str, node: str | None, s: Session) -> str:
+        headers = {wire.HLC_HEADER: str(s.hlc), wire.WAIT_HEADER: "0"}
+        if node is not None:
+            headers[wire.NODE_HEADER] = node
+        elif s.token.versions:
+            headers[wire.SESSION_HEADER] = s.header
+        try:
+            reply = await self.upstream._send("DELETE", f"/v1/kv/{key}", headers)
+        except ErrUnavailable:
+            if node is None:
+                raise
+            return "unreachable"
+        if reply.status == 200:
+            s.absorb(reply.session)
+            return "deleted"
+        err = self.upstream._error(reply)
+        if isinstance(err, ErrNoDataFound):
+            return "not live"
+        if isinstance(err, ErrNotCaughtUp):
+            return "behind"
+        if isinstance(err, ErrUnavailable):
+            return "unreachable"
+        raise err
