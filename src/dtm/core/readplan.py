@@ -118,7 +118,8 @@ def entries(token: SessionToken) -> list[str]:
 
 def only(token: SessionToken, x: str) -> SessionToken:
     """The token reduced to its entry for ``x`` (and its clock)."""
-    return SessionToken({x: token.versions[x]}, {x: token.epochs.get(x, "")}, token.hlc)
+    epochs = {x: token.epochs[x]} if x in token.epochs else {}
+    return SessionToken({x: token.versions[x]}, epochs, token.hlc)
 
 
 def start(

@@ -17,7 +17,6 @@ import aiohttp
 from dtm import wire
 from dtm.core import readplan as plan
 from dtm.core.readmerge import latest, live, merge_pages
-from dtm.core.session import merge_tokens
 from dtm.errors import DtmError, ErrNoDataFound, ErrNotCaughtUp, ErrUnavailable
 from dtm.handler.metrics import HandlerMetrics
 from dtm.handler.session import Session, contribution_of
@@ -90,7 +89,7 @@ class SessionReads:
         while True:
             if isinstance(step, plan.Done):
                 for served in step.served:
-                    s.token = merge_tokens(s.token, served.contribution)
+                    s.merge(served.contribution)
                 return step.served
             if isinstance(step, plan.Fail):
                 self.metrics.not_caught_up()
@@ -206,6 +205,6 @@ class SessionReads:
             return "not live"
         if isinstance(err, ErrNotCaughtUp):
             return "behind"
-        if isinstance(err, ErrUnavailable):
+        if isinstance(err, ErrUnavailable) and node is not None:
             return "unreachable"
         raise err

@@ -78,7 +78,8 @@ class TaskService:
                 task = self._task(user, row)
                 if task is not None:
                     found.append(task)
-            if page.next is None or not page.rows or len(mine) < len(page.rows):
+            # (A merged page may hold no live row and still go on: its tombstones were dropped.)
+            if page.next is None or len(mine) < len(page.rows):
                 break
             after = page.next
         open_, complete = tasks.split_and_order(found)

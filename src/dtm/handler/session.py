@@ -18,7 +18,7 @@ import msgspec
 from dtm import wire
 from dtm.core import sessiontoken
 from dtm.core.hlc import DEFAULT_MAX_OFFSET_MS, admits
-from dtm.core.session import adopt_new_epochs, merge_tokens
+from dtm.core.session import merge_tokens
 
 log = logging.getLogger(__name__)
 
@@ -68,17 +68,9 @@ class Session:
         if contribution is not None:
             self.token = merge_tokens(self.token, contribution)
 
-    def adopt_new_epochs(self, contribution: wire.SessionToken) -> bool:
-        """After no replica could serve the token: take the answering node's new epoch in place
-        of a stale entry of the token (the node was wiped or restored). True if one changed."""
-        fresher = adopt_new_epochs(self.token, contribution)
-        changed = fresher != self.token
-        self.token = fresher
-        return changed
-
-    def nodes(self) -> set[str]:
-        """The nodes the token names."""
-        return set(self.token.versions)
+    def merge(self, contribution: wire.SessionToken) -> None:
+        """Merge a data node's contribution (already decoded)."""
+        self.token = merge_tokens(self.token, contribution)
 
     def see_hlc(self, stamp: int) -> None:
         """Make later writes order after ``stamp`` (a row this session read)."""

@@ -136,6 +136,12 @@ class NodeService:
             )
         return deadline
 
+    def _store_clock(self, deadline: int) -> int:
+        """A replicate or purge deadline as the store's clock reads it, which the writer compares
+        with that clock: the same moment as the arrival check's (they differ only by the test-only
+        ``clock_offset_ms``). A client write's deadline is given as is: it bounds the stamp."""
+        return deadline and deadline + self.now_ms() - self.wall_ms()
+
     async def _in_time(self, write: Awaitable[T]) -> T:
         """The store's answer to a write; one refused by the writer past its deadline counts as a
         late write."""
@@ -264,7 +270,7 @@ class NodeService:
             raise ErrSyntaxInvalidArgs(f"replicate batch: {batch.source} cannot feed itself")
         for i, row in enumerate(batch.rows):
             _check_row(row, f"replicate batch row {i}")
-        deadline = self._check_deadline(request)
+        deadline = self._store_clock(self._check_deadline(request))
         result = await self._in_time(self.store.replicate(batch, deadline))
         if result.held_from:
             self._note_held(batch.source, result.held_from)
@@ -276,7 +282,7 @@ class NodeService:
         params.query(request, {})
         body = await params.read_body(request, SMALL_BODY)
         req = params.decode(body, wire.PurgeRequest, "purge request")  # its types check each row
-        deadline = self._check_deadline(request)
+        deadline = self._store_clock(self._check_deadline(request))
         purged = await self._in_time(self.store.purge(list(req.rows), deadline))
         self.metrics.writes.labels("purged").inc(purged)
         return _json(wire.PurgeResponse(purged))
