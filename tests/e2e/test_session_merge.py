@@ -103,3 +103,30 @@ def test_a_session_whose_writes_are_on_an_unreachable_node_is_told_why_and_how_o
     assert "the sync is not running" in message, message
     assert "todo session reset" in message, message
     assert json.loads(r.headers["x-dtm-session"]) == json.loads(token)  # nothing lost
+
+
+def test_a_pinned_read_goes_to_its_node_only_and_tombstones_are_answered_on_request(
+    cluster: Callable[..., LocalCluster],
+) -> None:
+    c = cluster(nodes=2)
+    c.start_nodes()
+    c.start("balancer")
+    lb, s1 = c.url("balancer"), c.url("store1")
+    assert request("PUT", f"{s1}/v1/kv/a.k", {"value": 1}).status == 200
+    assert request("PUT", f"{s1}/v1/kv/a.j", {"value": 2}).status == 200
+    for _ in range(4):  # whatever the balancer's turn
+        r = request("GET", f"{lb}/v1/kv/a.k", headers={"X-Dtm-Node": "store2"})
+        assert r.status == 404 and r.headers["x-dtm-upstream"] == "store2", r
+        r = request("GET", f"{lb}/v1/kv/a.k", headers={"X-Dtm-Node": "store1"})
+        assert r.status == 200 and r.headers["x-dtm-upstream"] == "store1", r
+    assert request("DELETE", f"{s1}/v1/kv/a.k").status == 200
+    assert request("GET", f"{s1}/v1/kv/a.k").status == 404
+    dead = request("GET", f"{s1}/v1/kv/a.k?tombstones=1")
+    assert dead.status == 200 and dead.json()["deleted"] is True and dead.json()["value"] is None
+    assert [r["key"] for r in request("GET", f"{s1}/v1/kv").json()["rows"]] == ["a.j"]
+    page = request("GET", f"{s1}/v1/kv?tombstones=1").json()["rows"]
+    assert [(r["key"], r["deleted"]) for r in page] == [("a.j", False), ("a.k", True)]
+    assert request("GET", f"{s1}/v1/kv?tombstones=2").status == 400
+    c.procs["store2"].stop()
+    r = request("GET", f"{lb}/v1/kv/a.j", headers={"X-Dtm-Node": "store2"})
+    assert r.status == 503 and r.json()["error"] == "ErrUnavailable", r

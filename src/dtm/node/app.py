@@ -44,9 +44,6 @@ PUT_OVERHEAD = 1024  # body bytes allowed around the value (the {"value": ...} w
 SMALL_BODY = 1024 * 1024  # cap for purge bodies
 BUCKETS = params.IntRange(DEFAULT_BUCKETS, 1, MAX_BUCKETS)
 BUCKET_INDEX = params.IntRange(0, 0, MAX_BUCKETS - 1)
-# ?tombstones=1: deleted rows are answered too (value null), so a reader merging several nodes
-# can order a delete against another node's live row (dtm.core.readmerge).
-TOMBSTONES = params.IntRange(0, 0, 1)
 VERSION_KEY = "dtm_version"  # request slot: the last_version an answer may claim
 SESSION_PATHS = ("/v1/kv", "/v1/changes")
 HELD_LOG_EVERY_MS = 10_000  # held-back rows: at most one log line per source this often
@@ -216,8 +213,8 @@ class NodeService:
 
     async def get(self, request: web.Request) -> web.Response:
         key = params.path_key(request)
-        q = params.query(request, {"tombstones": TOMBSTONES})
-        tombstones = params.int_param(q, "tombstones", TOMBSTONES) == 1
+        q = params.query(request, {"tombstones": params.TOMBSTONES})
+        tombstones = params.int_param(q, "tombstones", params.TOMBSTONES) == 1
         await self._catch_up(request)
         version = self.store.last_version()
         row = self.store.get(key)
@@ -228,10 +225,12 @@ class NodeService:
         return _json(row)
 
     async def scan(self, request: web.Request) -> web.Response:
-        q = params.query(request, {"after": None, "limit": params.LIMIT, "tombstones": TOMBSTONES})
+        q = params.query(
+            request, {"after": None, "limit": params.LIMIT, "tombstones": params.TOMBSTONES}
+        )
         after = params.key_param(q, "after")
         limit = params.int_param(q, "limit", params.LIMIT)
-        tombstones = params.int_param(q, "tombstones", TOMBSTONES) == 1
+        tombstones = params.int_param(q, "tombstones", params.TOMBSTONES) == 1
         await self._catch_up(request)
         version = self.store.last_version()
         rows = self.store.scan(after, limit, self.cfg.max_page_bytes, tombstones)

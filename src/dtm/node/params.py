@@ -44,6 +44,9 @@ LIMIT = IntRange(DEFAULT_LIMIT, 1, MAX_LIMIT)
 LONGPOLL = IntRange(0, 0, MAX_LONGPOLL_MS)
 SESSION_WAIT = IntRange(0, 0, MAX_SESSION_WAIT_MS)
 HLC = IntRange(0, 0, wire.MAX_INT)  # the range of wire.Stamp
+# ?tombstones=1: deleted rows are answered too, so a reader merging several nodes can order a
+# delete against another node's live row (dtm.core.readmerge).
+TOMBSTONES = IntRange(0, 0, 1)
 
 
 def parse_int(text: str, name: str, rng: IntRange) -> int:
