@@ -90,9 +90,18 @@ def run(
     return step, current, sent
 
 
+def moved_on(cluster: dict[str, Node], token: SessionToken, n: str) -> bool:
+    """n is at another epoch than the token's entry for it: it serves the session no entry
+    until that entry is settled (its contribution would replace the entry unseen)."""
+    return token.versions.get(n, 0) > 0 and token.epochs.get(n) != cluster[n].epoch
+
+
 def coverable(cluster: dict[str, Node], token: SessionToken, x: str) -> bool:
     entry = plan.only(token, x)
-    return any(cluster[n].up and covers(n, cluster[n], entry) for n in NODES)
+    return any(
+        cluster[n].up and covers(n, cluster[n], entry) and not moved_on(cluster, token, n)
+        for n in NODES
+    )
 
 
 @given(cluster_st, token_st, st.booleans())
@@ -108,6 +117,9 @@ def test_the_plan_serves_a_cover_finds_one_when_it_exists_and_adopts_only_wiped_
         assert final == token  # nothing adopted when nothing needed to be
     if isinstance(outcome, plan.Done):
         served = {s.node for s in outcome.served}
+        # no node joins the session at an epoch other than the one its entry names
+        for n in served:
+            assert final.versions.get(n, 0) == 0 or final.epochs.get(n) == cluster[n].epoch
         for x in plan.entries(final):
             entry = plan.only(final, x)
             assert any(covers(n, cluster[n], entry) for n in served), f"{x} is not covered"

@@ -178,6 +178,10 @@ def next_read(state: ReadState[P], answer: Answer[P]) -> tuple[ReadState[P], Ste
         state = replace(state, behind={**state.behind, answer.node: answer.contribution})
         return _merge_round(state)
     entry = next(iter(answer.read.token.versions))
+    if isinstance(answer, Served) and _moved_on(state.token, answer):
+        # A node that was wiped since the token named it does not serve this session until its
+        # old entry is settled: its contribution would replace that entry unseen.
+        answer = Behind(answer.read, answer.node, answer.contribution)
     if isinstance(answer, Served):
         state = replace(state, covered={**state.covered, entry: answer})
     else:
@@ -195,6 +199,12 @@ def next_read(state: ReadState[P], answer: Answer[P]) -> tuple[ReadState[P], Ste
     if state.pending:
         return state, None
     return _settle(state)
+
+
+def _moved_on(token: SessionToken, served: Served[P]) -> bool:
+    """The serving node names itself at another epoch than the token's entry for it."""
+    n = served.node
+    return token.versions.get(n, 0) > 0 and served.contribution.epochs.get(n) != token.epochs.get(n)
 
 
 def _settle(state: ReadState[P]) -> tuple[ReadState[P], Step[P]]:
