@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dtm.core import deleteplan
 from dtm.core import readplan as plan
 from dtm.core.session import contribution, unmet
 from dtm.errors import ErrNotCaughtUp, ErrUnavailable
@@ -184,15 +185,15 @@ def test_the_refusal_names_the_unreachable_node_and_the_way_out() -> None:
 
 @given(st.integers(0, 3), st.sampled_from(["deleted", "not live", "behind", "unreachable"]))
 def test_the_delete_plan(rounds: int, outcome: str) -> None:
-    pinned = plan.next_delete(rounds, outcome, True)
-    through = plan.next_delete(rounds, outcome, False)
+    pinned = deleteplan.next_delete(rounds, outcome, True)
+    through = deleteplan.next_delete(rounds, outcome, False)
     if outcome == "deleted":
-        assert isinstance(pinned, plan.Deleted) and isinstance(through, plan.Deleted)
+        assert isinstance(pinned, deleteplan.Deleted) and isinstance(through, deleteplan.Deleted)
     elif outcome == "unreachable":
-        assert pinned == plan.DeleteOn(None) and isinstance(through, plan.Fail)
+        assert pinned == deleteplan.DeleteOn(None) and isinstance(through, plan.Fail)
     elif rounds > 0:
-        assert isinstance(pinned, plan.ReadBack) and isinstance(through, plan.ReadBack)
+        assert isinstance(pinned, deleteplan.ReadBack) and isinstance(through, deleteplan.ReadBack)
     else:
         assert isinstance(pinned, plan.Fail)
-    assert plan.after_read_back(True, "s2") == plan.DeleteOn("s2")
-    assert isinstance(plan.after_read_back(False, None), plan.Deleted)
+    assert deleteplan.after_read_back(True, "s2") == deleteplan.DeleteOn("s2")
+    assert isinstance(deleteplan.after_read_back(False, None), deleteplan.Deleted)

@@ -15,6 +15,7 @@ from dataclasses import replace
 import aiohttp
 
 from dtm import wire
+from dtm.core import deleteplan
 from dtm.core import readplan as plan
 from dtm.core.readmerge import latest, live, merge_pages
 from dtm.errors import DtmError, ErrNoDataFound, ErrNotCaughtUp, ErrUnavailable
@@ -171,19 +172,19 @@ class SessionReads:
         session's token; a node that no longer holds it live sends us to read it back."""
         s.see_hlc(row.hlc)
         rounds = DELETE_ROUNDS
-        step: plan.DeleteStep = plan.DeleteOn(node)
+        step: deleteplan.DeleteStep = deleteplan.DeleteOn(node)
         while True:
-            if isinstance(step, plan.Deleted):
+            if isinstance(step, deleteplan.Deleted):
                 return
             if isinstance(step, plan.Fail):
                 raise step.error
-            if isinstance(step, plan.ReadBack):
+            if isinstance(step, deleteplan.ReadBack):
                 again, where = await self.get_row(row.key, s)
-                step = plan.after_read_back(again is not None, where)
+                step = deleteplan.after_read_back(again is not None, where)
                 continue
             rounds -= 1
             outcome = await self._delete_on(row.key, step.node, s)
-            step = plan.next_delete(rounds, outcome, step.node is not None)
+            step = deleteplan.next_delete(rounds, outcome, step.node is not None)
 
     async def _delete_on(self, key: str, node: str | None, s: Session) -> str:
         headers = {wire.HLC_HEADER: str(s.hlc), wire.WAIT_HEADER: "0"}
