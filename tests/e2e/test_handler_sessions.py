@@ -6,7 +6,6 @@ node that holds what the session saw, and the session token is what gets them th
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -118,29 +117,21 @@ def test_update_and_delete_read_with_the_token(cluster2: LocalCluster) -> None:
         assert gone.json() == {"id": task["id"], "deleted": True}
 
 
-def test_a_session_no_node_can_serve_is_not_caught_up(cluster2: LocalCluster) -> None:
+def test_a_session_no_single_node_covers_is_served_by_a_merge(cluster2: LocalCluster) -> None:
+    """It wrote on both nodes and there is no sync: no node covers its token alone, so the
+    handler reads both and merges them (refusals: tests/e2e/test_session_merge.py)."""
     url = cluster2.url("handler")
-    before = request("GET", url + "/v1/status").json()
     s = Client(url)
+    mine = []
     for _ in range(10):
-        assert s.call("POST", "/v1/tasks", {"text": "both sides"}).status == 201
+        r = s.call("POST", "/v1/tasks", {"text": "both sides"})
+        assert r.status == 201
+        mine.append(r.json()["id"])
         if s.nodes() == {"store1", "store2"}:
             break
     assert s.nodes() == {"store1", "store2"}
-    token = s.token
-    start = time.monotonic()
     resp = s.call("GET", "/v1/tasks")
-    elapsed = time.monotonic() - start
-    assert resp.status == 409, resp
-    body = resp.json()
-    assert body["error"] == "ErrNotCaughtUp"
-    assert "caught up" in body["message"]
-    # Never served stale; the client keeps its token (nothing was read, nothing is lost).
-    assert json.loads(resp.headers["x-dtm-session"]) == json.loads(token)
-    assert CATCH_UP_WAIT_MS / 1000 <= elapsed < 5
-    after = request("GET", url + "/v1/status").json()
-    assert after["catch_up_retries"] > before["catch_up_retries"]
-    assert after["not_caught_up"] == before["not_caught_up"] + 1
+    assert set(mine) <= set(ids_in(resp))
 
 
 def test_one_session_across_every_operation_with_sync(

@@ -9,13 +9,17 @@ balancer sends an X-Dtm-Deadline with every write and the node refuses what arri
 from __future__ import annotations
 
 import signal
+import sqlite3
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
 from dtm.core.deadline import too_late
-from harness import LocalCluster, request, wait_until
+from harness import LocalCluster, Response, request, wait_until
 
 
 def test_the_deadline_rule() -> None:
@@ -100,3 +104,125 @@ def test_a_late_replicate_or_purge_is_refused_too(cluster: Callable[..., LocalCl
     purge = {"rows": [{"key": "k", "hlc": 5, "origin": "store2"}]}
     assert request("POST", f"{url}/v1/purge", purge, headers=past).status == 504
     assert request("POST", f"{url}/v1/replicate", batch).json()["applied"] == 1
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@contextmanager
+def _writer_stalled(c: LocalCluster, node: str) -> Iterator[Callable[[], None]]:
+    """Hold the write lock of ``node``'s database from outside, as a busy lock or a slow fsync
+    would: its writer thread waits in BEGIN before it stamps anything. Yields the release."""
+    lock = sqlite3.connect(c.db_path(node), isolation_level=None, timeout=5)
+    lock.execute("BEGIN IMMEDIATE")
+    released = False
+
+    def release() -> None:
+        nonlocal released
+        if not released:
+            released = True
+            lock.execute("ROLLBACK")
+            lock.close()
+
+    try:
+        yield release
+    finally:
+        release()
+
+
+def _in_background(call: Callable[[], Response]) -> Callable[[], Response]:
+    """Run ``call`` on a thread; the returned function joins it (with a deadline) and answers."""
+    out: list[Any] = []
+    t = threading.Thread(target=lambda: out.append(call()), daemon=True)
+    t.start()
+
+    def join() -> Response:
+        t.join(20)
+        assert out, "the request did not finish"
+        answer: Response = out[0]
+        return answer
+
+    return join
+
+
+@pytest.mark.timeout(60)
+def test_a_write_that_waited_in_the_writer_past_its_deadline_is_not_stamped(
+    cluster: Callable[..., LocalCluster],
+) -> None:
+    """The write arrives in time (the arrival check passes) and then waits for the writer; by
+    the time the writer could stamp it the deadline is long gone: ErrTimeout, nothing stored."""
+    c = cluster(nodes=1, node_options={"store1": {"max_clock_offset_ms": 100}})
+    c.start("store1")
+    url = c.url("store1")
+    with _writer_stalled(c, "store1") as release:
+        deadline = _now_ms() + 300
+        headers = {"X-Dtm-Deadline": str(deadline)}
+        answer = _in_background(lambda: request("PUT", f"{url}/v1/kv/k", {"value": 1}, headers))
+        # past the deadline, and past the clock tolerance too
+        wait_until(lambda: _now_ms() > deadline + 200, 5, 0.01, "the deadline to pass")
+        release()
+        r = answer()
+    assert r.status == 504 and r.json()["error"] == "ErrTimeout", r
+    assert "after its deadline" in r.json()["message"]
+    assert request("GET", f"{url}/v1/kv/k").status == 404
+    assert request("GET", f"{url}/v1/status").json()["last_version"] == 0
+    assert _late_writes(url) == 1
+    # a write in time still goes through
+    headers = {"X-Dtm-Deadline": str(_now_ms() + 10_000)}
+    assert request("PUT", f"{url}/v1/kv/k", {"value": 2}, headers).status == 200
+
+
+@pytest.mark.timeout(90)
+def test_a_queued_write_frozen_with_its_node_cannot_win_over_a_later_write(
+    cluster: Callable[..., LocalCluster],
+) -> None:
+    """store1 takes a PUT of v1 into its writer's queue (the writer stalled) and is frozen; the
+    balancer times out, retries on store2, acknowledges; the client then writes v2. Resumed,
+    store1 must not commit v1 with a fresh stamp: after the sync, every node holds v2."""
+    c = cluster(
+        nodes=2,
+        sections={
+            "balancer": {
+                "health_interval_ms": 60_000,  # keep the health checks out of the way
+                "connect_timeout_ms": 300,
+                "read_timeout_ms": 500,
+            }
+        },
+        node_options={n: {"max_clock_offset_ms": 50} for n in ("store1", "store2")},
+    )
+    c.start_nodes()
+    c.start("balancer")  # a fresh balancer tries store1 first on its first request
+    lb, s1, s2 = c.url("balancer"), c.url("store1"), c.url("store2")
+    with _writer_stalled(c, "store1") as release:
+        first = request("PUT", f"{lb}/v1/kv/k", {"value": "v1"}, timeout=20)
+        assert first.status == 200, first
+        assert first.json()["origin"] == "store2" and first.headers["x-dtm-upstream"] == "store2"
+        nodes = {n["name"]: n for n in request("GET", f"{lb}/v1/status").json()["nodes"]}
+        assert nodes["store1"]["failures"] == 1, nodes  # it took v1 and did not answer in time
+        c.procs["store1"].signal(signal.SIGSTOP)
+        try:
+            # the client's next write, after the acknowledgement (it saw v1's stamp)
+            hlc = {"X-Dtm-Hlc": str(first.json()["hlc"])}
+            second = request("PUT", f"{lb}/v1/kv/k", {"value": "v2"}, hlc, timeout=20)
+            assert second.status == 200, second
+            assert second.json()["hlc"] > first.json()["hlc"]
+            release()
+        finally:
+            c.procs["store1"].signal(signal.SIGCONT)
+    wait_until(
+        lambda: _late_writes(s1) >= 1 or request("GET", f"{s1}/v1/kv/k").status == 200,
+        10,
+        0.05,
+        "store1's writer to get to the queued write",
+    )
+    late = request("GET", f"{s1}/v1/kv/k")
+    assert late.status == 404, f"the late copy was committed: {late.json()}"
+    c.start("sync")
+
+    def converged() -> bool:
+        rows = [request("GET", f"{u}/v1/kv/k") for u in (s1, s2)]
+        return all(r.status == 200 and r.json()["value"] == "v2" for r in rows)
+
+    wait_until(converged, 15, 0.05, "both nodes to hold the later write v2")
+    assert request("GET", f"{s1}/v1/kv/k").json()["origin"] == "store2"

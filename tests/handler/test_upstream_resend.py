@@ -16,6 +16,7 @@ import pytest
 
 from dtm.errors import ErrMaybeApplied, ErrTimeout, ErrUnavailable
 from dtm.handler.metrics import HandlerMetrics
+from dtm.handler.reads import SessionReads
 from dtm.handler.session import Session
 from dtm.handler.upstream import Upstream
 
@@ -69,6 +70,12 @@ async def upstream(timeout_ms: int = 2000) -> AsyncIterator[tuple[Upstream, Bala
         await server.wait_closed()
 
 
+async def _get(up: Upstream) -> bytes | None:
+    """A session read of ``u.k`` the way the handler makes it (`SessionReads` over ``up``)."""
+    raw, _ = await SessionReads(up, ["store1"], up.metrics).get_raw("u.k", Session())
+    return raw
+
+
 def run(test: Callable[[], Coroutine[Any, Any, None]]) -> None:
     asyncio.run(asyncio.wait_for(test(), 10))
 
@@ -76,8 +83,8 @@ def run(test: Callable[[], Coroutine[Any, Any, None]]) -> None:
 def test_a_read_on_a_stale_connection_goes_again_on_a_fresh_one() -> None:
     async def test() -> None:
         async with upstream() as (up, fake):
-            assert await up.get_raw("u.k", Session()) == ROW
-            assert await up.get_raw("u.k", Session()) == ROW  # the reused one broke: again
+            assert await _get(up) == ROW
+            assert await _get(up) == ROW  # the reused one broke: again
             assert fake.requests == [b"GET /v1/kv/u.k HTTP/1.1"] * 3
 
     run(test)
@@ -86,7 +93,7 @@ def test_a_read_on_a_stale_connection_goes_again_on_a_fresh_one() -> None:
 def test_a_write_on_a_stale_connection_is_never_sent_again() -> None:
     async def test() -> None:
         async with upstream() as (up, fake):
-            assert await up.get_raw("u.k", Session()) == ROW
+            assert await _get(up) == ROW
             with pytest.raises(ErrMaybeApplied, match="may have been applied"):
                 await up.put("u.k", b'{"text":"t"}', Session())
             assert fake.requests == [b"GET /v1/kv/u.k HTTP/1.1", b"PUT /v1/kv/u.k HTTP/1.1"]
@@ -101,7 +108,7 @@ def test_a_write_that_gets_no_answer_in_time_may_have_been_applied() -> None:
             with pytest.raises(ErrMaybeApplied, match="did not answer within 200 ms"):
                 await up.put("u.k", b'{"text":"t"}', Session())
             with pytest.raises(ErrTimeout):
-                await up.get_raw("u.k", Session())
+                await _get(up)
 
     run(test)
 
@@ -115,7 +122,7 @@ def test_nothing_listening_is_unavailable_for_reads_and_writes() -> None:
         up = Upstream(f"http://127.0.0.1:{port}", 500, 0, HandlerMetrics("x"))
         await up.start()
         try:
-            for call in (up.get_raw("u.k", Session()), up.put("u.k", b"1", Session())):
+            for call in (_get(up), up.put("u.k", b"1", Session())):
                 with pytest.raises(ErrUnavailable, match="cannot reach") as info:
                     await call
                 assert not isinstance(info.value, ErrMaybeApplied)

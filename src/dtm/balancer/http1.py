@@ -112,10 +112,13 @@ class RequestHead:
     def has_body(self) -> bool:
         return self.chunked or self.content_length > 0
 
-    def upstream_bytes(self, body: bytes | bytearray, deadline_ms: int | None = None) -> bytes:
+    def upstream_bytes(
+        self, body: bytes | bytearray, deadline_ms: int | None = None, hlc_floor: int = 0
+    ) -> bytes:
         """The request as sent to a data node: same start line and end-to-end headers, the body
         framed with Content-Length; with ``deadline_ms``, our X-Dtm-Deadline replaces any the
-        client sent."""
+        client sent; with ``hlc_floor``, X-Dtm-Hlc is raised to at least it (a retried write,
+        see `dtm.core.deadline`)."""
         parts: list[bytes | bytearray] = [
             self.method.encode(),
             b" ",
@@ -125,17 +128,29 @@ class RequestHead:
             b"\r\n",
         ]
         for name, value in self.headers:
-            if deadline_ms is not None and name.lower() == b"x-dtm-deadline":
+            lower = name.lower()
+            if deadline_ms is not None and lower == b"x-dtm-deadline":
+                continue
+            if hlc_floor and lower == b"x-dtm-hlc":
+                hlc_floor = max(hlc_floor, _stamp(value))
                 continue
             parts += (name, b": ", value, b"\r\n")
         if deadline_ms is not None:
             parts += (b"X-Dtm-Deadline: ", str(deadline_ms).encode(), b"\r\n")
+        if hlc_floor:
+            parts += (b"X-Dtm-Hlc: ", str(hlc_floor).encode(), b"\r\n")
         if body or self.method in ("POST", "PUT", "PATCH"):
             parts += (b"Content-Length: ", str(len(body)).encode(), b"\r\n")
         if self.version == b"HTTP/1.0":
             parts.append(b"Connection: keep-alive\r\n")
         parts += (b"\r\n", body)
         return b"".join(parts)
+
+
+def _stamp(value: bytes) -> int:
+    """A client's X-Dtm-Hlc value as a number (0 if it is not one: the node refuses it then)."""
+    text = value.strip()
+    return int(text) if text.isdigit() and len(text) <= 19 else 0
 
 
 class ResponseHead:

@@ -31,6 +31,8 @@ from dtm.balancer.spread import attempt_order, pinned_order
 from dtm.balancer.timeouts import read_timeout_ms
 from dtm.balancer.upstream import Node, UpstreamClosed, UpstreamConn, UpstreamTimeout
 from dtm.config import BalancerConfig, NodeConfig
+from dtm.core.deadline import retry_after_ms, retry_floor
+from dtm.core.hlc import DEFAULT_MAX_OFFSET_MS
 from dtm.errors import DtmError, ErrSyntaxInvalidArgs, ErrTimeout, ErrUnavailable
 from dtm.hosts import is_loopback
 from dtm.wire import encode, is_node_name
@@ -70,6 +72,10 @@ class Balancer:
         self.buffered = 0  # request body bytes held across all client connections
         timeout_s = cfg.connect_timeout_ms / 1000
         self.nodes = [Node(n.name, n.host, n.port, timeout_s, client_ssl) for n in nodes]
+        # How far apart the clocks may be: a retried write waits this long past its deadline.
+        self.max_offset_ms = max(
+            (n.max_clock_offset_ms for n in nodes), default=DEFAULT_MAX_OFFSET_MS
+        )
         self.totals = status.Counters()
         self.registry: CollectorRegistry = status.make_registry(self.nodes, self.totals)
         self._turn = 0
@@ -164,6 +170,7 @@ class Balancer:
                 no = ErrSyntaxInvalidArgs(f"X-Dtm-Node must be a node name, not {shown!r}")
             self._write(client, status.error_response(no, keep))
             return keep
+        reached = 0  # the latest deadline of a write attempt that may have reached a node
         for node in order:
             if attempts:
                 node.retries += 1
@@ -172,6 +179,7 @@ class Balancer:
             node.in_flight += 1
             conn: UpstreamConn | None = None
             streaming = False
+            deadline = 0
             try:
                 try:
                     conn, _ = await node.acquire(self._loop)
@@ -183,9 +191,14 @@ class Balancer:
                     self.eject(node, why)
                     continue  # it never reached a node: always safe to try the next
                 if method not in READ_METHODS:
-                    # A write must not apply after we stop waiting for it (and perhaps retry it
-                    # elsewhere): a late duplicate would order after newer writes of the key.
-                    payload = head.upstream_bytes(body, wall_ms() + timeout_ms)
+                    # A write must not be stamped after we stop waiting for it; and its retry
+                    # waits out the first copy's deadline and orders after it (core/deadline).
+                    floor = 0
+                    if reached:
+                        await _sleep_until(retry_after_ms(reached, self.max_offset_ms))
+                        floor = retry_floor(0, reached)
+                    deadline = wall_ms() + timeout_ms
+                    payload = head.upstream_bytes(body, deadline, floor)
                 try:
                     rhead = await conn.send(payload, method, timeout_s)
                     if (rhead.status == 409 and method in SESSION_METHODS) or (
@@ -225,6 +238,8 @@ class Balancer:
                         return False
                     timeouts += isinstance(exc, UpstreamTimeout)
                     problems.append(f"{node.name}: {why}")
+                    if method not in READ_METHODS:
+                        reached = max(reached, deadline)
                     if not may_retry(method, head.path, reached_node=True):
                         break
             finally:
@@ -255,6 +270,12 @@ class Balancer:
             for conn in node.idle:
                 conn.close()
             node.idle.clear()
+
+
+async def _sleep_until(at_ms: int) -> None:
+    """Wait until this machine's clock is past ``at_ms`` (unix ms)."""
+    while (left := at_ms - wall_ms()) >= 0:
+        await asyncio.sleep((left + 1) / 1000)
 
 
 def _describe(exc: BaseException, timeout_s: float) -> str:

@@ -1,12 +1,16 @@
 """Session guarantees (read-your-writes, monotonic reads) over asynchronous replicas.
 
-Rule: a replica may serve a session's read iff, for every node X the token names with version v
-and epoch e, the replica holds X's state up to v: X itself at epoch e with ``last_version >= v``,
-or another node that applied X's feed at epoch e up to ``>= v`` (or has moved on to a newer
-epoch of X, which is the best a wiped X allows); version 0 requires nothing. Tokens merge by
-pointwise maximum. When no replica can serve a token, an entry for a node that answers at another
-epoch is replaced by that node's new entry: the node was wiped or restored, and what its old self
-held and never copied elsewhere is gone for good, so waiting for it would never end.
+Rule: a replica serves a token entry (X, epoch e, version v) iff it holds X's feed at epoch e
+through v — it is X at epoch e with ``last_version >= v``, or it applied X's feed at epoch e
+through ``>= v`` — and a replica at any other epoch of X, older or newer, does not (version 0
+requires nothing).
+
+Why not a newer epoch either: epochs are random ids, so a replica cannot tell an older epoch of X
+from a newer one; and a replica that moved on to X's next epoch restarted its record of X's feed
+(`dtm.core.writes.advance_applied`), so it cannot prove it had received the old epoch's tail. Only
+X itself can say that e is gone: the reader then drops the entry (`adopt_new_epochs`) once no
+reachable replica still holds X at e through v (`dtm.core.readplan`), since what the old X held and
+never copied elsewhere is lost for good. Tokens merge by pointwise maximum.
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ def unmet(
             ok = epoch == e and last_version >= v
         else:
             seen = applied.get(x)
-            ok = seen is not None and (seen.epoch != e or seen.version >= v)
+            ok = seen is not None and seen.epoch == e and seen.version >= v
         if not ok:
             missing.append(f"{x}@{v}")
     return missing

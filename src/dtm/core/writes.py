@@ -4,8 +4,9 @@ Rule: a local write is stamped ``clock.tick(now)`` after observing the caller's 
 gets version ``last_version + 1``; a replicated row keeps its ``(hlc, origin)`` and value bytes
 and, only if it wins the merge, gets version ``last_version + 1``; a stamp the clock does not
 admit (more than the max offset ahead, see `dtm.core.hlc.admits`) is never merged or stored: the
-write is `TooFarAhead` (a client's is refused, a replicated row is held back); anything else
-changes nothing.
+write is `TooFarAhead` (a client's is refused, a replicated row is held back); a client write
+whose stamp would pass its deadline (`dtm.core.deadline.stamp_too_late`) is `Late`, not
+stored; anything else changes nothing.
 
 These functions are pure: the backend passes the current row, the clock and the time, and writes
 back exactly what they return, inside the transaction that holds the version counter.
@@ -17,9 +18,10 @@ from dataclasses import dataclass
 
 import msgspec
 
-from dtm.core.hlc import HLC
+from dtm.core.deadline import stamp_too_late, too_late
+from dtm.core.hlc import HLC, physical_ms
 from dtm.core.order import Outcome, merge
-from dtm.errors import ErrNoDataFound, ErrSyntaxInvalidArgs
+from dtm.errors import ErrNoDataFound, ErrSyntaxInvalidArgs, ErrTimeout
 from dtm.wire import HLC_HEADER, NULL, PeerApplied, Row
 
 
@@ -67,6 +69,19 @@ class TooFarAhead:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Late:
+    """A client write whose stamp would pass its deadline: its sender has given up on it (and
+    may have sent it elsewhere), so it is not stored and the clock does not move."""
+
+    stamp: int
+    deadline_ms: int
+
+    def error(self) -> ErrTimeout:
+        late = physical_ms(self.stamp) - self.deadline_ms
+        return ErrTimeout(f"the write reached its stamp {late} ms after its deadline; not applied")
+
+
 def _observe(state: StoreState, seen_hlc: int, now_ms: int) -> StoreState | TooFarAhead:
     if seen_hlc <= 0:
         return state
@@ -77,29 +92,48 @@ def _observe(state: StoreState, seen_hlc: int, now_ms: int) -> StoreState | TooF
 
 
 def local_put(
-    state: StoreState, key: str, value: msgspec.Raw, now_ms: int, seen_hlc: int = 0
-) -> Written | TooFarAhead:
+    state: StoreState,
+    key: str,
+    value: msgspec.Raw,
+    now_ms: int,
+    seen_hlc: int = 0,
+    deadline_ms: int = 0,
+) -> Written | TooFarAhead | Late:
     """A client's PUT accepted by this node: a fresh stamp with this node as origin."""
-    return _local_write(state, key, value, False, now_ms, seen_hlc)
+    return _local_write(state, key, value, False, now_ms, seen_hlc, deadline_ms)
 
 
 def local_delete(
-    state: StoreState, current: Row | None, key: str, now_ms: int, seen_hlc: int = 0
-) -> Written | ErrNoDataFound | TooFarAhead:
+    state: StoreState,
+    current: Row | None,
+    key: str,
+    now_ms: int,
+    seen_hlc: int = 0,
+    deadline_ms: int = 0,
+) -> Written | ErrNoDataFound | TooFarAhead | Late:
     """A client's DELETE: a tombstone, stamped like a put. Absent or deleted keys are not found."""
     if current is None or current.deleted:
         return ErrNoDataFound(f"no key {key!r}")
-    return _local_write(state, key, NULL, True, now_ms, seen_hlc)
+    return _local_write(state, key, NULL, True, now_ms, seen_hlc, deadline_ms)
 
 
 def _local_write(
-    state: StoreState, key: str, value: msgspec.Raw, deleted: bool, now_ms: int, seen_hlc: int
-) -> Written | TooFarAhead:
-    """A client's write: observe the caller's stamp, then a fresh stamp and the next version."""
+    state: StoreState,
+    key: str,
+    value: msgspec.Raw,
+    deleted: bool,
+    now_ms: int,
+    seen_hlc: int,
+    deadline_ms: int,
+) -> Written | TooFarAhead | Late:
+    """A client's write: observe the caller's stamp, then a fresh stamp and the next version,
+    unless that stamp would pass the write's deadline (0: none)."""
     seen = _observe(state, seen_hlc, now_ms)
     if isinstance(seen, TooFarAhead):
         return seen
     clock, stamp = seen.clock.tick(now_ms)
+    if stamp_too_late(stamp, deadline_ms):
+        return Late(stamp, deadline_ms)
     version = seen.last_version + 1
     row = Row(key, value, deleted, version, stamp, seen.node)
     return Written(row, StoreState(seen.node, version, clock))
@@ -137,3 +171,15 @@ def advance_applied(current: PeerApplied | None, epoch: str, version: int) -> Pe
     if current is None or current.epoch != epoch:
         return PeerApplied(epoch, version)
     return PeerApplied(epoch, max(current.version, version))
+
+
+def batch_too_late(state: StoreState, deadline_ms: int, now_ms: int) -> ErrTimeout | None:
+    """A replicate or purge call past its deadline by more than the clock tolerance: refused
+    whole when the writer reaches it (its rows keep their stamps, so the clock decides)."""
+    tolerance = state.clock.max_offset_ms
+    if not too_late(deadline_ms, now_ms, tolerance):
+        return None
+    return ErrTimeout(
+        f"the write call reached the writer {now_ms - deadline_ms} ms after its deadline "
+        f"(tolerance {tolerance} ms); not applied"
+    )

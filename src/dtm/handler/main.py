@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 from dtm import edge
 from dtm.handler.app import make_app
 from dtm.handler.metrics import HandlerMetrics
+from dtm.handler.reads import SessionReads
 from dtm.handler.service import TaskService
 from dtm.handler.upstream import Upstream
 from dtm.handler.users import UserDirectory
@@ -66,7 +67,11 @@ async def _build(
         auth_headers=start.auth_headers,
         client_ssl=start.client_ssl(),
     )
-    service = TaskService(upstream, metrics, now_ms, secrets.token_bytes)
+    nodes = [n.name for n in start.cluster.node]
+    reads = SessionReads(
+        upstream, nodes, metrics, start.cluster.sync.url, client_ssl=start.client_ssl()
+    )
+    service = TaskService(upstream, metrics, now_ms, secrets.token_bytes, reads)
     users = UserDirectory(start.cluster.users_path, time.monotonic)
     app = make_app(upstream, service, metrics, f"{where.host}:{where.port}", users)
     app.on_startup.append(_settle_heap)

@@ -12,7 +12,6 @@ gives them, never sorted or held whole here.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from typing import TypeVar
@@ -24,11 +23,11 @@ from dtm.core import tasks, users
 from dtm.errors import (
     ErrMaybeApplied,
     ErrNoDataFound,
-    ErrNotCaughtUp,
     ErrSyntaxInvalidArgs,
     ErrUnavailable,
 )
 from dtm.handler.metrics import HandlerMetrics
+from dtm.handler.reads import SessionReads
 from dtm.handler.session import Session
 from dtm.handler.upstream import Upstream
 
@@ -37,9 +36,6 @@ T = TypeVar("T")
 
 LIST_PAGE = 2000  # rows per node page when listing
 PREFIX_PAGE = tasks.MAX_CANDIDATES + 1  # rows read to resolve a prefix
-DELETE_ROUNDS = 3
-DELETES_PER_ROUND = 2
-DELETE_BACKOFF_MS = 20
 
 # A task of a page as it is encoded: (id, text, status, created, updated, due, tags),
 # = wire.TaskItem.
@@ -66,8 +62,10 @@ class TaskService:
         metrics: HandlerMetrics,
         now_ms: Callable[[], int],
         entropy: Callable[[int], bytes],
+        reads: SessionReads,
     ) -> None:
         self.upstream = upstream
+        self.reads = reads
         self.metrics = metrics
         self.now_ms = now_ms
         self.entropy = entropy
@@ -122,7 +120,7 @@ class TaskService:
     ) -> wire.Task:
         value = tasks.new_value(body.text, self.now_ms(), body.due, body.tags)
         if body.id is not None:  # an import: idempotent by ID
-            raw = await self.upstream.get_raw(users.task_key(user, body.id), s, node)
+            raw, _ = await self.reads.get_raw(users.task_key(user, body.id), s, node)
             known = None if raw is None else self._task(user, self._row(raw))
             if known is not None:
                 return known
@@ -192,7 +190,7 @@ class TaskService:
         items: list[Item] = []
         while True:
             limit = min(want - len(items), LIST_PAGE)
-            body = await self.upstream.scan_raw(after, limit, s, node)
+            body = await self.reads.scan_raw(after, limit, s, node)
             # Rows come in key order from the start of the user's range: the user's own rows
             # are a leading run, and the first key outside the range ends the listing.
             got, ended, next_key = self._listed(body, prefix)
@@ -205,40 +203,40 @@ class TaskService:
 
     async def find(
         self, user: str, ref: str, s: Session, node: str | None = None
-    ) -> tuple[wire.Task, wire.TaskRow]:
+    ) -> tuple[wire.Task, wire.TaskRow, str | None]:
         """The one task of ``user`` that ``ref`` (a full ID or a unique prefix) names, with its
-        row."""
+        row and the node that served it (None if not known)."""
         prefix = tasks.normalize_ref(ref)
         if len(prefix) == tasks.ID_LEN:
-            raw = await self.upstream.get_raw(users.task_key(user, prefix), s, node)
+            raw, where = await self.reads.get_raw(users.task_key(user, prefix), s, node)
             row = None if raw is None else self._row(raw)
             task = None if row is None else self._task(user, row)
             if row is None or task is None:
                 raise ErrNoDataFound(f"no task with ID {ref!r}")
-            return task, row
+            return task, row, where
         key_prefix = users.key_prefix(user) + prefix
         after = users.scan_after(user, prefix)
-        raw_page = await self.upstream.scan_raw(after, PREFIX_PAGE, s, node)
+        raw_page = await self.reads.scan_raw(after, PREFIX_PAGE, s, node)
         rows, next_key = self._rows(raw_page)
-        hits: dict[str, tuple[wire.Task, wire.TaskRow]] = {}
+        hits: dict[str, tuple[wire.Task, wire.TaskRow, str | None]] = {}
         for row in rows:
             if not row.key.startswith(key_prefix):
                 break
             task = self._task(user, row)
             if task is not None:
-                hits[task.id] = (task, row)
+                hits[task.id] = (task, row, node)
         more = next_key is not None and bool(rows) and rows[-1].key.startswith(key_prefix)
         return hits[tasks.resolve_ref(ref, prefix, list(hits), more).id]
 
     async def get(self, user: str, ref: str, s: Session, node: str | None = None) -> wire.Task:
-        task, _ = await self.find(user, ref, s, node)
+        task, _, _ = await self.find(user, ref, s, node)
         return task
 
     async def update(
         self, user: str, ref: str, body: wire.UpdateTask, s: Session, node: str | None = None
     ) -> wire.Task:
         change = tasks.check_update(body)
-        task, row = await self.find(user, ref, s, node)
+        task, row, _ = await self.find(user, ref, s, node)
         new = tasks.apply_update(tasks.value_of(task), change, self.now_ms())
         if new is None:
             return task
@@ -255,29 +253,14 @@ class TaskService:
     async def delete(
         self, user: str, ref: str, s: Session, node: str | None = None
     ) -> wire.Deleted:
-        task, row = await self.find(user, ref, s, node)
-        s.see_hlc(row.hlc)
-        for attempt in range(DELETE_ROUNDS):
-            # The balancer spreads requests, so consecutive attempts go to different nodes.
-            for _ in range(DELETES_PER_ROUND):
-                try:
-                    if await self.upstream.delete(row.key, s, node):
-                        return wire.Deleted(id=task.id, deleted=True)
-                except ErrMaybeApplied as exc:
-                    raise ErrMaybeApplied(
-                        f"task {task.id} may have been deleted ({exc.message}); list the tasks "
-                        "to see"
-                    ) from None
-            # The nodes that took the DELETE did not hold the task live: it is deleted already
-            # (an earlier attempt, or someone else), or replication has not brought it there.
-            again = await self.upstream.get_raw(row.key, s, node)
-            if again is None or self._task(user, self._row(again)) is None:
-                return wire.Deleted(id=task.id, deleted=True)
-            await asyncio.sleep(DELETE_BACKOFF_MS * (attempt + 1) / 1000)
-        raise ErrNotCaughtUp(
-            f"task {task.id} is live on a node the load balancer did not send the delete to; "
-            "try again shortly"
-        )
+        task, row, where = await self.find(user, ref, s, node)
+        try:
+            await self.reads.delete(row.key, row.hlc, node or where, s, pinned=node is not None)
+        except ErrMaybeApplied as exc:
+            raise ErrMaybeApplied(
+                f"task {task.id} may have been deleted ({exc.message}); list the tasks to see"
+            ) from None
+        return wire.Deleted(id=task.id, deleted=True)
 
 
 def _malformed_guard(decode: Callable[[], T]) -> T:

@@ -16,14 +16,13 @@ from collections.abc import Callable
 import msgspec
 
 from dtm import wire
+from dtm.core import sessiontoken
 from dtm.core.hlc import DEFAULT_MAX_OFFSET_MS, admits
-from dtm.core.session import adopt_new_epochs, merge_tokens
-from dtm.errors import ErrSyntaxInvalidArgs
+from dtm.core.session import merge_tokens
 
 log = logging.getLogger(__name__)
 
-MAX_HEADER = 16 * 1024
-EMPTY = wire.SessionToken()
+EMPTY = sessiontoken.EMPTY
 
 
 def wall_ms() -> int:
@@ -35,19 +34,10 @@ def parse_token(
     now_ms: Callable[[], int] = wall_ms,
     max_offset_ms: int = DEFAULT_MAX_OFFSET_MS,
 ) -> wire.SessionToken:
-    """The client's token from its header value; ErrSyntaxInvalidArgs if malformed.
-
-    An ``hlc`` too far ahead of ``now_ms()`` is dropped (the token goes on without it).
-    """
-    if header is None or not header.strip():
-        return EMPTY
-    token = wire.decode(
-        header.encode(), wire.SessionToken, limit=MAX_HEADER, what=f"header {wire.SESSION_HEADER}"
-    )
-    if token.hlc < 0 or any(v < 0 for v in token.versions.values()):
-        raise ErrSyntaxInvalidArgs(f"header {wire.SESSION_HEADER}: versions and hlc must be >= 0")
-    if set(token.epochs) - set(token.versions):
-        raise ErrSyntaxInvalidArgs(f"header {wire.SESSION_HEADER}: an epoch names no version")
+    """The client's token from its header value (`dtm.core.sessiontoken`); ErrSyntaxInvalidArgs
+    if malformed. An ``hlc`` too far ahead of ``now_ms()`` is dropped (the token goes on
+    without it)."""
+    token = sessiontoken.decode(header)
     if token.hlc and not admits(token.hlc, now_ms(), max_offset_ms):
         log.warning("dropping a session hlc %d ahead of this clock's bound", token.hlc)
         token = msgspec.structs.replace(token, hlc=0)
@@ -65,7 +55,7 @@ class Session:
     @property
     def header(self) -> str:
         """The token as a header value."""
-        return wire.encode(self.token).decode()
+        return sessiontoken.encode(self.token)
 
     @property
     def hlc(self) -> int:
@@ -78,17 +68,9 @@ class Session:
         if contribution is not None:
             self.token = merge_tokens(self.token, contribution)
 
-    def adopt_new_epochs(self, contribution: wire.SessionToken) -> bool:
-        """After no replica could serve the token: take the answering node's new epoch in place
-        of a stale entry of the token (the node was wiped or restored). True if one changed."""
-        fresher = adopt_new_epochs(self.token, contribution)
-        changed = fresher != self.token
-        self.token = fresher
-        return changed
-
-    def nodes(self) -> set[str]:
-        """The nodes the token names."""
-        return set(self.token.versions)
+    def merge(self, contribution: wire.SessionToken) -> None:
+        """Merge a data node's contribution (already decoded)."""
+        self.token = merge_tokens(self.token, contribution)
 
     def see_hlc(self, stamp: int) -> None:
         """Make later writes order after ``stamp`` (a row this session read)."""
@@ -99,10 +81,7 @@ class Session:
 def contribution_of(header: str | None) -> wire.SessionToken | None:
     """A data node's contribution from its ``X-Dtm-Session`` answer header (None if absent or
     malformed, which is logged)."""
-    if not header:
-        return None
-    try:
-        return wire.decode(header.encode(), wire.SessionToken, limit=MAX_HEADER)
-    except ErrSyntaxInvalidArgs as exc:
-        log.warning("ignoring a malformed session header from upstream: %s", exc.message)
-        return None
+    token = sessiontoken.from_answer(header)
+    if token is None and header:
+        log.warning("ignoring a malformed session header from upstream: %r", header[:200])
+    return token

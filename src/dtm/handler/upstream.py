@@ -1,13 +1,10 @@
 """The handler's only way to the data tier: HTTP to the load balancer, with timeouts.
 
-Rule: a read first goes with ``X-Dtm-Wait: 0`` and the session token; if no node has caught up
-(409 ErrNotCaughtUp) it is repeated once with ``X-Dtm-Wait: catch_up_wait_ms``; still 409 is
-ErrNotCaughtUp for the client, never stale data. A write sends ``X-Dtm-Hlc`` = the session's
-highest stamp, and is never sent twice: once its bytes may have reached the balancer, a lost
-answer is ErrMaybeApplied (a read goes again once on a fresh connection if a reused one broke
-before answering). Every successful answer's session contribution is merged into the session.
-With ``node``, ``X-Dtm-Node`` pins the request to that data node. Transport failures become dtm
-errors here and nowhere else.
+Rule: session reads and deletes are planned by `dtm.handler.reads` and sent through `_send`. A
+write sends ``X-Dtm-Hlc`` = the session's highest stamp and is never sent twice: once its bytes
+may have reached the balancer, a lost answer is ErrMaybeApplied (a read goes again once on a
+fresh connection if a reused one broke before answering). With ``node``, ``X-Dtm-Node`` pins the
+request to that data node. Transport failures become dtm errors here and nowhere else.
 """
 
 from __future__ import annotations
@@ -24,15 +21,13 @@ from dtm import wire
 from dtm.errors import (
     DtmError,
     ErrMaybeApplied,
-    ErrNoDataFound,
-    ErrNotCaughtUp,
     ErrSyntaxInvalidArgs,
     ErrTimeout,
     ErrUnavailable,
 )
 from dtm.handler.metrics import HandlerMetrics
 from dtm.handler.pool import Answer, Pool, SendFailed
-from dtm.handler.session import Session, contribution_of
+from dtm.handler.session import Session
 
 MAX_ANSWER: Final = 64 * 1024 * 1024  # a page of rows is far below this
 # What a request target may hold: keys, IDs, numbers and the separators between them.
@@ -167,70 +162,6 @@ class Upstream:
         """The error an unsuccessful answer carries (its ErrorBody, or one made from its status)."""
         return wire.error_from_answer(reply.status, reply.body, "the load balancer")
 
-    # ------------------------------------------------------------ reads
-
-    async def _read(self, target: str, s: Session, node: str | None = None) -> Reply:
-        """A session read: 200 or 404 (returned), anything else raised.
-
-        First with ``X-Dtm-Wait: 0``, then once with ``catch_up_wait_ms``. A 409 from a node
-        at another epoch than the token names for it (wiped or restored) puts the node's new
-        epoch in the token and reads again at once, so a session outlives a wiped cluster.
-        """
-        heard: set[str] = set()  # nodes whose 409 this read has seen
-        stale_tries = 3 * (len(s.token.versions) + 1)
-        waited = False
-        while True:
-            wait = self.catch_up_wait_ms if waited else 0
-            extra = f"{wire.WAIT_HEADER}: {wait}\r\n"
-            if s.token.versions:
-                extra += f"{wire.SESSION_HEADER}: {s.header}\r\n"
-            reply = await self._send("GET", target, extra, extra_ms=wait, node=node)
-            if reply.status == 200:
-                s.absorb(reply.session)
-                return reply
-            err = self._error(reply)
-            if isinstance(err, ErrNoDataFound):
-                s.absorb(reply.session)
-                return reply
-            if not isinstance(err, ErrNotCaughtUp):
-                raise err
-            if stale_tries > 0:
-                stale_tries -= 1
-                answer = contribution_of(reply.session)
-                if answer is not None:
-                    if s.adopt_new_epochs(answer):
-                        continue
-                    heard.update(answer.versions)
-                if s.nodes() - heard:  # a node the token names may yet show a new epoch
-                    continue
-            if not waited and self.catch_up_wait_ms > 0:
-                waited = True
-                self.metrics.catch_up_retry()
-                continue
-            self.metrics.not_caught_up()
-            raise ErrNotCaughtUp(
-                "no data node has caught up with this session's earlier reads and writes yet "
-                f"(waited {self.catch_up_wait_ms} ms; {err.message}); try again shortly"
-            )
-
-    async def get_raw(self, key: str, s: Session, node: str | None = None) -> bytes | None:
-        """The row for ``key`` as the node answered it (JSON `Row` bytes), or None if it is
-        absent or deleted."""
-        reply = await self._read(f"/v1/kv/{key}", s, node)
-        if reply.status == 404:
-            return None
-        return reply.body
-
-    async def scan_raw(
-        self, after: str | None, limit: int, s: Session, node: str | None = None
-    ) -> bytes:
-        """Live rows with key > ``after``, in key order: the node's `RowPage` JSON bytes."""
-        target = f"/v1/kv?limit={limit}" + (f"&after={after}" if after else "")
-        reply = await self._read(target, s, node)
-        if reply.status == 404:
-            raise self._error(reply)
-        return reply.body
-
     # ------------------------------------------------------------ writes
 
     async def put(self, key: str, value: bytes, s: Session, node: str | None = None) -> None:
@@ -242,25 +173,6 @@ class Upstream:
         if reply.status != 200:
             raise self._error(reply)
         s.absorb(reply.session)
-
-    async def delete(self, key: str, s: Session, node: str | None = None) -> bool:
-        """Delete ``key``: True when this call wrote the tombstone, False when the node that
-        answered did not hold the key live (already deleted, or not replicated there yet).
-
-        The delete carries the session token like a read (without waiting), so it goes to a
-        replica that holds what the session saw: the balancer moves on from one that answers
-        ErrNotCaughtUp."""
-        extra = f"{wire.HLC_HEADER}: {s.hlc}\r\n{wire.WAIT_HEADER}: 0\r\n"
-        if s.token.versions:
-            extra += f"{wire.SESSION_HEADER}: {s.header}\r\n"
-        reply = await self._send("DELETE", f"/v1/kv/{key}", extra, node=node)
-        if reply.status == 200:
-            s.absorb(reply.session)
-            return True
-        err = self._error(reply)
-        if not isinstance(err, ErrNoDataFound | ErrNotCaughtUp):
-            raise err
-        return False  # not live there, or no replica caught up: the caller reads it again
 
 
 def _reply(answer: Answer) -> Reply:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from aiohttp import web
 
 from dtm import wire
 from dtm.config import NodeConfig
-from dtm.core import session
+from dtm.core import session, sessiontoken
 from dtm.core.deadline import too_late
 from dtm.core.digest import DEFAULT_BUCKETS, MAX_BUCKETS
 from dtm.errors import (
@@ -37,6 +38,7 @@ from dtm.storage.base import Store, page_is_full
 from dtm.storage.sqlite import CommitCounters
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PUT_OVERHEAD = 1024  # body bytes allowed around the value (the {"value": ...} wrapper, spaces)
 SMALL_BODY = 1024 * 1024  # cap for purge bodies
@@ -119,14 +121,32 @@ class NodeService:
             count,
         )
 
-    def _check_deadline(self, request: web.Request) -> None:
-        """Refuse a forwarded write that arrived after its sender stopped waiting for it."""
+    def _check_deadline(self, request: web.Request) -> int:
+        """Refuse a forwarded write that arrived after its sender stopped waiting for it; else
+        its deadline (0: none), which the store's writer checks again when it stamps or
+        applies the write (`dtm.core.deadline`): a write may wait in its queue past it."""
         deadline = params.int_header(request, wire.DEADLINE_HEADER, params.HLC)
         if too_late(deadline, self.wall_ms(), self.cfg.max_clock_offset_ms):
             self.metrics.late_writes.inc()
             raise ErrTimeout(
                 f"the write arrived {self.wall_ms() - deadline} ms after its deadline; not applied"
             )
+        return deadline
+
+    def _store_clock(self, deadline: int) -> int:
+        """A replicate or purge deadline as the store's clock reads it, which the writer compares
+        with that clock: the same moment as the arrival check's (they differ only by the test-only
+        ``clock_offset_ms``). A client write's deadline is given as is: it bounds the stamp."""
+        return deadline and deadline + self.now_ms() - self.wall_ms()
+
+    async def _in_time(self, write: Awaitable[T]) -> T:
+        """The store's answer to a write; one refused by the writer past its deadline counts as a
+        late write."""
+        try:
+            return await write
+        except ErrTimeout:
+            self.metrics.late_writes.inc()
+            raise
 
     def _claim(self, request: web.Request, version: int, hlc: int) -> None:
         request[VERSION_KEY] = (version, hlc)
@@ -138,13 +158,13 @@ class NodeService:
         claim: tuple[int, int] | None = request.get(VERSION_KEY)
         version, hlc = claim if claim is not None else (self.store.last_version(), 0)
         token = session.contribution(self.store.node, self.store.epoch, version, hlc)
-        resp.headers[wire.SESSION_HEADER] = wire.encode(token).decode()
+        resp.headers[wire.SESSION_HEADER] = sessiontoken.encode(token)
 
     async def _catch_up(self, request: web.Request) -> None:
         """Hold a read until this replica meets the caller's session token (or answer 409)."""
         token = params.session_header(request)
         wait_ms = params.int_header(request, wire.WAIT_HEADER, params.SESSION_WAIT)
-        if token is None or not token.versions:
+        if not token.versions:
             return
         store = self.store
         others = any(x != store.node for x in token.versions)
@@ -172,8 +192,8 @@ class NodeService:
                 f"value is {len(canonical)} bytes; the limit is {self.cfg.max_value_bytes}"
             )
         self._check_fence()
-        self._check_deadline(request)
-        row = await self.store.put(key, canonical, seen)
+        deadline = self._check_deadline(request)
+        row = await self._in_time(self.store.put(key, canonical, seen, deadline))
         self._claim(request, row.version, row.hlc)
         self._wrote("put")
         return _json(row)
@@ -185,31 +205,35 @@ class NodeService:
         self._check_fence()
         # Like a read: "not found" here must mean absent, not "not replicated here yet".
         await self._catch_up(request)
-        self._check_deadline(request)
-        row = await self.store.delete(key, seen)
+        deadline = self._check_deadline(request)
+        row = await self._in_time(self.store.delete(key, seen, deadline))
         self._claim(request, row.version, row.hlc)
         self._wrote("delete")
         return _json(row)
 
     async def get(self, request: web.Request) -> web.Response:
         key = params.path_key(request)
-        params.query(request, {})
+        q = params.query(request, {"tombstones": params.TOMBSTONES})
+        tombstones = params.int_param(q, "tombstones", params.TOMBSTONES) == 1
         await self._catch_up(request)
         version = self.store.last_version()
         row = self.store.get(key)
-        if row is None or row.deleted:
+        if row is None or (row.deleted and not tombstones):
             self._claim(request, version, 0)
             raise ErrNoDataFound(f"no key {key!r}")
         self._claim(request, max(version, row.version), row.hlc)
         return _json(row)
 
     async def scan(self, request: web.Request) -> web.Response:
-        q = params.query(request, {"after": None, "limit": params.LIMIT})
+        q = params.query(
+            request, {"after": None, "limit": params.LIMIT, "tombstones": params.TOMBSTONES}
+        )
         after = params.key_param(q, "after")
         limit = params.int_param(q, "limit", params.LIMIT)
+        tombstones = params.int_param(q, "tombstones", params.TOMBSTONES) == 1
         await self._catch_up(request)
         version = self.store.last_version()
-        rows = self.store.scan(after, limit, self.cfg.max_page_bytes)
+        rows = self.store.scan(after, limit, self.cfg.max_page_bytes, tombstones)
         self._claim(request, max([version, *(r.version for r in rows)]), _max_hlc(rows))
         more = len(rows) == limit or page_is_full(rows, self.cfg.max_page_bytes)
         return _json(wire.RowPage(rows, rows[-1].key if more else None))
@@ -245,8 +269,8 @@ class NodeService:
             raise ErrSyntaxInvalidArgs(f"replicate batch: {batch.source} cannot feed itself")
         for i, row in enumerate(batch.rows):
             _check_row(row, f"replicate batch row {i}")
-        self._check_deadline(request)
-        result = await self.store.replicate(batch)
+        deadline = self._store_clock(self._check_deadline(request))
+        result = await self._in_time(self.store.replicate(batch, deadline))
         if result.held_from:
             self._note_held(batch.source, result.held_from)
         self.metrics.writes.labels("ignored").inc(result.ignored)
@@ -257,8 +281,8 @@ class NodeService:
         params.query(request, {})
         body = await params.read_body(request, SMALL_BODY)
         req = params.decode(body, wire.PurgeRequest, "purge request")  # its types check each row
-        self._check_deadline(request)
-        purged = await self.store.purge(list(req.rows))
+        deadline = self._store_clock(self._check_deadline(request))
+        purged = await self._in_time(self.store.purge(list(req.rows), deadline))
         self.metrics.writes.labels("purged").inc(purged)
         return _json(wire.PurgeResponse(purged))
 

@@ -143,6 +143,10 @@ def build_document(server_url: str) -> Doc:
         "buckets", _int(params.IntRange(DEFAULT_BUCKETS, 1, MAX_BUCKETS), "how many key buckets")
     )
     key_path = {"name": "key", "in": "path", "required": True, "schema": key}
+    tombstones = _query(
+        "tombstones",
+        _int(params.TOMBSTONES, "1: answer deleted rows too (value null, deleted true)"),
+    )
     rw = ("413", "503", "504")
     paths: Doc = {
         "/v1/kv": {
@@ -155,6 +159,7 @@ def build_document(server_url: str) -> Doc:
                     # Empty is the same as absent: from the first key.
                     _query("after", {"anyOf": [key, {"type": "string", "maxLength": 0}]}),
                     _query("limit", _int(params.LIMIT, "rows at most")),
+                    tombstones,
                     *session,
                 ],
             )
@@ -165,7 +170,7 @@ def build_document(server_url: str) -> Doc:
                 "get",
                 "The live row of a key.",
                 _answers("Row", "The row.", ("404", "409"), session=True),
-                parameters=session,
+                parameters=[tombstones, *session],
             ),
             "put": _op(
                 "put",

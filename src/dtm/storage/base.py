@@ -77,9 +77,16 @@ class Store(Protocol):
         """The row for ``key``, tombstones included; None if never written (or purged)."""
         ...
 
-    def scan(self, after: str | None, limit: int, max_bytes: int | None = None) -> list[Row]:
-        """Live rows with key > ``after`` in key order, at most ``limit``, and stopping once they
-        reach ``max_bytes`` (see `take_within`: the answer's memory is bounded)."""
+    def scan(
+        self,
+        after: str | None,
+        limit: int,
+        max_bytes: int | None = None,
+        tombstones: bool = False,
+    ) -> list[Row]:
+        """Live rows (with ``tombstones``, deleted ones too) with key > ``after`` in key order,
+        at most ``limit``, and stopping once they reach ``max_bytes`` (see `take_within`: the
+        answer's memory is bounded)."""
         ...
 
     def changes(self, since: int, limit: int, max_bytes: int | None = None) -> list[Row]:
@@ -95,18 +102,25 @@ class Store(Protocol):
         """Counts for the status page."""
         ...
 
-    async def put(self, key: str, value: msgspec.Raw, seen_hlc: int = 0) -> Row:
-        """A client write accepted by this node; returns the durable row."""
+    async def put(
+        self, key: str, value: msgspec.Raw, seen_hlc: int = 0, deadline_ms: int = 0
+    ) -> Row:
+        """A client write accepted by this node; returns the durable row. With a deadline (unix
+        ms), raises ErrTimeout instead if the write's stamp would pass it (`dtm.core.deadline`),
+        decided when the write is stamped, not when it was queued."""
         ...
 
-    async def delete(self, key: str, seen_hlc: int = 0) -> Row:
-        """A client delete; returns the durable tombstone. Raises ErrNoDataFound if not live."""
+    async def delete(self, key: str, seen_hlc: int = 0, deadline_ms: int = 0) -> Row:
+        """A client delete; returns the durable tombstone. Raises ErrNoDataFound if not live,
+        ErrTimeout past its deadline (as `put`)."""
         ...
 
-    async def replicate(self, batch: ReplicateRequest) -> ReplicateResponse:
+    async def replicate(self, batch: ReplicateRequest, deadline_ms: int = 0) -> ReplicateResponse:
         """Merge another node's rows by the LWW rule, atomically, and record how far it got.
 
-        ``losers`` lists the incoming rows that lost the merge to a later local write.
+        ``losers`` lists the incoming rows that lost the merge to a later local write. Refused
+        whole (ErrTimeout) if it reaches the writer more than the clock tolerance past
+        ``deadline_ms``.
         """
         ...
 
@@ -118,10 +132,11 @@ class Store(Protocol):
         """Every row (tombstones included) whose key falls in ``bucket`` of ``buckets``."""
         ...
 
-    async def purge(self, ids: list[RowId]) -> int:
+    async def purge(self, ids: list[RowId], deadline_ms: int = 0) -> int:
         """Remove each named tombstone iff the key's row is still exactly that tombstone.
 
-        Purging bumps no version. Returns how many rows were removed.
+        Purging bumps no version. Returns how many rows were removed. The deadline as in
+        `replicate`.
         """
         ...
 

@@ -14,12 +14,14 @@ from dtm.core.digest import bucket_of, digest
 from dtm.core.hlc import HLC
 from dtm.core.order import Outcome
 from dtm.core.writes import (
+    Late,
     StoreState,
     TooFarAhead,
     Written,
     advance_applied,
     applied_through,
     apply_replicated,
+    batch_too_late,
     local_delete,
     local_put,
 )
@@ -56,10 +58,16 @@ class MemoryStore:
     def get(self, key: str) -> Row | None:
         return self._rows.get(key)
 
-    def scan(self, after: str | None, limit: int, max_bytes: int | None = None) -> list[Row]:
+    def scan(
+        self,
+        after: str | None,
+        limit: int,
+        max_bytes: int | None = None,
+        tombstones: bool = False,
+    ) -> list[Row]:
         start = 0 if after is None else bisect.bisect_right(self._keys, after)
-        live = (r for k in self._keys[start:] if not (r := self._rows[k]).deleted)
-        return take_within(live, limit, max_bytes)
+        rows = (self._rows[k] for k in self._keys[start:])
+        return take_within((r for r in rows if tombstones or not r.deleted), limit, max_bytes)
 
     def changes(self, since: int, limit: int, max_bytes: int | None = None) -> list[Row]:
         versions = sorted(v for v in self._by_version if v > since)
@@ -86,23 +94,36 @@ class MemoryStore:
         self._state = w.state
         return w.row
 
-    async def put(self, key: str, value: msgspec.Raw, seen_hlc: int = 0) -> Row:
-        w = local_put(self._state, key, value, self._now_ms(), seen_hlc)
+    async def put(
+        self, key: str, value: msgspec.Raw, seen_hlc: int = 0, deadline_ms: int = 0
+    ) -> Row:
+        w = local_put(self._state, key, value, self._now_ms(), seen_hlc, deadline_ms)
         if isinstance(w, TooFarAhead):
             self._skew_events += 1
             raise w.error()
+        if isinstance(w, Late):
+            raise w.error()
         return self._save(w)
 
-    async def delete(self, key: str, seen_hlc: int = 0) -> Row:
-        w = local_delete(self._state, self._rows.get(key), key, self._now_ms(), seen_hlc)
+    async def delete(self, key: str, seen_hlc: int = 0, deadline_ms: int = 0) -> Row:
+        rows = self._rows
+        w = local_delete(self._state, rows.get(key), key, self._now_ms(), seen_hlc, deadline_ms)
         if isinstance(w, TooFarAhead):
             self._skew_events += 1
+            raise w.error()
+        if isinstance(w, Late):
             raise w.error()
         if not isinstance(w, Written):
             raise w
         return self._save(w)
 
-    async def replicate(self, batch: ReplicateRequest) -> ReplicateResponse:
+    def _refuse_late(self, deadline_ms: int) -> None:
+        late = batch_too_late(self._state, deadline_ms, self._now_ms())
+        if late is not None:
+            raise late
+
+    async def replicate(self, batch: ReplicateRequest, deadline_ms: int = 0) -> ReplicateResponse:
+        self._refuse_late(deadline_ms)
         applied = ignored = 0
         losers: list[Row] = []
         held: list[int] = []
@@ -133,7 +154,8 @@ class MemoryStore:
     def bucket_rows(self, bucket: int, buckets: int) -> list[Row]:
         return [r for k, r in sorted(self._rows.items()) if bucket_of(k, buckets) == bucket]
 
-    async def purge(self, ids: list[RowId]) -> int:
+    async def purge(self, ids: list[RowId], deadline_ms: int = 0) -> int:
+        self._refuse_late(deadline_ms)
         purged = 0
         for rid in ids:
             row = self._rows.get(rid.key)

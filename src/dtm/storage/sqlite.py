@@ -155,13 +155,22 @@ class SqliteStore:
         rows = self._query(f"SELECT {COLS} FROM rows WHERE key = ?", (key,))
         return rows[0] if rows else None
 
-    def scan(self, after: str | None, limit: int, max_bytes: int | None = None) -> list[Row]:
+    def scan(
+        self,
+        after: str | None,
+        limit: int,
+        max_bytes: int | None = None,
+        tombstones: bool = False,
+    ) -> list[Row]:
         if limit <= 0:
             return []
+        live = "" if tombstones else "deleted = 0"
         if after is None:
-            sql = f"SELECT {COLS} FROM rows WHERE deleted = 0 ORDER BY key LIMIT ?"
+            where = f"WHERE {live}" if live else ""
+            sql = f"SELECT {COLS} FROM rows {where} ORDER BY key LIMIT ?"
             return self._query(sql, (limit,), max_bytes)
-        sql = f"SELECT {COLS} FROM rows WHERE key > ? AND deleted = 0 ORDER BY key LIMIT ?"
+        where = f"WHERE key > ? AND {live}" if live else "WHERE key > ?"
+        sql = f"SELECT {COLS} FROM rows {where} ORDER BY key LIMIT ?"
         return self._query(sql, (after, limit), max_bytes)
 
     def changes(self, since: int, limit: int, max_bytes: int | None = None) -> list[Row]:
@@ -217,17 +226,19 @@ class SqliteStore:
 
     # ------------------------------------------------------------------ writes
 
-    async def put(self, key: str, value: msgspec.Raw, seen_hlc: int = 0) -> Row:
-        return _expect(Row, await self._submit(Put(key, value, seen_hlc)))
+    async def put(
+        self, key: str, value: msgspec.Raw, seen_hlc: int = 0, deadline_ms: int = 0
+    ) -> Row:
+        return _expect(Row, await self._submit(Put(key, value, seen_hlc, deadline_ms)))
 
-    async def delete(self, key: str, seen_hlc: int = 0) -> Row:
-        return _expect(Row, await self._submit(Delete(key, seen_hlc)))
+    async def delete(self, key: str, seen_hlc: int = 0, deadline_ms: int = 0) -> Row:
+        return _expect(Row, await self._submit(Delete(key, seen_hlc, deadline_ms)))
 
-    async def replicate(self, batch: ReplicateRequest) -> ReplicateResponse:
-        return _expect(ReplicateResponse, await self._submit(Replicate(batch)))
+    async def replicate(self, batch: ReplicateRequest, deadline_ms: int = 0) -> ReplicateResponse:
+        return _expect(ReplicateResponse, await self._submit(Replicate(batch, deadline_ms)))
 
-    async def purge(self, ids: list[RowId]) -> int:
-        return _expect(int, await self._submit(Purge(list(ids))))
+    async def purge(self, ids: list[RowId], deadline_ms: int = 0) -> int:
+        return _expect(int, await self._submit(Purge(list(ids), deadline_ms)))
 
     async def close(self) -> None:
         """Answer every queued write, stop the writer thread and close every connection."""

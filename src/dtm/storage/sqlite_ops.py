@@ -15,11 +15,13 @@ import msgspec
 
 from dtm.core.order import Outcome
 from dtm.core.writes import (
+    Late,
     TooFarAhead,
     Written,
     advance_applied,
     applied_through,
     apply_replicated,
+    batch_too_late,
     local_delete,
     local_put,
 )
@@ -43,22 +45,26 @@ class Put:
     key: str
     value: msgspec.Raw
     seen_hlc: int
+    deadline_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class Delete:
     key: str
     seen_hlc: int
+    deadline_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class Replicate:
     batch: ReplicateRequest
+    deadline_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class Purge:
     ids: list[RowId]
+    deadline_ms: int = 0
 
 
 Command = Put | Delete | Replicate | Purge
@@ -67,21 +73,36 @@ Command = Put | Delete | Replicate | Purge
 def execute(
     conn: sqlite3.Connection, snap: Snapshot, command: Command, now_ms: Callable[[], int]
 ) -> tuple[Snapshot, object]:
-    """Run one op in the open transaction. An unchanged store returns ``snap`` itself."""
+    """Run one op in the open transaction. An unchanged store returns ``snap`` itself.
+
+    Each op's deadline is checked here, at the moment it is stamped or applied, under the one
+    writer: a write that waited past it in the queue (a paused process, a slow fsync, a busy
+    lock) is answered ErrTimeout and changes nothing."""
     if isinstance(command, Put):
         old = read_row(conn, command.key)
-        w = local_put(snap.state, command.key, command.value, now_ms(), command.seen_hlc)
+        w = local_put(
+            snap.state, command.key, command.value, now_ms(), command.seen_hlc, command.deadline_ms
+        )
         if isinstance(w, TooFarAhead):
             return _skewed(snap), w.error()
+        if isinstance(w, Late):
+            return snap, w.error()
         return save(conn, snap, old, w), w.row
     if isinstance(command, Delete):
         old = read_row(conn, command.key)
-        res = local_delete(snap.state, old, command.key, now_ms(), command.seen_hlc)
+        res = local_delete(
+            snap.state, old, command.key, now_ms(), command.seen_hlc, command.deadline_ms
+        )
         if isinstance(res, TooFarAhead):
             return _skewed(snap), res.error()
+        if isinstance(res, Late):
+            return snap, res.error()
         if not isinstance(res, Written):
             return snap, res
         return save(conn, snap, old, res), res.row
+    late = batch_too_late(snap.state, command.deadline_ms, now_ms())
+    if late is not None:
+        return snap, late
     if isinstance(command, Replicate):
         return replicate(conn, snap, command.batch, now_ms)
     return purge(conn, snap, command.ids)
