@@ -19,6 +19,7 @@ from dtm.core.syncplan import (
     Batch,
     Cursor,
     Pair,
+    WriteId,
     advance,
     cursor_of,
     fetch_since,
@@ -59,6 +60,28 @@ class _Lru(OrderedDict[str, "Row | Delivery"]):
             self.popitem(last=False)
 
 
+class _Held(OrderedDict[str, WriteId]):
+    """The newest write of each key a node is known to hold at its current epoch (bounded: a key
+    forgotten is only sent again, which is harmless)."""
+
+    def __init__(self, cap: int) -> None:
+        super().__init__()
+        self.cap = cap
+
+    def note(self, row: Row) -> None:
+        wid = (row.hlc, row.origin)
+        old = self.get(row.key)
+        if old is None or wid > old:
+            self[row.key] = wid
+        self.move_to_end(row.key)
+        while len(self) > self.cap:
+            self.popitem(last=False)
+
+    def holds(self, row: Row) -> bool:
+        have = self.get(row.key)
+        return have is not None and have >= (row.hlc, row.origin)
+
+
 class _Seen(OrderedDict[tuple[str, int, str, int, str], bool]):
     def __init__(self, cap: int) -> None:
         super().__init__()
@@ -91,6 +114,10 @@ class SyncEngine:
         self.candidates: dict[WriteKey, purge_rule.Candidate] = {}
         self._recent_rows: dict[str, _Lru] = {n: _Lru(recent) for n in nodes}
         self._recent_in: dict[str, _Lru] = {n: _Lru(recent) for n in nodes}
+        self.held: dict[str, _Held] = {n: _Held(recent * 4) for n in nodes}
+        # Pairs whose cursor moved without a batch (the echo rule of `on_ack`): the target's own
+        # record of the source's feed (`applied`, which sessions read) is owed an empty batch.
+        self.owed_applied: dict[Pair, int] = {}  # pair -> since when
         self.conflict_log: deque[Conflict] = deque(maxlen=log_size)
         self.conflict_total = 0
         self._seen_conflicts: _Seen = _Seen(log_size * 4)
@@ -132,14 +159,29 @@ class SyncEngine:
             return fetch_since(self.cursors, source, others, self.epochs) or 0
         return fetch_since(self.cursors, source, self.targets(source, reachable), self.epochs)
 
-    def learn_epoch(self, node: str, epoch: str, last_version: int) -> None:
-        """Take in a node's current epoch and version (from any answer of that node)."""
-        if self.epochs.get(node) not in (None, epoch):
+    def learn_epoch(self, node: str, epoch: str, last_version: int) -> bool:
+        """Take in a node's current epoch and version (from any answer of that node); True if
+        the epoch changed from a known one (the node was wiped or restored)."""
+        changed = self.epochs.get(node) not in (None, epoch)
+        if changed:
             self._recent_rows[node].clear()
             self._recent_in[node].clear()
+            self.held[node].clear()
             self.observed.pop(node, None)
+            for pair in [p for p in self.owed_applied if node in p]:
+                del self.owed_applied[pair]
         self.epochs[node] = epoch
-        self.last_versions[node] = last_version
+        if changed or last_version > self.last_versions.get(node, -1):
+            self.last_versions[node] = last_version
+        return changed
+
+    def look_since(self, target: str) -> int | None:
+        """Where to read ``target``'s feed just before writing into it (None: no need, since
+        nothing changed there since it was last read, or it was never read)."""
+        seen = self.observed.get(target)
+        if seen is None or seen >= self.last_versions.get(target, 0):
+            return None
+        return seen
 
     def on_page(
         self,
@@ -157,7 +199,7 @@ class SyncEngine:
         if again is not None and again < since:
             return PageOutcome((), True, ())
         found = self.observe(source, page, since, limit, now_ms)
-        batches = plan_batches(page, since, limit, self.cursors, targets, self.epochs)
+        batches = plan_batches(page, since, limit, self.cursors, targets, self.epochs, self.held)
         for b in batches:
             if b.rows:
                 self.oldest_pending[(b.source, b.target)] = b.rows[0].hlc
@@ -172,8 +214,10 @@ class SyncEngine:
         found: list[Conflict] = []
         rows = self._recent_rows[node]
         inbox = self._recent_in[node]
+        held = self.held[node]
         for row in page.rows:
             rows.put(row.key, row)
+            held.note(row)
             d = inbox.get(row.key)
             if isinstance(d, Delivery):
                 back = self._recent_in[d.source].get(row.key) if d.source in self.nodes else None
@@ -198,6 +242,8 @@ class SyncEngine:
         if new != self.cursors.get(pair):
             self.cursors[pair] = new
             self.dirty = True
+        self.owed_applied.pop(pair, None)
+        before = self.last_versions.get(batch.target)
         if resp.last_version >= self.last_versions.get(batch.target, 0):
             self.last_versions[batch.target] = resp.last_version
         self.rows_sent[pair] = self.rows_sent.get(pair, 0) + len(batch.rows)
@@ -218,10 +264,44 @@ class SyncEngine:
                 c = conflict(d, mine, back if isinstance(back, Delivery) else None, now_ms)
                 if c is not None:
                     found.append(c)
+            self.held[batch.target].note(row)
             if row.deleted:
                 self._note_held(row, batch.target, batch.target_epoch, resp.last_version)
+        if not held and before is not None and resp.last_version == before + resp.applied:
+            self._echo(batch, before, resp.last_version, now_ms)
         self._log(found)
         return found
+
+    def _echo(self, batch: Batch, before: int, after: int, now_ms: int) -> None:
+        """The target's versions (before, after] are exactly this batch's applied rows (nothing
+        else committed there meanwhile): a node known to hold all of them needs none of them back,
+        so its cursor from the target moves over them now, and no page of the target's feed ever
+        carries them to it (the echo). Its `applied` record gets an empty batch later."""
+        t = batch.target
+        if after == before:
+            return
+        if self.observed.get(t) == before:
+            self.observed[t] = after
+        if t not in self.epochs:
+            return
+        for x in self.members:
+            if x == t or x not in self.epochs:
+                continue
+            if cursor_of(self.cursors, t, x, self.epochs) != before:
+                continue
+            if not all(self.held[x].holds(r) for r in batch.rows):
+                continue
+            self.cursors[(t, x)] = Cursor(self.epochs[t], self.epochs[x], after)
+            self.owed_applied.setdefault((t, x), now_ms)
+            self.dirty = True
+
+    def applied_batch(self, pair: Pair) -> Batch | None:
+        """The empty batch that brings a target's `applied` record of a source up to the cursor."""
+        s, t = pair
+        if s not in self.epochs or t not in self.epochs or pair not in self.cursors:
+            return None
+        c = cursor_of(self.cursors, s, t, self.epochs)
+        return Batch(s, self.epochs[s], t, self.epochs[t], c, c, ())
 
     def _log(self, found: list[Conflict]) -> None:
         fresh: list[Conflict] = []
