@@ -234,9 +234,14 @@ class SyncLoop:
         if self.save_at is not None:
             times.append(self.save_at)
         for s in self.engine.members:
-            if s not in self.fetching:
+            # A source waiting for an answer (its feed read, its batches) is woken by it.
+            if s not in self.fetching and s not in self.ahead and not self._sending_from(s):
                 times.append(max(self.next_fetch.get(s, 0), self.health[s].down_until))
-        times += [t + self.cfg.applied_delay_ms for t in self.engine.owed_applied.values()]
+        times += [
+            t + self.cfg.applied_delay_ms
+            for pair, t in self.engine.owed_applied.items()
+            if pair not in self.busy
+        ]
         return max(self.now + 1, min(times))
 
     # ------------------------------------------------------------ step

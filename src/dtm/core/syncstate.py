@@ -108,6 +108,7 @@ class SyncEngine:
         self.purge_fence_ms = purge_fence_ms
         self._decided: dict[WriteKey, int] = {}  # when each purge was decided
         self.forgotten: set[str] = set()
+        self._members: tuple[int, list[str]] | None = None  # (len(forgotten), members)
         self.cursors: dict[Pair, Cursor] = {}
         self.epochs: dict[str, str] = {}
         self.last_versions: dict[str, int] = {}
@@ -132,7 +133,10 @@ class SyncEngine:
 
     @property
     def members(self) -> list[str]:
-        return [n for n in self.nodes if n not in self.forgotten]
+        if self._members is None or self._members[0] != len(self.forgotten):
+            live = [n for n in self.nodes if n not in self.forgotten]
+            self._members = (len(self.forgotten), live)
+        return self._members[1]
 
     def forget(self, node: str) -> None:
         """Remove ``node`` for good: no more polling, no batches, no purge held back by it."""
@@ -440,6 +444,7 @@ class SyncEngine:
     def restore(self, state: SyncStateFile) -> None:
         known = set(self.nodes)
         self.forgotten = {n for n in state.forgotten if n in known}
+        self._members = None
         for r in state.cursors:
             if r.source in known and r.target in known and r.source != r.target:
                 self.cursors[(r.source, r.target)] = Cursor(

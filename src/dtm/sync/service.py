@@ -101,7 +101,7 @@ class SyncService:
         for t in [*self._main, *self._tasks]:
             t.cancel()
         await asyncio.gather(*self._main, *self._tasks, return_exceptions=True)
-        await asyncio.to_thread(statefile.save, self.state_path, self.engine.snapshot())
+        await asyncio.to_thread(statefile.save_durably, self.state_path, self.engine.snapshot())
 
     def forget(self, node: str) -> None:
         """Remove ``node`` from the cluster for good (and wake the loop)."""
