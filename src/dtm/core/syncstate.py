@@ -7,7 +7,7 @@ Rule: state changes only through ``on_page`` / ``on_ack`` / ``on_purged`` / ``on
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -15,11 +15,11 @@ from dtm.core import purge as purge_rule
 from dtm.core.conflicts import Conflict, Delivery, conflict
 from dtm.core.hlc import physical_ms
 from dtm.core.repair import Repair
+from dtm.core.syncmemo import Held, Lru, Seen
 from dtm.core.syncplan import (
     Batch,
     Cursor,
     Pair,
-    WriteId,
     advance,
     cursor_of,
     fetch_since,
@@ -48,51 +48,6 @@ class PageOutcome:
     conflicts: tuple[Conflict, ...]
 
 
-class _Lru(OrderedDict[str, "Row | Delivery"]):
-    def __init__(self, cap: int) -> None:
-        super().__init__()
-        self.cap = cap
-
-    def put(self, key: str, value: Row | Delivery) -> None:
-        self[key] = value
-        self.move_to_end(key)
-        while len(self) > self.cap:
-            self.popitem(last=False)
-
-
-class _Held(OrderedDict[str, WriteId]):
-    """The newest write of each key a node is known to hold at its current epoch (bounded: a key
-    forgotten is only sent again, which is harmless)."""
-
-    def __init__(self, cap: int) -> None:
-        super().__init__()
-        self.cap = cap
-
-    def note(self, row: Row) -> None:
-        wid = (row.hlc, row.origin)
-        old = self.get(row.key)
-        if old is None or wid > old:
-            self[row.key] = wid
-        self.move_to_end(row.key)
-        while len(self) > self.cap:
-            self.popitem(last=False)
-
-    def holds(self, row: Row) -> bool:
-        have = self.get(row.key)
-        return have is not None and have >= (row.hlc, row.origin)
-
-
-class _Seen(OrderedDict[tuple[str, int, str, int, str], bool]):
-    def __init__(self, cap: int) -> None:
-        super().__init__()
-        self.cap = cap
-
-    def put(self, key: tuple[str, int, str, int, str], value: bool) -> None:
-        self[key] = value
-        while len(self) > self.cap:
-            self.popitem(last=False)
-
-
 class SyncEngine:
     """Cursors, epochs, purge candidates and the conflict log of one sync process."""
 
@@ -113,15 +68,15 @@ class SyncEngine:
         self.epochs: dict[str, str] = {}
         self.last_versions: dict[str, int] = {}
         self.candidates: dict[WriteKey, purge_rule.Candidate] = {}
-        self._recent_rows: dict[str, _Lru] = {n: _Lru(recent) for n in nodes}
-        self._recent_in: dict[str, _Lru] = {n: _Lru(recent) for n in nodes}
-        self.held: dict[str, _Held] = {n: _Held(recent * 4) for n in nodes}
+        self._recent_rows: dict[str, Lru] = {n: Lru(recent) for n in nodes}
+        self._recent_in: dict[str, Lru] = {n: Lru(recent) for n in nodes}
+        self.held: dict[str, Held] = {n: Held(recent * 4) for n in nodes}
         # Pairs whose cursor moved without a batch (the echo rule of `on_ack`): the target's own
         # record of the source's feed (`applied`, which sessions read) is owed an empty batch.
         self.owed_applied: dict[Pair, int] = {}  # pair -> since when
         self.conflict_log: deque[Conflict] = deque(maxlen=log_size)
         self.conflict_total = 0
-        self._seen_conflicts: _Seen = _Seen(log_size * 4)
+        self._seen_conflicts: Seen = Seen(log_size * 4)
         self.pair_conflicts: dict[Pair, int] = {}
         self.rows_sent: dict[Pair, int] = {}
         self.oldest_pending: dict[Pair, int] = {}  # hlc of the oldest row not yet applied
