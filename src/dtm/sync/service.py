@@ -90,6 +90,8 @@ class SyncService:
         self._main: list[asyncio.Task[None]] = []
         self._beat = time.monotonic()
         self._paused_until = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_ms = 0
 
     # ------------------------------------------------------------ lifecycle
 
@@ -98,6 +100,8 @@ class SyncService:
         self._main.append(asyncio.create_task(self._heartbeat(), name="heartbeat"))
 
     async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
         for t in [*self._main, *self._tasks]:
             t.cancel()
         await asyncio.gather(*self._main, *self._tasks, return_exceptions=True)
@@ -138,14 +142,24 @@ class SyncService:
                 task = asyncio.create_task(self._perform(w))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
-            delay = max(0.0, (rd.wake_ms - self.now_ms()) / 1000.0)
-            try:
-                ev: Event = await asyncio.wait_for(self._events.get(), delay)
-            except TimeoutError:
-                ev = Tick(self.now_ms())
-            self.loop.step(ev)
+            self._wake_at(rd.wake_ms)
+            self.loop.step(await self._events.get())
             while not self._events.empty():
                 self.loop.step(self._events.get_nowait())
+
+    def _wake_at(self, wake_ms: int) -> None:
+        """A Tick lands in the event queue at ``wake_ms`` (one timer, moved only if it must)."""
+        if self._timer is not None and self._timer_ms <= wake_ms and not self._timer.cancelled():
+            return  # an earlier wake-up is already set: the next ready() sets the later one
+        if self._timer is not None:
+            self._timer.cancel()
+        delay = max(0.0, (wake_ms - self.now_ms()) / 1000.0)
+        self._timer_ms = wake_ms
+        self._timer = asyncio.get_running_loop().call_later(delay, self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        self._events.put_nowait(Tick(self.now_ms()))
 
     def _take_conflicts(self) -> None:
         found, self.loop.conflicts = self.loop.conflicts, []
