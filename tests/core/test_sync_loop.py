@@ -101,11 +101,13 @@ def test_a_fault_and_its_recovery_are_one_warning_each() -> None:
     rd = lp.ready(now)
     for _ in range(4):  # a fails four times in a row, each retry after its backoff
         f = fetches(rd.work)["a"]
-        lp.step(Failed(f, "a", "connection refused", now))
+        lp.step(Failed(f, "a", "refused\n2026 INFO forged line", now))
         now += 6000
         rd = lp.ready(now)
         notes += rd.notes
     assert [n.level for n in notes if "failed" in n.text and n.level >= WARNING] == [WARNING]
+    assert all("\n" not in n.text for n in notes)  # a node's message is quoted, not spliced
+    assert any('"refused\\n2026 INFO forged line"' in n.text for n in notes)
     assert lp.health["a"].failures == 4
     f = fetches(rd.work)["a"]
     lp.step(Fetched(f, ChangesPage("a", "ea", 0, []), now))

@@ -13,6 +13,7 @@ Every log line is decided here, as a `Note`. The service (`dtm.sync.service`) an
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from dtm.core.conflicts import Conflict
@@ -45,6 +46,12 @@ from dtm.core.syncwork import (
 from dtm.wire import AntiEntropyResult, ChangesPage
 
 FAR_MS = 3_600_000
+
+
+def _q(text: str) -> str:
+    """Untrusted text (a node's error message) for a log line: JSON-quoted, so it cannot end the
+    line or carry control characters."""
+    return json.dumps(text)
 
 
 @dataclass
@@ -109,9 +116,9 @@ class SyncLoop:
         h.last_error = error
         if not h.failures:
             h.down_since = self.now
-            self._note(WARNING, f"{node} {call} failed (retrying with backoff): {error}")
+            self._note(WARNING, f"{node} {call} failed (retrying with backoff): {_q(error)}")
         else:
-            self._note(DEBUG, f"{node} {call} failed again (retry in {h.backoff} ms): {error}")
+            self._note(DEBUG, f"{node} {call} failed again (retry in {h.backoff} ms): {_q(error)}")
         h.failures += 1
 
     def _note(self, level: int, text: str) -> None:
@@ -364,7 +371,7 @@ class SyncLoop:
             self.now, sorted(ev.epochs), ev.buckets, ev.differing, repaired, ev.error
         )
         if ev.error:
-            self._note(WARNING, f"anti-entropy stopped early: {ev.error}")
+            self._note(WARNING, f"anti-entropy stopped early: {_q(ev.error)}")
         self._note(
             WARNING if repaired else INFO,
             f"anti-entropy over {','.join(sorted(ev.epochs))}: {ev.differing} of {ev.buckets}"
@@ -393,7 +400,7 @@ class SyncLoop:
             self.saving = False
             self.engine.dirty = True
             self.save_at = self.now + 1000
-            self._note(ERROR, f"cannot save sync state: {ev.error}")
+            self._note(ERROR, f"cannot save sync state: {_q(ev.error)}")
             return
         if ev.node in self.health:
             self._failed(ev.node, call, ev.error, ev.paused)

@@ -134,18 +134,26 @@ class SyncService:
 
     async def _run(self) -> None:
         while True:
-            rd = self.loop.ready(self.now_ms())
-            for note in rd.notes:
-                log.log(note.level, "%s", note.text)
-            self._take_conflicts()
-            for w in rd.work:
-                task = asyncio.create_task(self._perform(w))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-            self._wake_at(rd.wake_ms)
-            self.loop.step(await self._events.get())
-            while not self._events.empty():
-                self.loop.step(self._events.get_nowait())
+            try:
+                await self._turn()
+            except Exception:  # a bug in a decision: say so loudly, keep syncing
+                log.exception("the sync loop failed a turn; going on in 1 s")
+                await asyncio.sleep(1.0)
+
+    async def _turn(self) -> None:
+        """One turn: hand out the ready work, then step in the next answers."""
+        rd = self.loop.ready(self.now_ms())
+        for note in rd.notes:
+            log.log(note.level, "%s", note.text)
+        self._take_conflicts()
+        for w in rd.work:
+            task = asyncio.create_task(self._perform(w))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        self._wake_at(rd.wake_ms)
+        self.loop.step(await self._events.get())
+        while not self._events.empty():
+            self.loop.step(self._events.get_nowait())
 
     def _wake_at(self, wake_ms: int) -> None:
         """A Tick lands in the event queue at ``wake_ms`` (one timer, moved only if it must)."""
@@ -193,6 +201,9 @@ class SyncService:
             ev = Failed(w, node, exc.message, self.now_ms(), self._was_paused(started))
         except OSError as exc:  # the cursor file
             ev = Failed(w, "", str(exc), self.now_ms())
+        except Exception as exc:  # a bug: report it, and never leave the item in flight
+            log.exception("%s failed unexpectedly", type(w).__name__)
+            ev = Failed(w, _node_of(w), f"internal error: {exc!r}", self.now_ms())
         self._events.put_nowait(ev)
 
     async def _do(self, w: Work) -> Event:
