@@ -76,6 +76,7 @@ class SyncLoop:
         self.next_fetch: dict[str, int] = dict.fromkeys(engine.nodes, now_ms)
         self.busy: dict[Pair, Send] = {}
         self.queued: list[Send] = []
+        self._out: dict[str, int] = {}  # batches queued or in flight, per source
         self._later: list[Work] = []  # decided while stepping, handed out by the next ready()
         self.ahead: dict[str, Fetched] = {}
         self.purging = 0  # purge calls in flight
@@ -92,7 +93,8 @@ class SyncLoop:
     # ------------------------------------------------------------ reachability
 
     def reachable(self) -> list[str]:
-        return [n for n in self.engine.members if self.health[n].down_until <= self.now]
+        h = self.health
+        return [n for n in self.engine.members if h[n].down_until <= self.now]
 
     def _ok(self, node: str) -> None:
         h = self.health[node]
@@ -168,9 +170,20 @@ class SyncLoop:
         return self.cfg.wait_ms
 
     def _sending_from(self, source: str) -> bool:
-        return any(p[0] == source for p in self.busy) or any(
-            w.batch.source == source for w in self.queued
-        )
+        return self._out.get(source, 0) > 0
+
+    def _queue(self, w: Send) -> None:
+        self.queued.append(w)
+        self._out[w.batch.source] = self._out.get(w.batch.source, 0) + 1
+
+    def _answered(self, w: Send) -> bool:
+        """``w`` is answered: it leaves the busy set (False if it was not in flight)."""
+        pair = (w.batch.source, w.batch.target)
+        if self.busy.get(pair) is not w:
+            return False
+        del self.busy[pair]
+        self._out[pair[0]] -= 1
+        return True
 
     def _sends(self) -> list[Work]:
         out: list[Work] = []
@@ -195,6 +208,7 @@ class SyncLoop:
             if b is not None:
                 w = Send(b, None)
                 self.busy[pair] = w
+                self._out[pair[0]] = self._out.get(pair[0], 0) + 1
                 out.append(w)
         return out
 
@@ -307,7 +321,7 @@ class SyncLoop:
         full = len(page.rows) >= f.limit
         for b in out.batches:
             look = eng.look_since(b.target) if b.rows and not full else None
-            self.queued.append(Send(b, look))
+            self._queue(Send(b, look))
         if full and out.batches:  # paging a backlog: read the next page meanwhile
             self._later.append(self._fetch(f.source, out.batches[0].reach, 0))
         elif self.cfg.interval_ms is not None and not full:
@@ -317,9 +331,7 @@ class SyncLoop:
 
     def _sent(self, ev: Sent) -> None:
         w, b = ev.work, ev.work.batch
-        pair = (b.source, b.target)
-        if self.busy.get(pair) is w:
-            del self.busy[pair]
+        self._answered(w)
         self._ok(b.target)
         eng = self.engine
         if ev.looked is not None and w.look_since is not None:
@@ -387,9 +399,7 @@ class SyncLoop:
                 del self.fetching[w.source]
         elif isinstance(w, Send):
             call = "replicate"
-            pair = (w.batch.source, w.batch.target)
-            if self.busy.get(pair) is w:
-                del self.busy[pair]
+            self._answered(w)
         elif isinstance(w, Purge):
             call = "purge"
             self.purging = max(0, self.purging - 1)

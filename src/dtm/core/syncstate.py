@@ -63,7 +63,7 @@ class SyncEngine:
         self.purge_fence_ms = purge_fence_ms
         self._decided: dict[WriteKey, int] = {}  # when each purge was decided
         self.forgotten: set[str] = set()
-        self._members: tuple[int, list[str]] | None = None  # (len(forgotten), members)
+        self._members: list[str] = list(self.nodes)
         self.cursors: dict[Pair, Cursor] = {}
         self.epochs: dict[str, str] = {}
         self.last_versions: dict[str, int] = {}
@@ -88,14 +88,13 @@ class SyncEngine:
 
     @property
     def members(self) -> list[str]:
-        if self._members is None or self._members[0] != len(self.forgotten):
-            live = [n for n in self.nodes if n not in self.forgotten]
-            self._members = (len(self.forgotten), live)
-        return self._members[1]
+        """The nodes not forgotten, in config order (kept up to date by `forget`/`restore`)."""
+        return self._members
 
     def forget(self, node: str) -> None:
         """Remove ``node`` for good: no more polling, no batches, no purge held back by it."""
         self.forgotten.add(node)
+        self._members = [n for n in self.nodes if n not in self.forgotten]
         for pair in [p for p in self.cursors if node in p]:
             del self.cursors[pair]
         self.dirty = True
@@ -399,7 +398,7 @@ class SyncEngine:
     def restore(self, state: SyncStateFile) -> None:
         known = set(self.nodes)
         self.forgotten = {n for n in state.forgotten if n in known}
-        self._members = None
+        self._members = [n for n in self.nodes if n not in self.forgotten]
         for r in state.cursors:
             if r.source in known and r.target in known and r.source != r.target:
                 self.cursors[(r.source, r.target)] = Cursor(
