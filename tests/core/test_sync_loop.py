@@ -115,6 +115,18 @@ def test_a_fault_and_its_recovery_are_one_warning_each() -> None:
     assert [n.level for n in back] == [WARNING] and "after 4 failed calls" in back[0].text
 
 
+def test_a_node_still_starting_when_the_sync_starts_is_no_fault() -> None:
+    lp = loop()
+    rd = lp.ready(0)
+    f = fetches(rd.work)["a"]
+    lp.step(Failed(f, "a", "connection refused", 0))  # never reached yet: it is starting too
+    rd = lp.ready(200)
+    f = fetches(rd.work)["a"]
+    lp.step(Fetched(f, ChangesPage("a", "ea", 0, []), 200))
+    notes = [*rd.notes, *lp.ready(200).notes]
+    assert [n.level for n in notes if n.text.startswith("a ")] == [INFO, INFO]
+
+
 def test_a_timeout_while_the_sync_itself_was_paused_is_not_blamed_on_the_node() -> None:
     lp = loop()
     start(lp)

@@ -56,3 +56,19 @@ def test_a_frozen_sync_does_not_blame_the_nodes(cluster: Callable[..., LocalClus
     wait_until(lambda: any("did not run for" in x for x in lines(c)), 10, what="the pause noted")
     blamed = [x for x in lines(c) if "WARNING" in x and "failed" in x]
     assert blamed == [], blamed
+
+
+def test_a_sync_started_before_its_nodes_logs_nothing_above_info(
+    cluster: Callable[..., LocalCluster],
+) -> None:
+    c = cluster(nodes=2)
+    c.start("sync")  # as `make up` may: the nodes are not listening yet
+    c.start_nodes()
+    put(c.node_urls[0], "k1", 1)
+    converged(c)
+    caught_up(c)
+    assert any("is reachable now" in x for x in lines(c)) or not any(
+        "failed" in x for x in lines(c)
+    )
+    loud = [x for x in lines(c) if (m := LEVEL.match(x)) and m.group(1) != "INFO"]
+    assert loud == [], loud

@@ -88,7 +88,7 @@ class SyncLoop:
         self.notes: list[Note] = []
         self.conflicts: list[Conflict] = []  # found since the shell last took them
         self.anti_entropy: AntiEntropyResult | None = None
-        self._waiting_logged = False
+        self._reached: set[str] = set()  # nodes that answered since this process started
 
     # ------------------------------------------------------------ reachability
 
@@ -99,12 +99,15 @@ class SyncLoop:
     def _ok(self, node: str) -> None:
         h = self.health[node]
         if h.failures:
+            # A node not reached since this process started was starting too: no fault.
             self._note(
-                WARNING,
-                f"{node} is reachable again (after {h.failures} failed calls,"
-                f" {(self.now - h.down_since) / 1000:.1f} s)",
+                WARNING if node in self._reached else INFO,
+                f"{node} is reachable {'again' if node in self._reached else 'now'} (after"
+                f" {h.failures} failed calls, {(self.now - h.down_since) / 1000:.1f} s)",
             )
-        self.health[node] = Health()
+        self._reached.add(node)
+        if h.failures or h.last_error:
+            self.health[node] = Health()
 
     def _failed(self, node: str, call: str, error: str, paused: bool) -> None:
         if paused:
@@ -118,7 +121,8 @@ class SyncLoop:
         h.last_error = error
         if not h.failures:
             h.down_since = self.now
-            self._note(WARNING, f"{node} {call} failed (retrying with backoff): {_q(error)}")
+            level = WARNING if node in self._reached else INFO
+            self._note(level, f"{node} {call} failed (retrying with backoff): {_q(error)}")
         else:
             self._note(DEBUG, f"{node} {call} failed again (retry in {h.backoff} ms): {_q(error)}")
         h.failures += 1
