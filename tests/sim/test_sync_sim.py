@@ -106,14 +106,14 @@ def test_sim_late_copies_of_retried_writes_never_win_over_later_writes() -> None
     """A retried write whose first attempt lands late is the same write: the oracle (the last
     acknowledged write of each key wins) holds on every node."""
     late = 0
-    for seed in range(150):
+    for seed in range(80):
         sim = Sim(seed, n=3, limit=3, faults=Faults(retry=0.5))
         for _ in range(250):
             sim.step()
         late += sim.stats.late_copies
         sim.quiesce()
         sim.check()
-    assert late > 100
+    assert late > 50
 
 
 @pytest.mark.xfail(
@@ -128,5 +128,7 @@ def test_sim_sessions_read_their_writes_with_wipes_under_live_sessions() -> None
         sim = simulate(seed)
         stale += sim.stats.stale_reads
         reads += sim.stats.session_reads
+        if stale and reads > 100:
+            break
     assert reads > 100
     assert stale == 0, f"{stale} of {reads} session reads missed the session's own write"
