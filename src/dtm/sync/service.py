@@ -32,6 +32,7 @@ from dtm.core.syncwork import (
     Purge,
     Purged,
     Repaired,
+    Save,
     Saved,
     Send,
     Sent,
@@ -46,6 +47,13 @@ from dtm.sync.metrics import SyncMetrics
 
 log = logging.getLogger("dtm.sync")
 
+CALLS: dict[type, str] = {
+    Fetch: "changes",
+    Send: "replicate",
+    Purge: "purge",
+    AntiEntropy: "anti-entropy",
+    Save: "state-file",
+}
 BEAT_S = 0.1
 PAUSE_S = 1.0  # a heartbeat this late means this process was frozen (SIGSTOP, a stalled host)
 
@@ -193,11 +201,12 @@ class SyncService:
 
     async def _perform(self, w: Work) -> None:
         started = time.monotonic()
+        self.metrics.calls.labels(CALLS[type(w)]).inc()
         try:
             ev = await self._do(w)
         except DtmError as exc:
             node = _node_of(w)
-            self.metrics.errors.labels(node, type(w).__name__.lower()).inc()
+            self.metrics.errors.labels(node, CALLS[type(w)]).inc()
             ev = Failed(w, node, exc.message, self.now_ms(), self._was_paused(started))
         except OSError as exc:  # the cursor file
             ev = Failed(w, "", str(exc), self.now_ms())
