@@ -324,9 +324,12 @@ class SyncLoop:
             return
         full = len(page.rows) >= f.limit
         for b in out.batches:
-            look = eng.look_since(b.target) if b.rows and not full else None
-            self._queue(Send(b, look))
-        if full and out.batches:  # paging a backlog: read the next page meanwhile
+            if not b.rows:  # the target holds all of it: no call now, `applied` follows later
+                eng.settle(b, self.now)
+                continue
+            look = eng.look_since(b.target) if not full else None
+            self._queue(Send(b, look, eng.last_versions.get(b.target)))
+        if full and self._sending_from(f.source):  # paging a backlog: read the next page now
             self._later.append(self._fetch(f.source, out.batches[0].reach, 0))
         elif self.cfg.interval_ms is not None and not full:
             self.next_fetch[f.source] = self.now + self.cfg.interval_ms
@@ -340,7 +343,7 @@ class SyncLoop:
         eng = self.engine
         if ev.looked is not None and w.look_since is not None:
             self.conflicts += eng.observe(b.target, ev.looked, w.look_since, b.reach, self.now)
-        self.conflicts += eng.on_ack(b, ev.resp, self.now)
+        self.conflicts += eng.on_ack(b, ev.resp, self.now, w.before)
         if b.rows:
             r = ev.resp
             self._note(

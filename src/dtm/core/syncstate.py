@@ -190,8 +190,11 @@ class SyncEngine:
         self._log(found)
         return found
 
-    def on_ack(self, batch: Batch, resp: ReplicateResponse, now_ms: int) -> list[Conflict]:
+    def on_ack(
+        self, batch: Batch, resp: ReplicateResponse, now_ms: int, before: int | None = None
+    ) -> list[Conflict]:
         """The target durably applied ``batch``: advance its cursor, note what it now holds.
+        ``before`` is the target's version as known when the batch was sent (for the echo rule).
 
         Rows it held back (``resp.held_from`` on) are not noted: they come again with a later page.
         """
@@ -201,7 +204,8 @@ class SyncEngine:
             self.cursors[pair] = new
             self.dirty = True
         self.owed_applied.pop(pair, None)
-        before = self.last_versions.get(batch.target)
+        if before is None:
+            before = self.last_versions.get(batch.target)
         if resp.last_version >= self.last_versions.get(batch.target, 0):
             self.last_versions[batch.target] = resp.last_version
         self.rows_sent[pair] = self.rows_sent.get(pair, 0) + len(batch.rows)
@@ -252,6 +256,16 @@ class SyncEngine:
             self.cursors[(t, x)] = Cursor(self.epochs[t], self.epochs[x], after)
             self.owed_applied.setdefault((t, x), now_ms)
             self.dirty = True
+
+    def settle(self, batch: Batch, now_ms: int) -> None:
+        """A batch with no rows to send (the target holds every write in its range): its cursor
+        moves now, with no call; the target's `applied` record gets an empty batch later."""
+        pair = (batch.source, batch.target)
+        new = advance(self.cursors, batch, self.epochs)
+        if new != self.cursors.get(pair):
+            self.cursors[pair] = new
+            self.dirty = True
+        self.owed_applied.setdefault(pair, now_ms)
 
     def applied_batch(self, pair: Pair) -> Batch | None:
         """The empty batch that brings a target's `applied` record of a source up to the cursor."""

@@ -29,10 +29,12 @@ class Fetch:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Send:
-    """Deliver ``batch``; if ``look_since`` is set, first read the target's feed from there."""
+    """Deliver ``batch``; if ``look_since`` is set, first read the target's feed from there.
+    ``before`` is the target's version as known when the batch was planned."""
 
     batch: Batch
     look_since: int | None
+    before: int | None = None
 
 
 @dataclass(frozen=True, slots=True, eq=False)
