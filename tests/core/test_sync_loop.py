@@ -191,3 +191,23 @@ def test_never_two_reads_of_a_source_nor_two_batches_of_a_pair_in_flight(
             lp.step(Saved(w, now))
         else:
             lp.step(Failed(w, "a", "dropped", now))
+
+
+def test_the_echo_read_before_its_ack_costs_no_call_and_applied_follows() -> None:
+    lp = loop()
+    start(lp)
+    rd = lp.ready(10)
+    fa, fb = fetches(rd.work)["a"], fetches(rd.work)["b"]
+    lp.step(Fetched(fa, ChangesPage("a", "ea", 1, [row("k", 1, 100, "a")]), 10))
+    (send,) = [w for w in lp.ready(10).work if isinstance(w, Send)]
+    # b's long-poll wakes with the copy before the replicate's answer is in
+    lp.step(Fetched(fb, ChangesPage("b", "eb", 1, [row("k", 1, 100, "a")]), 11))
+    rd = lp.ready(11)
+    assert not [w for w in rd.work if isinstance(w, Send)]  # a holds it: nothing to send
+    assert lp.engine.cursors[("b", "a")].version == 1
+    lp.step(Sent(send, None, ReplicateResponse(1, 0, 1), 12))
+    lp.ready(12)
+    later = [w for w in lp.ready(11 + CFG.applied_delay_ms).work if isinstance(w, Send)]
+    assert [(w.batch.source, w.batch.target, w.batch.rows, w.batch.reach) for w in later] == [
+        ("b", "a", (), 1)
+    ]
