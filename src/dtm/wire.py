@@ -629,18 +629,33 @@ class SyncStatus(Wire, frozen=True):
     errors: dict[NodeName, str] = {}  # the last error of each node currently in backoff
 
 
-class ConflictEntry(Wire, frozen=True):
-    """One conflict: the same key written on two nodes; last-writer-wins kept ``winner``."""
+class ConflictWrite(Wire, frozen=True):
+    """One side of a conflict: a write exactly as its origin made it (``value`` null for a
+    delete). ``wall_ms`` is the stamp's physical part: when, by its origin's clock, it was made."""
 
+    value: msgspec.Raw
+    deleted: bool
+    hlc: Stamp
+    wall_ms: UnixMs
+    origin: NodeName
+
+
+class ConflictEntry(Wire, frozen=True):
+    """One conflict: ``key`` was written on two nodes concurrently; last-writer-wins kept
+    ``winner`` and ``loser`` was lost. ``node`` is where the two met and the merge decided it,
+    ``at_ms`` when the sync saw it (its clock), ``seq`` the entry's number in the on-disk log."""
+
+    seq: Count
     key: Key
-    winner: Row
-    loser: Row
+    winner: ConflictWrite
+    loser: ConflictWrite
     node: NodeName
     at_ms: UnixMs
 
 
 class ConflictLog(Wire, frozen=True):
-    """`GET /v1/conflicts`: the most recent conflicts (oldest first) and the total since start."""
+    """`GET /v1/conflicts?limit=N`: the newest conflicts (oldest first) and how many the log has
+    recorded in all (it survives restarts; older entries are dropped past its bound)."""
 
     total: Count
     conflicts: list[ConflictEntry]

@@ -2,10 +2,15 @@
 
 One seed fixes everything: a manual clock (with a fixed skew per node, so two nodes may be up to
 twice the max offset apart: stamps are refused and rows held back), random client writes,
-deletes and re-creates on every node, a network that drops, duplicates and reorders deliveries,
-partitions between the sync process and nodes, sync crashes between any two steps (keeping only
-its persisted state), and epoch resets (a node wiped to a new empty store). The sync side is the
-very `SyncEngine` the service runs; this file only plays the shell's part of performing its work.
+deletes and re-creates on every node (some through sessions, some retried on another node with a
+late copy of the same write landing afterwards), a network that drops, duplicates, delays and
+reorders calls (a call not answered within the call timeout fails and is never applied),
+partitions between the sync process and nodes, a node moving to another address (the shell
+resolves names again on reconnect), sync crashes between any two steps (keeping only its
+persisted state; calls it had in flight may still land), and epoch resets (a node wiped to a
+new empty store under live sessions). The sync side is the very `SyncLoop` the service runs:
+this file only performs the work its `ready()` hands out and steps the answers back in, exactly
+as `dtm.sync.service` does.
 
 After healing, `quiesce` runs sync rounds until nothing moves, and `check` compares every node
 with the last-writer-wins oracle of the acknowledged writes.
@@ -16,15 +21,32 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import msgspec
 
+from dtm.core import session
 from dtm.core.order import write_id
-from dtm.core.repair import differing_buckets, plan_repairs
-from dtm.core.syncplan import Batch
+from dtm.core.repair import Repair, differing_buckets, plan_repairs
+from dtm.core.syncloop import SyncLoop
 from dtm.core.syncstate import SyncEngine
+from dtm.core.syncwork import (
+    AntiEntropy,
+    Event,
+    Failed,
+    Fetch,
+    Fetched,
+    LoopConfig,
+    Purge,
+    Purged,
+    Repaired,
+    Save,
+    Saved,
+    Send,
+    Sent,
+    Work,
+)
 from dtm.errors import ErrNoDataFound, ErrSyntaxInvalidArgs
 from dtm.storage.memory import MemoryStore
 from dtm.wire import (
@@ -32,7 +54,9 @@ from dtm.wire import (
     ChangesPage,
     Digest,
     ReplicateRequest,
+    ReplicateResponse,
     Row,
+    SessionToken,
     SyncStateFile,
     decode,
     encode,
@@ -42,8 +66,20 @@ T = TypeVar("T")
 
 KEYS = [f"k{i}" for i in range(8)]
 MAX_SKEW_MS = 20
-CALL_TIMEOUT_MS = 10  # a batch not delivered this long after its rows were read is dropped
+CALL_TIMEOUT_MS = 10  # a call not answered this long after it was sent fails, never applied
 BUCKETS = 8
+SESSIONS = 3
+LOOP = LoopConfig(
+    wait_ms=20,
+    coalesce_ms=1,
+    applied_delay_ms=2,
+    save_every_ms=1,
+    purge_every_ms=5,
+    anti_entropy_every_ms=60,
+    backoff_min_ms=1,
+    backoff_max_ms=8,
+    held_retry_ms=1,
+)
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
@@ -63,7 +99,8 @@ class Faults:
     crash: float = 0.02
     partition: float = 0.02
     wipe: float = 0.004
-    persist: float = 0.7  # chance the cursor file is written right after an ack
+    move: float = 0.005  # a node's address changes
+    retry: float = 0.1  # a client write is retried on another node; its late copy lands later
 
 
 @dataclass
@@ -76,14 +113,35 @@ class Stats:
     conflicts: int = 0
     refused: int = 0  # client writes whose seen stamp was beyond the node's max offset
     held: int = 0  # deliveries in which the target held rows back (too far ahead of its clock)
+    moves: int = 0
+    late_copies: int = 0
+    session_reads: int = 0
+    stale_reads: int = 0  # a session read served without the session's own write
+    calls: int = 0
+
+
+@dataclass
+class InFlight:
+    work: Work
+    sent_at: int
+    proc: SyncProc | None  # None: its sync process crashed (the call may still land)
 
 
 @dataclass
 class SyncProc:
     disk: bytes | None
-    engine: SyncEngine
-    pending: list[Batch]
-    read_at: dict[int, int] = field(default_factory=dict)  # id(batch) -> when its rows were read
+    loop: SyncLoop
+    resolved: dict[str, int] = field(default_factory=dict)  # node -> address the shell uses
+
+
+@dataclass
+class Session:
+    token: SessionToken = field(default_factory=lambda: SessionToken({}, {}, 0))
+    wrote: dict[str, Row] = field(default_factory=dict)  # key -> this session's last write
+
+
+def _engine(names: list[str]) -> SyncEngine:
+    return SyncEngine(names, recent=64, purge_fence_ms=4 * CALL_TIMEOUT_MS + 1)
 
 
 @dataclass
@@ -93,6 +151,7 @@ class Sim:
     limit: int
     faults: Faults = field(default_factory=Faults)
     two_syncs: float = 0.0
+    resolve_again: bool = True  # the shell's DNS: resolve on every new connection
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -100,6 +159,7 @@ class Sim:
         self.names = [f"n{i}" for i in range(1, self.n + 1)]
         self.skew = {x: self.rng.randint(-MAX_SKEW_MS, MAX_SKEW_MS) for x in self.names}
         self.gen = dict.fromkeys(self.names, 0)
+        self.address = dict.fromkeys(self.names, 0)
         self.stores = {x: self._new_store(x) for x in self.names}
         self.down_until = dict.fromkeys(self.names, 0)  # a wiped node restarting
         self.partitioned: set[str] = set()
@@ -107,28 +167,20 @@ class Sim:
         self.vulnerable: set[tuple[str, int, str]] = set()
         self.max_hlc = 0
         self.stats = Stats()
-        # One or two sync processes at once, each with its own state file and batches in flight.
-        self.procs = [
-            SyncProc(
-                None, SyncEngine(self.names, recent=64, purge_fence_ms=CALL_TIMEOUT_MS + 1), []
-            )
-        ]
+        self.sessions = [Session() for _ in range(SESSIONS)]
+        self.late: list[tuple[str, Row, int]] = []  # (node, write, when it lands)
+        self.inflight: list[InFlight] = []
+        # One or two sync processes at once, each with its own state file and calls in flight.
+        self.procs = [self._proc(None)]
         if self.rng.random() < self.two_syncs:
-            self.procs.append(
-                SyncProc(
-                    None, SyncEngine(self.names, recent=64, purge_fence_ms=CALL_TIMEOUT_MS + 1), []
-                )
-            )
-        self.cur = self.procs[0]
+            self.procs.append(self._proc(None))
         self.lossy = True
 
-    @property
-    def engine(self) -> SyncEngine:
-        return self.cur.engine
-
-    @property
-    def pending(self) -> list[Batch]:
-        return self.cur.pending
+    def _proc(self, disk: bytes | None) -> SyncProc:
+        eng = _engine(self.names)
+        if disk is not None:
+            eng.restore(decode(disk, SyncStateFile))
+        return SyncProc(disk, SyncLoop(eng, replace(LOOP, batch=self.limit), self.t))
 
     # ------------------------------------------------------------ world
 
@@ -137,21 +189,22 @@ class Sim:
         epoch = hashlib.blake2b(f"{x}-e{self.gen[x]}".encode(), digest_size=8).hexdigest()
         return MemoryStore(x, epoch, lambda: self.t + self.skew[x], MAX_SKEW_MS)
 
-    def _boot(self) -> SyncEngine:
-        eng = SyncEngine(self.names, recent=64, purge_fence_ms=CALL_TIMEOUT_MS + 1)
-        if self.cur.disk is not None:
-            eng.restore(decode(self.cur.disk, SyncStateFile))
-        return eng
+    def up(self, x: str) -> bool:
+        return x not in self.partitioned and self.down_until[x] <= self.t
 
-    def reachable(self) -> list[str]:
-        return [x for x in self.names if x not in self.partitioned and self.down_until[x] <= self.t]
+    def _ack(self, row: Row) -> None:
+        self.acked[row.key].append(row)
+        self.max_hlc = max(self.max_hlc, row.hlc)
 
     def client_write(self) -> None:
         x = self.rng.choice(self.names)
         if self.down_until[x] > self.t:
             return
         key = self.rng.choice(KEYS)
+        sess = self.rng.choice(self.sessions) if self.rng.random() < 0.5 else None
         seen = self.max_hlc if self.rng.random() < 0.5 else 0
+        if sess is not None:
+            seen = sess.token.hlc
         store = self.stores[x]
         try:
             if self.rng.random() < 0.3:
@@ -164,8 +217,50 @@ class Sim:
         except ErrSyntaxInvalidArgs:  # the seen stamp is too far ahead of this node's clock
             self.stats.refused += 1
             return
-        self.acked[key].append(row)
-        self.max_hlc = max(self.max_hlc, row.hlc)
+        self._ack(row)
+        if sess is not None:
+            got = session.contribution(x, store.epoch, row.version, row.hlc)
+            sess.token = session.merge_tokens(sess.token, got)
+            sess.wrote[key] = row
+        others = [y for y in self.names if y != x]
+        if self.lossy and self.rng.random() < self.faults.retry:
+            # The first attempt went to another node, which was frozen: the balancer retried it
+            # here. The frozen node applies its copy later, as the same write (same stamp).
+            self.late.append((self.rng.choice(others), row, self.t + self.rng.randint(1, 40)))
+
+    def land_late_copies(self) -> None:
+        keep: list[tuple[str, Row, int]] = []
+        for x, row, when in self.late:
+            if when > self.t:
+                keep.append((x, row, when))
+            elif self.down_until[x] <= self.t and x != row.origin:
+                store = self.stores[x]
+                epoch = self.stores[row.origin].epoch
+                run(store.replicate(ReplicateRequest(row.origin, epoch, 0, [row])))
+                self.stats.late_copies += 1
+        self.late = keep
+
+    def session_read(self) -> None:
+        """A session reads every key on a node that may serve its token (the session rule)."""
+        sess = self.rng.choice(self.sessions)
+        x = self.rng.choice(self.names)
+        if self.down_until[x] > self.t or not sess.wrote:
+            return
+        store = self.stores[x]
+        st = store.stats()
+        if session.unmet(sess.token, x, store.epoch, store.last_version(), st.applied):
+            return
+        self.stats.session_reads += 1
+        for key, mine in sess.wrote.items():
+            if (mine.key, mine.hlc, mine.origin) in self.vulnerable:
+                continue  # lost with a wiped node: nobody can show it
+            got = store.get(key)
+            if got is None and any(
+                w.deleted and write_id(w) >= write_id(mine) for w in self.acked[key]
+            ):
+                continue  # deleted (by this session or later), the tombstone purged since
+            if got is None or write_id(got) < write_id(mine):
+                self.stats.stale_reads += 1
 
     def wipe(self, x: str) -> None:
         """Replace ``x`` by an empty store with a new epoch; it is down for a while."""
@@ -177,184 +272,227 @@ class Sim:
                 )
                 if not held:
                     self.vulnerable.add((w.key, w.hlc, w.origin))
+        self.late = [(y, r, w) for y, r, w in self.late if y != x]
         self.gen[x] += 1
         self.stores[x] = self._new_store(x)
         self.down_until[x] = self.t + 2 * MAX_SKEW_MS + 2
         self.stats.wipes += 1
 
+    def move(self, x: str) -> None:
+        """``x`` comes back at another address (its name now resolves there)."""
+        self.address[x] += 1
+        self.stats.moves += 1
+
     # ------------------------------------------------------------ the shell's part
 
-    def crash(self) -> None:
-        """The sync process dies: in-memory state and in-flight batches are gone."""
-        self.cur.engine = self._boot()
-        self.cur.pending = []
-        self.cur.read_at.clear()
+    def crash(self, proc: SyncProc) -> None:
+        """A sync process dies: its memory is gone; calls it had in flight may still land."""
+        for f in self.inflight:
+            if f.proc is proc:
+                f.proc = None
+        fresh = self._proc(proc.disk)
+        proc.loop, proc.resolved = fresh.loop, {}
         self.stats.crashes += 1
 
-    def persist(self) -> None:
-        if self.engine.dirty:
-            self.cur.disk = encode(self.engine.snapshot())
+    def ready(self, proc: SyncProc) -> None:
+        """What the service does after every event: take the work ``ready`` hands out."""
+        rd = proc.loop.ready(self.t)
+        self.inflight += [InFlight(w, self.t, proc) for w in rd.work]
 
-    def _page(self, store: MemoryStore, since: int) -> ChangesPage:
+    def _reach(self, proc: SyncProc | None, x: str) -> bool:
+        """Can the shell reach ``x``? A moved node is reached only at its new address."""
+        if not self.up(x):
+            return False
+        if proc is None:
+            return True
+        have = proc.resolved.setdefault(x, self.address[x])
+        if have != self.address[x]:
+            if self.resolve_again:
+                del proc.resolved[x]  # the connection failed: resolve again next time
+            return False
+        return True
+
+    def _lose(self) -> bool:
+        return self.lossy and self.rng.random() < self.faults.drop_request
+
+    def _page(self, store: MemoryStore, since: int, limit: int) -> ChangesPage:
         """What `GET /v1/changes` answers: last_version read before the rows."""
         top = store.last_version()
-        rows = store.changes(since, self.limit)
+        rows = store.changes(since, limit)
         return ChangesPage(store.node, store.epoch, max([top, *(r.version for r in rows)]), rows)
 
-    def fetch(self, source: str) -> None:
-        reach = self.reachable()
-        if source not in reach:
-            return
-        since = self.engine.plan_fetch(source, reach)
-        if since is None:
-            return
-        page = self._page(self.stores[source], since)
-        out = self.engine.on_page(source, since, self.limit, page, reach, self.t)
-        self.stats.conflicts += len(out.conflicts)
-        busy = {(b.source, b.target) for b in self.pending}
-        fresh = [b for b in out.batches if (b.source, b.target) not in busy]
-        self.pending.extend(fresh)
-        self.cur.read_at.update({id(b): self.t for b in fresh})
+    def complete(self, f: InFlight) -> None:
+        """The network answers one call (or it fails); its event goes to its sync process."""
+        self.inflight.remove(f)
+        self.stats.calls += 1
+        ev = self._perform(f)
+        if f.proc is not None and ev is not None:
+            f.proc.loop.step(ev)
+            self.stats.conflicts += len(f.proc.loop.conflicts)
+            f.proc.loop.conflicts.clear()
+            self.ready(f.proc)
 
-    def deliver_one(self) -> int:
-        """Send one pending batch (random choice: reordering). Returns rows the target applied."""
-        if not self.pending:
-            return 0
-        b = self.pending.pop(self.rng.randrange(len(self.pending)))
-        read_at = self.cur.read_at.pop(id(b))
-        if b.target not in self.reachable() or self.t - read_at > CALL_TIMEOUT_MS:
-            return 0  # unreachable, or the call timed out: never applied
-        if self.lossy and self.rng.random() < self.faults.drop_request:
-            return 0
+    def _perform(self, f: InFlight) -> Event | None:
+        w, p = f.work, f.proc
+        if isinstance(w, Save):
+            if p is not None:
+                p.disk = encode(w.state)
+            return Saved(w, self.t)
+        node = _node(w)
+        wait = w.wait_ms if isinstance(w, Fetch) else 0
+        timed_out = self.t - f.sent_at > CALL_TIMEOUT_MS + wait
+        if node and (timed_out or not self._reach(p, node) or self._lose()):
+            return Failed(w, node, "unreachable, dropped or timed out", self.t)
+        ev = self._call(w)
+        if self.lossy and self.rng.random() < self.faults.drop_response:
+            return Failed(w, node, "answer lost", self.t)
+        return ev
+
+    def _call(self, w: Work) -> Event:
+        if isinstance(w, Fetch):
+            page = self._page(self.stores[w.source], w.since, w.limit)
+            return Fetched(w, page, self.t)
+        if isinstance(w, Send):
+            return self._send(w)
+        if isinstance(w, Purge):
+            n = run(self.stores[w.node].purge(list(w.rids)))
+            self.stats.purged += n
+            return Purged(w, n, self.t)
+        assert isinstance(w, AntiEntropy)
+        return self._anti_entropy(w)
+
+    def _send(self, w: Send) -> Sent:
+        b = w.batch
         target = self.stores[b.target]
-        seen = self.engine.observed.get(b.target)
-        if b.rows and seen is not None and self.rng.random() < 0.5:
-            # The shell's look before writing: read the target's newest changes first.
-            self.stats.conflicts += len(
-                self.engine.observe(b.target, self._page(target, seen), seen, self.limit, self.t)
-            )
+        looked = None
+        if w.look_since is not None:
+            looked = self._page(target, w.look_since, self.limit)
         req: ReplicateRequest = b.request()
         resp = run(target.replicate(req))
         self.stats.held += resp.held_from != 0
-        applied = resp.applied
         if self.lossy and self.rng.random() < self.faults.duplicate:
-            resp = run(target.replicate(req))
-            applied += resp.applied
-        if self.lossy and self.rng.random() < self.faults.drop_response:
-            return applied
-        self.stats.conflicts += len(self.engine.on_ack(b, resp, self.t))
-        if not self.lossy or self.rng.random() < self.faults.persist:
-            self.persist()
-        return applied
+            run(target.replicate(req))
+        return Sent(w, looked, resp, self.t)
 
-    def purge(self) -> int:
-        reach = self.reachable()
-        done = 0
-        for x, rids in self.engine.purge_plan(reach, self.t).items():
-            if self.lossy and self.rng.random() < self.faults.drop_request:
-                continue
-            n = run(self.stores[x].purge(rids))
-            done += n
-            if self.lossy and self.rng.random() < self.faults.drop_response:
-                continue
-            self.engine.on_purged(x, rids, n)
-        self.stats.purged += done
-        return done
-
-    def anti_entropy(self) -> int:
-        reach = self.reachable()
-        if len(reach) < 2:
-            return 0
-        digests = {}
+    def _anti_entropy(self, w: AntiEntropy) -> Repaired:
+        reach = [x for x in w.nodes if self.up(x)]
+        digests: dict[str, Digest] = {}
         for x in reach:
             s = self.stores[x]
-            self.engine.learn_epoch(x, s.epoch, s.last_version())
             digests[x] = Digest(x, s.epoch, s.last_version(), s.digest(BUCKETS))
-        repaired = 0
-        for bucket in differing_buckets(digests):
+        epochs = {x: (d.epoch, d.last_version) for x, d in digests.items()}
+        repairs: list[tuple[Repair, ReplicateResponse, str]] = []
+        differing = differing_buckets(digests)
+        for bucket in differing:
             rows = {
                 x: BucketRows(x, self.stores[x].epoch, self.stores[x].bucket_rows(bucket, BUCKETS))
                 for x in reach
             }
-            for rep in plan_repairs(rows, self.engine.repair_skip()):
+            for rep in plan_repairs(rows, w.skip):
                 target = self.stores[rep.target]
-                resp = run(
-                    target.replicate(
-                        ReplicateRequest(rep.holder, rep.holder_epoch, 0, list(rep.rows))
-                    )
-                )
-                repaired += resp.applied
-                self.engine.on_repaired(rep, resp, target.epoch)
-        self.stats.repaired += repaired
-        return repaired
+                req = ReplicateRequest(rep.holder, rep.holder_epoch, 0, list(rep.rows))
+                resp = run(target.replicate(req))
+                self.stats.repaired += resp.applied
+                repairs.append((rep, resp, target.epoch))
+        return Repaired(w, epochs, repairs, len(differing), BUCKETS, None, self.t)
+
+    def _answerable(self, f: InFlight) -> bool:
+        """A long-poll answers only once its feed has news or its wait is over."""
+        w = f.work
+        if not isinstance(w, Fetch) or w.wait_ms == 0 or not self.up(w.source):
+            return True
+        if self.t - f.sent_at >= w.wait_ms:
+            return True
+        return self.stores[w.source].last_version() > w.since
 
     # ------------------------------------------------------------ driving
 
     def step(self) -> None:
         self.stats.steps += 1
-        self.cur = self.rng.choice(self.procs)
         f = self.faults
         r = self.rng.random()
         self.t += self.rng.randint(0, 3)
-        if r < 0.35:
+        self.land_late_copies()
+        self.expire()
+        for proc in self.procs:
+            self.ready(proc)
+        if r < 0.3:
             self.client_write()
-        elif r < 0.55:
-            self.fetch(self.rng.choice(self.names))
-        elif r < 0.85:
-            self.deliver_one()
-        elif r < 0.9:
-            self.purge()
-        elif r < 0.91:
-            self.anti_entropy()
-        elif r < 0.91 + f.crash:
-            self.crash()
-        elif r < 0.91 + f.crash + f.partition:
-            x = self.rng.choice(self.names)
-            self.partitioned ^= {x}
-        elif r < 0.91 + f.crash + f.partition + f.wipe:
+        elif r < 0.38:
+            self.session_read()
+        elif r < 0.88:
+            ready = [x for x in self.inflight if self._answerable(x)]
+            if ready:
+                self.complete(self.rng.choice(ready))
+        elif r < 0.88 + f.crash:
+            self.crash(self.rng.choice(self.procs))
+        elif r < 0.88 + f.crash + f.partition:
+            self.partitioned ^= {self.rng.choice(self.names)}
+        elif r < 0.88 + f.crash + f.partition + f.wipe:
             self.wipe(self.rng.choice(self.names))
-        else:
-            self.persist()
+        elif r < 0.88 + f.crash + f.partition + f.wipe + f.move:
+            self.move(self.rng.choice(self.names))
+
+    def _round(self) -> int:
+        """Advance the clock and answer every call until only idle long-polls are left; 1 if
+        any row, purge or cursor moved."""
+        self.t += 5
+        self.land_late_copies()
+        self.expire()
+        before = self._moved()
+        for _ in range(10_000):
+            for proc in self.procs:
+                self.ready(proc)
+            ready = [x for x in self.inflight if self._answerable(x)]
+            if not ready:
+                return int(self._moved() != before)
+            self.complete(self.rng.choice(ready))
+        raise AssertionError(f"seed {self.seed}: a round never ends")
+
+    def _moved(self) -> tuple[object, ...]:
+        return (
+            [s.last_version() for s in self.stores.values()],
+            self.stats.purged,
+            [len(p.loop.engine.candidates) for p in self.procs],
+            [p.loop.engine.purges_decided() for p in self.procs],
+            [sorted(p.loop.engine.cursors.items()) for p in self.procs],
+        )
+
+    def expire(self) -> None:
+        """A call not answered within its timeout fails (the sender's deadline: never applied)."""
+        for f in list(self.inflight):
+            wait = f.work.wait_ms if isinstance(f.work, Fetch) else 0
+            if self.t - f.sent_at > CALL_TIMEOUT_MS + wait:
+                if f.proc is None:
+                    self.inflight.remove(f)
+                else:
+                    self.complete(f)
 
     def quiesce(self, max_rounds: int = 400) -> int:
-        """Heal everything and run clean sync rounds until a round moves nothing."""
+        """Heal everything and run clean sync rounds until nothing moves, anti-entropy included."""
         self.lossy = False
         self.partitioned.clear()
-        self.t = max([self.t, *self.down_until.values()]) + 1
+        self.t = max([self.t, *self.down_until.values(), *(w for _, _, w in self.late)]) + 1
+        quiet = 0
         for rounds in range(max_rounds):
-            self.t += 5
-            moved = 0
-            for proc in self.procs:
-                self.cur = proc
-                for x in self.names:
-                    self.fetch(x)
-                moved += sum(len(b.rows) for b in self.pending) + len(self.pending)
-                while self.pending:
-                    moved += self.deliver_one()
-                moved += self.purge() + self.engine.purges_decided()
-            if moved == 0 and rounds % 4 == 3:
-                for proc in self.procs:
-                    self.cur = proc
-                    moved += self.anti_entropy()
-                if moved == 0:
-                    return rounds
+            moved = self._round()
+            quiet = quiet + 1 if moved == 0 else 0
+            owed = any(
+                p.loop.engine.backlog(self.names) or p.loop.engine.owed_applied for p in self.procs
+            )
+            if quiet >= LOOP.anti_entropy_every_ms // 5 + 2 and not owed:
+                return rounds
         raise AssertionError(f"seed {self.seed}: no quiescence after {max_rounds} rounds")
 
     def quiet_rounds(self, rounds: int = 10) -> tuple[int, dict[str, int]]:
         """Run more rounds after quiescence: (rows transferred, last_version per node)."""
         before = {x: s.last_version() for x, s in self.stores.items()}
-        sent = 0
+        sent0 = sum(sum(p.loop.engine.rows_sent.values()) for p in self.procs)
         for _ in range(rounds):
-            self.t += 5
-            for proc in self.procs:
-                self.cur = proc
-                for x in self.names:
-                    self.fetch(x)
-                sent += sum(len(b.rows) for b in self.pending)
-                while self.pending:
-                    self.deliver_one()
+            self._round()
         after = {x: s.last_version() for x, s in self.stores.items()}
         assert after == before, f"seed {self.seed}: last_version moved {before} -> {after}"
+        sent = sum(sum(p.loop.engine.rows_sent.values()) for p in self.procs) - sent0
         return sent, after
 
     # ------------------------------------------------------------ verdict
@@ -409,3 +547,13 @@ def simulate(seed: int, steps: int | None = None) -> Sim:
     sent, _ = sim.quiet_rounds()
     assert sent == 0, f"seed {seed}: {sent} rows echoed after quiescence"
     return sim
+
+
+def _node(w: Work) -> str:
+    if isinstance(w, Fetch):
+        return w.source
+    if isinstance(w, Send):
+        return w.batch.target
+    if isinstance(w, Purge):
+        return w.node
+    return ""

@@ -22,6 +22,7 @@ from dtm.wire import (
     ChangesPage,
     ConflictEntry,
     ConflictLog,
+    ConflictWrite,
     CreateTask,
     CursorRecord,
     Deleted,
@@ -324,11 +325,26 @@ EXAMPLES.update(
                 '"errors":{}}',
             )
         ],
+        ConflictWrite: [
+            (
+                ConflictWrite(NULL, True, 9, 0, "store2"),
+                '{"value":null,"deleted":true,"hlc":9,"wall_ms":0,"origin":"store2"}',
+            )
+        ],
         ConflictEntry: [
             (
-                ConflictEntry("k1", ROW, TOMB, "store1", 1790000000000),
-                f'{{"key":"k1","winner":{ROW_JSON},"loser":{TOMB_JSON},'
-                '"node":"store1","at_ms":1790000000000}',
+                ConflictEntry(
+                    7,
+                    "k1",
+                    ConflictWrite(ROW.value, False, ROW.hlc, 1790000000000, "store1"),
+                    ConflictWrite(NULL, True, 9, 0, "store2"),
+                    "store1",
+                    1790000000005,
+                ),
+                '{"seq":7,"key":"k1","winner":{"value":{"text":"Buy"},"deleted":false,'
+                '"hlc":117309440000000001,"wall_ms":1790000000000,"origin":"store1"},'
+                '"loser":{"value":null,"deleted":true,"hlc":9,"wall_ms":0,"origin":"store2"},'
+                '"node":"store1","at_ms":1790000000005}',
             )
         ],
         ConflictLog: [(ConflictLog(0, []), '{"total":0,"conflicts":[]}')],

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dtm.core.hlc import physical_ms
 from dtm.core.order import winner, write_id
-from dtm.wire import Row
+from dtm.wire import ConflictEntry, ConflictWrite, Row
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,3 +56,13 @@ def conflict(
     win = winner(w, r)
     lose = r if win is w else w
     return Conflict(w.key, win, lose, delivered.target, now_ms)
+
+
+def write_of(row: Row) -> ConflictWrite:
+    """One side of a conflict as the log shows it: its value, stamp (and the stamp's wall time)."""
+    return ConflictWrite(row.value, row.deleted, row.hlc, physical_ms(row.hlc), row.origin)
+
+
+def entry(c: Conflict, seq: int) -> ConflictEntry:
+    """The log entry of a conflict, numbered ``seq``."""
+    return ConflictEntry(seq, c.key, write_of(c.winner), write_of(c.loser), c.node, c.at_ms)

@@ -2,9 +2,11 @@
 
 Rule: a cursor (source, target) counts only while both epochs it was recorded at are current
 (else it is 0); a step reads the source's feed from the lowest cursor over its reachable targets,
-sends each target exactly the rows beyond its own cursor (an empty batch when only the source's
-version moved), and a cursor moves to a batch's reach only once that target acknowledged it, and
-never past a row the target held back (too far ahead of its clock): that row is sent again.
+sends each target exactly the rows beyond its own cursor that it is not known to hold already
+(never a write back to a node that has it or a later write of its key: no echo; an empty batch
+when only the source's version moved), and a cursor moves to a batch's reach only once that
+target acknowledged it, and never past a row the target held back (too far ahead of its clock):
+that row is sent again.
 
 A page's reach (the source version a batch brings the target up to) is the version of its last row
 when the page is full (more may follow), or the page's ``last_version`` when it is complete.
@@ -18,6 +20,14 @@ from dataclasses import dataclass
 from dtm.wire import ChangesPage, ReplicateRequest, Row
 
 Pair = tuple[str, str]  # (source, target)
+WriteId = tuple[int, str]  # (hlc, origin): a write's place in the last-writer-wins order
+Holdings = Mapping[str, Mapping[str, WriteId]]  # node -> key -> newest write it is known to hold
+
+
+def known_held(holdings: Holdings, node: str, row: Row) -> bool:
+    """True if ``node`` is known to hold ``row``'s write or a later write of its key."""
+    have = holdings.get(node, {}).get(row.key)
+    return have is not None and have >= (row.hlc, row.origin)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,12 +96,15 @@ def plan_batches(
     cursors: Mapping[Pair, Cursor],
     targets: Mapping[str, str],
     epochs: Mapping[str, str],
+    holdings: Holdings | None = None,
 ) -> list[Batch]:
     """The batch each target needs from a page read at ``since`` (targets: name -> epoch).
 
     A target whose cursor is below ``since`` is skipped (the page does not cover its gap); one whose
-    cursor is already at the reach gets nothing.
+    cursor is already at the reach gets nothing; a row the target is known to hold is left out
+    (``holdings``, kept per epoch: a wiped node is known to hold nothing).
     """
+    held = holdings or {}
     source = page.node
     reach = page_reach(page, since, limit)
     out: list[Batch] = []
@@ -101,7 +114,9 @@ def plan_batches(
         c = cursor_of(cursors, source, target, epochs)
         if c < since or c >= reach:
             continue
-        rows = tuple(r for r in page.rows if c < r.version <= reach)
+        rows = tuple(
+            r for r in page.rows if c < r.version <= reach and not known_held(held, target, r)
+        )
         out.append(Batch(source, page.epoch, target, target_epoch, c, reach, rows))
     return out
 

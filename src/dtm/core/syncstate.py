@@ -7,7 +7,7 @@ Rule: state changes only through ``on_page`` / ``on_ack`` / ``on_purged`` / ``on
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -15,6 +15,7 @@ from dtm.core import purge as purge_rule
 from dtm.core.conflicts import Conflict, Delivery, conflict
 from dtm.core.hlc import physical_ms
 from dtm.core.repair import Repair
+from dtm.core.syncmemo import Held, Lru, Seen
 from dtm.core.syncplan import (
     Batch,
     Cursor,
@@ -47,29 +48,6 @@ class PageOutcome:
     conflicts: tuple[Conflict, ...]
 
 
-class _Lru(OrderedDict[str, "Row | Delivery"]):
-    def __init__(self, cap: int) -> None:
-        super().__init__()
-        self.cap = cap
-
-    def put(self, key: str, value: Row | Delivery) -> None:
-        self[key] = value
-        self.move_to_end(key)
-        while len(self) > self.cap:
-            self.popitem(last=False)
-
-
-class _Seen(OrderedDict[tuple[str, int, str, int, str], bool]):
-    def __init__(self, cap: int) -> None:
-        super().__init__()
-        self.cap = cap
-
-    def put(self, key: tuple[str, int, str, int, str], value: bool) -> None:
-        self[key] = value
-        while len(self) > self.cap:
-            self.popitem(last=False)
-
-
 class SyncEngine:
     """Cursors, epochs, purge candidates and the conflict log of one sync process."""
 
@@ -85,15 +63,20 @@ class SyncEngine:
         self.purge_fence_ms = purge_fence_ms
         self._decided: dict[WriteKey, int] = {}  # when each purge was decided
         self.forgotten: set[str] = set()
+        self._members: list[str] = list(self.nodes)
         self.cursors: dict[Pair, Cursor] = {}
         self.epochs: dict[str, str] = {}
         self.last_versions: dict[str, int] = {}
         self.candidates: dict[WriteKey, purge_rule.Candidate] = {}
-        self._recent_rows: dict[str, _Lru] = {n: _Lru(recent) for n in nodes}
-        self._recent_in: dict[str, _Lru] = {n: _Lru(recent) for n in nodes}
+        self._recent_rows: dict[str, Lru] = {n: Lru(recent) for n in nodes}
+        self._recent_in: dict[str, Lru] = {n: Lru(recent) for n in nodes}
+        self.held: dict[str, Held] = {n: Held(recent * 4) for n in nodes}
+        # Pairs whose cursor moved without a batch (the echo rule of `on_ack`): the target's own
+        # record of the source's feed (`applied`, which sessions read) is owed an empty batch.
+        self.owed_applied: dict[Pair, int] = {}  # pair -> since when
         self.conflict_log: deque[Conflict] = deque(maxlen=log_size)
         self.conflict_total = 0
-        self._seen_conflicts: _Seen = _Seen(log_size * 4)
+        self._seen_conflicts: Seen = Seen(log_size * 4)
         self.pair_conflicts: dict[Pair, int] = {}
         self.rows_sent: dict[Pair, int] = {}
         self.oldest_pending: dict[Pair, int] = {}  # hlc of the oldest row not yet applied
@@ -105,11 +88,13 @@ class SyncEngine:
 
     @property
     def members(self) -> list[str]:
-        return [n for n in self.nodes if n not in self.forgotten]
+        """The nodes not forgotten, in config order (kept up to date by `forget`/`restore`)."""
+        return self._members
 
     def forget(self, node: str) -> None:
         """Remove ``node`` for good: no more polling, no batches, no purge held back by it."""
         self.forgotten.add(node)
+        self._members = [n for n in self.nodes if n not in self.forgotten]
         for pair in [p for p in self.cursors if node in p]:
             del self.cursors[pair]
         self.dirty = True
@@ -132,14 +117,29 @@ class SyncEngine:
             return fetch_since(self.cursors, source, others, self.epochs) or 0
         return fetch_since(self.cursors, source, self.targets(source, reachable), self.epochs)
 
-    def learn_epoch(self, node: str, epoch: str, last_version: int) -> None:
-        """Take in a node's current epoch and version (from any answer of that node)."""
-        if self.epochs.get(node) not in (None, epoch):
+    def learn_epoch(self, node: str, epoch: str, last_version: int) -> bool:
+        """Take in a node's current epoch and version (from any answer of that node); True if
+        the epoch changed from a known one (the node was wiped or restored)."""
+        changed = self.epochs.get(node) not in (None, epoch)
+        if changed:
             self._recent_rows[node].clear()
             self._recent_in[node].clear()
+            self.held[node].clear()
             self.observed.pop(node, None)
+            for pair in [p for p in self.owed_applied if node in p]:
+                del self.owed_applied[pair]
         self.epochs[node] = epoch
-        self.last_versions[node] = last_version
+        if changed or last_version > self.last_versions.get(node, -1):
+            self.last_versions[node] = last_version
+        return changed
+
+    def look_since(self, target: str) -> int | None:
+        """Where to read ``target``'s feed just before writing into it (None: no need, since
+        nothing changed there since it was last read, or it was never read)."""
+        seen = self.observed.get(target)
+        if seen is None or seen >= self.last_versions.get(target, 0):
+            return None
+        return seen
 
     def on_page(
         self,
@@ -157,7 +157,7 @@ class SyncEngine:
         if again is not None and again < since:
             return PageOutcome((), True, ())
         found = self.observe(source, page, since, limit, now_ms)
-        batches = plan_batches(page, since, limit, self.cursors, targets, self.epochs)
+        batches = plan_batches(page, since, limit, self.cursors, targets, self.epochs, self.held)
         for b in batches:
             if b.rows:
                 self.oldest_pending[(b.source, b.target)] = b.rows[0].hlc
@@ -172,8 +172,10 @@ class SyncEngine:
         found: list[Conflict] = []
         rows = self._recent_rows[node]
         inbox = self._recent_in[node]
+        held = self.held[node]
         for row in page.rows:
             rows.put(row.key, row)
+            held.note(row)
             d = inbox.get(row.key)
             if isinstance(d, Delivery):
                 back = self._recent_in[d.source].get(row.key) if d.source in self.nodes else None
@@ -188,8 +190,11 @@ class SyncEngine:
         self._log(found)
         return found
 
-    def on_ack(self, batch: Batch, resp: ReplicateResponse, now_ms: int) -> list[Conflict]:
+    def on_ack(
+        self, batch: Batch, resp: ReplicateResponse, now_ms: int, before: int | None = None
+    ) -> list[Conflict]:
         """The target durably applied ``batch``: advance its cursor, note what it now holds.
+        ``before`` is the target's version as known when the batch was sent (for the echo rule).
 
         Rows it held back (``resp.held_from`` on) are not noted: they come again with a later page.
         """
@@ -198,6 +203,9 @@ class SyncEngine:
         if new != self.cursors.get(pair):
             self.cursors[pair] = new
             self.dirty = True
+        self.owed_applied.pop(pair, None)
+        if before is None:
+            before = self.last_versions.get(batch.target)
         if resp.last_version >= self.last_versions.get(batch.target, 0):
             self.last_versions[batch.target] = resp.last_version
         self.rows_sent[pair] = self.rows_sent.get(pair, 0) + len(batch.rows)
@@ -218,10 +226,54 @@ class SyncEngine:
                 c = conflict(d, mine, back if isinstance(back, Delivery) else None, now_ms)
                 if c is not None:
                     found.append(c)
+            self.held[batch.target].note(row)
             if row.deleted:
                 self._note_held(row, batch.target, batch.target_epoch, resp.last_version)
+        if not held and before is not None and resp.last_version == before + resp.applied:
+            self._echo(batch, before, resp.last_version, now_ms)
         self._log(found)
         return found
+
+    def _echo(self, batch: Batch, before: int, after: int, now_ms: int) -> None:
+        """The target's versions (before, after] are exactly this batch's applied rows (nothing
+        else committed there meanwhile): a node known to hold all of them needs none of them back,
+        so its cursor from the target moves over them now, and no page of the target's feed ever
+        carries them to it (the echo). Its `applied` record gets an empty batch later."""
+        t = batch.target
+        if after == before:
+            return
+        if self.observed.get(t) == before:
+            self.observed[t] = after
+        if t not in self.epochs:
+            return
+        for x in self.members:
+            if x == t or x not in self.epochs:
+                continue
+            if cursor_of(self.cursors, t, x, self.epochs) != before:
+                continue
+            if not all(self.held[x].holds(r) for r in batch.rows):
+                continue
+            self.cursors[(t, x)] = Cursor(self.epochs[t], self.epochs[x], after)
+            self.owed_applied.setdefault((t, x), now_ms)
+            self.dirty = True
+
+    def settle(self, batch: Batch, now_ms: int) -> None:
+        """A batch with no rows to send (the target holds every write in its range): its cursor
+        moves now, with no call; the target's `applied` record gets an empty batch later."""
+        pair = (batch.source, batch.target)
+        new = advance(self.cursors, batch, self.epochs)
+        if new != self.cursors.get(pair):
+            self.cursors[pair] = new
+            self.dirty = True
+        self.owed_applied.setdefault(pair, now_ms)
+
+    def applied_batch(self, pair: Pair) -> Batch | None:
+        """The empty batch that brings a target's `applied` record of a source up to the cursor."""
+        s, t = pair
+        if s not in self.epochs or t not in self.epochs or pair not in self.cursors:
+            return None
+        c = cursor_of(self.cursors, s, t, self.epochs)
+        return Batch(s, self.epochs[s], t, self.epochs[t], c, c, ())
 
     def _log(self, found: list[Conflict]) -> None:
         fresh: list[Conflict] = []
@@ -360,6 +412,7 @@ class SyncEngine:
     def restore(self, state: SyncStateFile) -> None:
         known = set(self.nodes)
         self.forgotten = {n for n in state.forgotten if n in known}
+        self._members = [n for n in self.nodes if n not in self.forgotten]
         for r in state.cursors:
             if r.source in known and r.target in known and r.source != r.target:
                 self.cursors[(r.source, r.target)] = Cursor(

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from dtm import wire
-from dtm.errors import ErrNoDataFound
+from dtm.errors import ErrNoDataFound, ErrSyntaxInvalidArgs
 from dtm.httpkit import error_middleware, json_response
 from dtm.sync.metrics import CONTENT_TYPE
 from dtm.sync.service import SyncService
@@ -20,6 +20,8 @@ from dtm.sync.service import SyncService
 log = logging.getLogger("dtm.sync")
 
 MAX_BODY = 4096
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -36,7 +38,10 @@ def make_app(svc: SyncService) -> web.Application:
         return _json(svc.status())
 
     async def conflicts(request: web.Request) -> web.Response:
-        return _json(svc.conflicts())
+        raw = request.query.get("limit", str(DEFAULT_LIMIT))
+        if not raw.isdigit() or not 0 <= int(raw) <= MAX_LIMIT:
+            raise ErrSyntaxInvalidArgs(f"limit must be an integer in 0..{MAX_LIMIT}")
+        return _json(svc.conflicts(int(raw)))
 
     async def metrics(request: web.Request) -> web.Response:
         return web.Response(body=svc.metrics.render(), headers={"Content-Type": CONTENT_TYPE})

@@ -1,7 +1,9 @@
 """The sync process's HTTP client for data nodes: one aiohttp session, typed answers, our errors.
 
 Rule: every call has a timeout; every answer is decoded into its wire struct; every failure
-(refused, reset, timed out, non-2xx, malformed body) becomes one `DtmError` that names the node.
+(refused, reset, timed out, non-2xx, malformed body) becomes one `DtmError` that names the node;
+names are resolved again for every new connection (no DNS cache), so a node that moves to
+another address is reached there as soon as its old connection fails.
 """
 
 from __future__ import annotations
@@ -9,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 
 from dtm import wire
 from dtm.errors import DtmError, ErrTimeout, ErrUnavailable
@@ -19,6 +22,22 @@ from dtm.errors import DtmError, ErrTimeout, ErrUnavailable
 T = TypeVar("T")
 
 MAX_ANSWER_BYTES = 64 * 1024 * 1024
+
+
+def connector_options(
+    client_ssl: ssl.SSLContext | None, resolver: AbstractResolver | None
+) -> dict[str, Any]:
+    """The sync's connection pool: no DNS cache (aiohttp keeps names 10 s by default, and this
+    client once kept them 300 s, which left a moved node unreplicated for five minutes)."""
+    opts: dict[str, Any] = {
+        "limit": 0,
+        "limit_per_host": 16,
+        "use_dns_cache": False,
+        "ssl": client_ssl or True,
+    }
+    if resolver is not None:
+        opts["resolver"] = resolver
+    return opts
 
 
 class NodeClient:
@@ -30,7 +49,9 @@ class NodeClient:
         timeout_s: float = 10.0,
         auth_headers: dict[str, str] | None = None,
         client_ssl: ssl.SSLContext | None = None,
+        resolver: AbstractResolver | None = None,
     ) -> None:
+        self.resolver = resolver  # None: aiohttp's default (the system's getaddrinfo)
         self.client_ssl = client_ssl  # TLS to the nodes (None: plain HTTP)
         self.urls = dict(urls)
         self.timeout_s = timeout_s
@@ -39,9 +60,7 @@ class NodeClient:
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> NodeClient:
-        conn = aiohttp.TCPConnector(
-            limit=0, limit_per_host=16, ttl_dns_cache=300, ssl=self.client_ssl or True
-        )
+        conn = aiohttp.TCPConnector(**connector_options(self.client_ssl, self.resolver))
         self._session = aiohttp.ClientSession(
             connector=conn, timeout=aiohttp.ClientTimeout(total=None), raise_for_status=False
         )

@@ -18,7 +18,7 @@ import logging
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -31,9 +31,12 @@ from dtm.errors import ErrSyntaxInvalidArgs
 from dtm.sync import statefile
 from dtm.sync.app import make_app
 from dtm.sync.client import NodeClient
+from dtm.sync.conflictlog import ConflictStore
 from dtm.sync.service import SyncService
 
 log = logging.getLogger("dtm.sync")
+
+CONFLICT_LOG = "sync.conflicts.db"  # beside the state file
 
 
 def default_state_path(cluster: ClusterConfig) -> Path:
@@ -86,18 +89,31 @@ async def _build(
     engine.restore(statefile.load(state_path))
     urls = {n.name: n.url for n in cluster.node}
     timeout_s = cfg.call_timeout_ms / 1000.0
-    async with NodeClient(urls, timeout_s, start.auth_headers, start.client_ssl()) as client:
-        svc = SyncService(cluster, cfg, state_path, engine, client)
-
-        def banner() -> str:
-            return (
-                f"sync serving on {where.url} ({cfg.mode} mode, nodes {','.join(urls)}, "
-                f"state {state_path}, {len(engine.cursors)} cursors loaded)"
+    conflicts = ConflictStore(state_path.parent / CONFLICT_LOG)
+    try:
+        async with NodeClient(urls, timeout_s, start.auth_headers, start.client_ssl()) as client:
+            svc = SyncService(cluster, cfg, state_path, engine, client, conflicts)
+            yield edge.Served(
+                make_app(svc),
+                _banner(where, cfg, urls, state_path, engine),
+                listening=svc.start,
+                stopping=svc.stop,
+                shutdown_timeout_s=2.0,
             )
+    finally:
+        conflicts.close()
 
-        yield edge.Served(
-            make_app(svc), banner, listening=svc.start, stopping=svc.stop, shutdown_timeout_s=2.0
+
+def _banner(
+    where: edge.Listen, cfg: SyncConfig, urls: dict[str, str], state_path: Path, engine: SyncEngine
+) -> Callable[[], str]:
+    def banner() -> str:
+        return (
+            f"sync serving on {where.url} ({cfg.mode} mode, nodes {','.join(urls)}, "
+            f"state {state_path}, {len(engine.cursors)} cursors loaded)"
         )
+
+    return banner
 
 
 SYNC = edge.Component(
@@ -132,7 +148,7 @@ def forget(start: edge.Startup, state_path: Path, node: str) -> int:
     state = statefile.load(state_path)
     forgotten = sorted({*state.forgotten, node})
     cursors = [c for c in state.cursors if node not in (c.source, c.target)]
-    statefile.save(state_path, wire.SyncStateFile(cursors, forgotten))
+    statefile.save_durably(state_path, wire.SyncStateFile(cursors, forgotten))
     print(f"{node} forgotten in {state_path} (the sync process was not running)")
     return 0
 

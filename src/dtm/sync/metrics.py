@@ -71,6 +71,12 @@ class SyncMetrics:
             "dtm_sync_rows_applied", "Rows that won the merge at the target", ["target"], registry=r
         )
         self.pages = Counter("dtm_sync_pages", "Feed pages read", ["source"], registry=r)
+        self.calls = Counter(
+            "dtm_sync_work",
+            "Work items performed (a replicate may include a look at the target's feed first)",
+            ["call"],
+            registry=r,
+        )
         self.errors = Counter(
             "dtm_sync_errors", "Failed calls to data nodes", ["node", "call"], registry=r
         )

@@ -1,9 +1,10 @@
-"""The sync process's shell: it performs the work `SyncEngine` plans, and reports the answers back.
+"""The sync process's shell: it performs the work `SyncLoop.ready` hands out and steps the answers
+back in; every decision is the loop's.
 
-Rule: one asyncio loop per source node reads its feed (long-poll or fixed interval) and sends each
-batch to its targets concurrently; a cursor moves only in `SyncEngine.on_ack`, after a target
-answered; a failing node is retried with backoff and never blocks the others; cursors are saved
-(atomically) after acknowledged batches; purges and anti-entropy run one at a time, under a lock.
+Rule: one task runs the loop (ready -> perform each item concurrently -> step each answer in);
+every call's failure is reported as `Failed`, blamed on the node unless this process was itself
+frozen while the call ran (a heartbeat notices); log lines are the loop's notes; conflicts go to
+the on-disk conflict log.
 """
 
 from __future__ import annotations
@@ -12,51 +13,66 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from dtm import wire
 from dtm.config import ClusterConfig, SyncConfig
-from dtm.core.conflicts import Conflict
 from dtm.core.digest import DEFAULT_BUCKETS
-from dtm.core.repair import differing_buckets, plan_repairs
-from dtm.core.syncplan import Batch
+from dtm.core.repair import Repair, differing_buckets, plan_repairs
+from dtm.core.syncloop import SyncLoop
 from dtm.core.syncstate import SyncEngine
+from dtm.core.syncwork import (
+    AntiEntropy,
+    Event,
+    Failed,
+    Fetch,
+    Fetched,
+    Forget,
+    LoopConfig,
+    Purge,
+    Purged,
+    Repaired,
+    Save,
+    Saved,
+    Send,
+    Sent,
+    Tick,
+    Work,
+)
 from dtm.errors import DtmError
 from dtm.sync import statefile
 from dtm.sync.client import NodeClient
+from dtm.sync.conflictlog import ConflictStore
 from dtm.sync.metrics import SyncMetrics
-
-SAVE_EVERY_S = 0.05
 
 log = logging.getLogger("dtm.sync")
 
-BACKOFF_MIN_S = 0.1
-BACKOFF_MAX_S = 5.0
-PURGE_INTERVAL_S = 1.0
-DOWN_WAIT_CAP_MS = 500  # long-poll wait while some node is down, so its return is noticed soon
-HELD_RETRY_S = 0.1  # a target held rows back (its clock is behind their stamps): read again after
-
-
-@dataclass
-class _Health:
-    down_until: float = 0.0
-    backoff: float = 0.0
-    last_error: str = ""
-
-
-def _retrieve(task: asyncio.Task[wire.ChangesPage]) -> None:
-    """Mark a read-ahead's failure as seen (it is re-raised to whoever awaits the task)."""
-    if not task.cancelled():
-        task.exception()
+CALLS: dict[type, str] = {
+    Fetch: "changes",
+    Send: "replicate",
+    Purge: "purge",
+    AntiEntropy: "anti-entropy",
+    Save: "state-file",
+}
+BEAT_S = 0.1
+PAUSE_S = 1.0  # a heartbeat this late means this process was frozen (SIGSTOP, a stalled host)
 
 
 def wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def loop_config(cfg: SyncConfig) -> LoopConfig:
+    return LoopConfig(
+        batch=cfg.batch,
+        wait_ms=cfg.wait_ms,
+        interval_ms=cfg.interval_ms if cfg.mode == "interval" else None,
+        anti_entropy_every_ms=cfg.anti_entropy_interval_ms,
+    )
+
+
 class SyncService:
-    """All loops of one sync process over one cluster."""
+    """The one loop of one sync process over one cluster."""
 
     def __init__(
         self,
@@ -65,6 +81,7 @@ class SyncService:
         state_path: Path,
         engine: SyncEngine,
         client: NodeClient,
+        conflicts: ConflictStore,
         now_ms: Callable[[], int] = wall_ms,
     ) -> None:
         self.cluster = cluster
@@ -72,204 +89,102 @@ class SyncService:
         self.state_path = state_path
         self.engine = engine
         self.client = client
+        self.store = conflicts
         self.now_ms = now_ms
+        self.loop = SyncLoop(engine, loop_config(cfg), now_ms())
         self.metrics = SyncMetrics(engine, now_ms)
-        self.health = {n.name: _Health() for n in cluster.node}
-        self.rounds = {n.name: 0 for n in cluster.node}
-        self.anti_entropy: wire.AntiEntropyResult | None = None
-        self._dirty = asyncio.Event()
-        self._lock = asyncio.Lock()  # purge and anti-entropy, one at a time
-        self._tasks: list[asyncio.Task[None]] = []
-        self._stopping = False
-
-    # ------------------------------------------------------------ reachability
-
-    def reachable(self) -> list[str]:
-        now = time.monotonic()
-        return [n for n in self.engine.members if self.health[n].down_until <= now]
-
-    def _ok(self, node: str) -> None:
-        h = self.health[node]
-        if h.backoff:
-            log.info("%s is reachable again", node)
-        h.down_until = h.backoff = 0.0
-        h.last_error = ""
-
-    def _failed(self, node: str, call: str, err: Exception) -> None:
-        h = self.health[node]
-        h.backoff = min(BACKOFF_MAX_S, h.backoff * 2 if h.backoff else BACKOFF_MIN_S)
-        h.down_until = time.monotonic() + h.backoff
-        h.last_error = str(err)
-        self.metrics.errors.labels(node, call).inc()
-        log.warning("%s %s failed (retry in %.1fs): %s", node, call, h.backoff, err)
+        self._events: asyncio.Queue[Event] = asyncio.Queue()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._main: list[asyncio.Task[None]] = []
+        self._beat = time.monotonic()
+        self._paused_until = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_ms = 0
 
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        for n in self.engine.members:
-            self._tasks.append(asyncio.create_task(self._source_loop(n), name=f"source-{n}"))
-        self._tasks.append(asyncio.create_task(self._persist_loop(), name="persist"))
-        self._tasks.append(asyncio.create_task(self._purge_loop(), name="purge"))
-        self._tasks.append(asyncio.create_task(self._anti_entropy_loop(), name="anti-entropy"))
+        self._main.append(asyncio.create_task(self._run(), name="sync-loop"))
+        self._main.append(asyncio.create_task(self._heartbeat(), name="heartbeat"))
 
     async def stop(self) -> None:
-        self._stopping = True
-        for t in self._tasks:
+        if self._timer is not None:
+            self._timer.cancel()
+        for t in [*self._main, *self._tasks]:
             t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await asyncio.to_thread(self._save)
-
-    def _save(self) -> None:
-        statefile.save(self.state_path, self.engine.snapshot())
-
-    async def _persist_loop(self) -> None:
-        while True:
-            await self._dirty.wait()
-            # Let acknowledgements gather: one atomic save (two fsyncs) per SAVE_EVERY_S at
-            # most. The file may lag memory; that only means re-delivery after a crash.
-            await asyncio.sleep(SAVE_EVERY_S)
-            self._dirty.clear()
-            if self.engine.dirty:
-                snap = self.engine.snapshot()
-                try:
-                    await asyncio.to_thread(statefile.save, self.state_path, snap)
-                except OSError as exc:
-                    self.engine.dirty = True
-                    log.error("cannot save sync state to %s: %s", self.state_path, exc)
-                    await asyncio.sleep(1.0)
-                    self._dirty.set()
+        await asyncio.gather(*self._main, *self._tasks, return_exceptions=True)
+        await asyncio.to_thread(statefile.save_durably, self.state_path, self.engine.snapshot())
 
     def forget(self, node: str) -> None:
-        """Remove ``node`` from the cluster for good."""
-        self.engine.forget(node)
-        self._dirty.set()
-        log.warning("node %s forgotten: no longer synced, no longer holds purges back", node)
+        """Remove ``node`` from the cluster for good (and wake the loop)."""
+        self.loop.step(Forget(node, self.now_ms()))
+        self._events.put_nowait(Tick(self.now_ms()))
 
-    # ------------------------------------------------------------ the cursor path
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(BEAT_S)
+            now = time.monotonic()
+            gap = now - self._beat
+            if gap > PAUSE_S:
+                self._paused_until = now
+                log.warning(
+                    "this sync process did not run for %.1f s (paused or starved): calls that"
+                    " timed out meanwhile are retried, not blamed on the nodes",
+                    gap,
+                )
+            self._beat = now
 
-    async def _source_loop(self, source: str) -> None:
-        interval = self.cfg.mode == "interval"
-        ahead: tuple[int, asyncio.Task[wire.ChangesPage]] | None = None
-        try:
-            while source in self.engine.members:
-                ahead = await self._source_step(source, interval, ahead)
-        finally:
-            if ahead is not None:
-                ahead[1].cancel()
+    def _was_paused(self, started: float) -> bool:
+        """True if this process was frozen at some point since ``started`` (monotonic)."""
+        return time.monotonic() - self._beat > PAUSE_S or started < self._paused_until
 
-    async def _source_step(
-        self,
-        source: str,
-        interval: bool,
-        ahead: tuple[int, asyncio.Task[wire.ChangesPage]] | None,
-    ) -> tuple[int, asyncio.Task[wire.ChangesPage]] | None:
-        """One read of ``source``'s feed and its deliveries. While a backlog is paged, the next
-        page is read while this one is delivered; it is used only if the cursors then start
-        exactly where it was read from."""
-        try:
-            return await self._read_and_deliver(source, interval, ahead)
-        finally:
-            if ahead is not None and not ahead[1].done():
-                ahead[1].cancel()  # not used (a no-op if it was)
+    # ------------------------------------------------------------ the loop
 
-    async def _read_and_deliver(
-        self,
-        source: str,
-        interval: bool,
-        ahead: tuple[int, asyncio.Task[wire.ChangesPage]] | None,
-    ) -> tuple[int, asyncio.Task[wire.ChangesPage]] | None:
-        h = self.health[source]
-        delay = h.down_until - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-            return None
-        reach = self.reachable()
-        since = self.engine.plan_fetch(source, reach)
-        if since is None:
-            await asyncio.sleep(BACKOFF_MIN_S)
-            return None
-        # A node not heard from yet is read at once: its epoch is needed by the others.
-        wait = 0 if interval or source not in self.engine.epochs else self.cfg.wait_ms
-        if len(reach) < len(self.engine.members):
-            wait = min(wait, DOWN_WAIT_CAP_MS)
-        try:
-            if ahead is not None and ahead[0] == since:
-                page = await ahead[1]
-            else:
-                page = await self.client.changes(source, since, self.cfg.batch, wait)
-            if page.node != source:
-                raise DtmError(f"{source} answered as node {page.node!r}")
-        except DtmError as exc:
-            self._failed(source, "changes", exc)
-            return None
-        self._ok(source)
-        self.rounds[source] += 1
-        self.metrics.pages.labels(source).inc()
-        out = self.engine.on_page(source, since, self.cfg.batch, page, reach, self.now_ms())
-        self._report(out.conflicts)
-        if out.refetch:
-            log.info("%s has a new epoch %s: reading its feed again", source, page.epoch)
-            return None
-        full = len(page.rows) >= self.cfg.batch
-        nxt: tuple[int, asyncio.Task[wire.ChangesPage]] | None = None
-        if full and out.batches:
-            at = out.batches[0].reach
-            task = asyncio.create_task(self.client.changes(source, at, self.cfg.batch, 0))
-            task.add_done_callback(_retrieve)
-            nxt = (at, task)
-        if out.batches:
-            # While catching up on a backlog, skip the look before writing: it would read
-            # back as much as is written.
-            sent = await asyncio.gather(*(self._send(b, look=not full) for b in out.batches))
-            if any(sent):
-                await asyncio.sleep(HELD_RETRY_S)  # the cursor stayed before the held rows
-                return None
-        if interval and not full:
-            await asyncio.sleep(self.cfg.interval_ms / 1000.0)
-        return nxt
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._turn()
+            except Exception:  # a bug in a decision: say so loudly, keep syncing
+                log.exception("the sync loop failed a turn; going on in 1 s")
+                await asyncio.sleep(1.0)
 
-    async def _send(self, batch: Batch, look: bool = True) -> bool:
-        """Deliver one batch; True if the target held rows back (to be delivered again)."""
-        start = time.perf_counter()
-        try:
-            if batch.rows and look:
-                await self._look_before_writing(batch.target)
-            resp = await self.client.replicate(batch.target, batch.request())
-        except DtmError as exc:
-            self._failed(batch.target, "replicate", exc)
-            return False
-        self._ok(batch.target)
-        self.metrics.replicate_seconds.observe(time.perf_counter() - start)
-        found = self.engine.on_ack(batch, resp, self.now_ms())
-        self.metrics.rows.labels(batch.source, batch.target).inc(len(batch.rows))
-        self.metrics.batches.labels(batch.source, batch.target).inc()
-        self.metrics.applied.labels(batch.target).inc(resp.applied)
-        self._report(found)
-        if self.engine.dirty:
-            self._dirty.set()
-        if resp.held_from:
-            log.debug(
-                "%s held back %s's rows from version %d (stamped ahead of its clock): retrying",
-                batch.target,
-                batch.source,
-                resp.held_from,
-            )
-        return resp.held_from != 0
+    async def _turn(self) -> None:
+        """One turn: hand out the ready work, then step in the next answers."""
+        rd = self.loop.ready(self.now_ms())
+        for note in rd.notes:
+            log.log(note.level, "%s", note.text)
+        self._take_conflicts()
+        for w in rd.work:
+            task = asyncio.create_task(self._perform(w))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        self._wake_at(rd.wake_ms)
+        self.loop.step(await self._events.get())
+        while not self._events.empty():
+            self.loop.step(self._events.get_nowait())
 
-    async def _look_before_writing(self, target: str) -> None:
-        """Read the target's newest changes just before writing into it, so a local write that
-        the batch is about to overwrite is seen (and logged as a conflict), not lost silently."""
-        since = self.engine.observed.get(target)
-        if since is None:
+    def _wake_at(self, wake_ms: int) -> None:
+        """A Tick lands in the event queue at ``wake_ms`` (one timer, moved only if it must)."""
+        if self._timer is not None and self._timer_ms <= wake_ms and not self._timer.cancelled():
+            return  # an earlier wake-up is already set: the next ready() sets the later one
+        if self._timer is not None:
+            self._timer.cancel()
+        delay = max(0.0, (wake_ms - self.now_ms()) / 1000.0)
+        self._timer_ms = wake_ms
+        self._timer = asyncio.get_running_loop().call_later(delay, self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        self._events.put_nowait(Tick(self.now_ms()))
+
+    def _take_conflicts(self) -> None:
+        found, self.loop.conflicts = self.loop.conflicts, []
+        if not found:
             return
-        page = await self.client.changes(target, since, self.cfg.batch, 0)
-        self._report(self.engine.observe(target, page, since, self.cfg.batch, self.now_ms()))
-
-    def _report(self, found: tuple[Conflict, ...] | list[Conflict]) -> None:
+        self.metrics.conflicts.inc(len(found))
         for c in found:
-            self.metrics.conflicts.inc()
             log.info(
-                "conflict on %s at %s: kept %s (hlc %d from %s) over %s (hlc %d from %s)",
+                "conflict on %s at %s: kept %s (hlc %d from %s), lost %s (hlc %d from %s)",
                 c.key,
                 c.node,
                 "delete" if c.winner.deleted else "write",
@@ -279,92 +194,88 @@ class SyncService:
                 c.loser.hlc,
                 c.loser.origin,
             )
+        try:
+            self.store.append(found)
+        except OSError as exc:
+            log.error("cannot write the conflict log: %s", exc)
 
-    # ------------------------------------------------------------ tombstones
+    async def _perform(self, w: Work) -> None:
+        started = time.monotonic()
+        self.metrics.calls.labels(CALLS[type(w)]).inc()
+        try:
+            ev = await self._do(w)
+        except DtmError as exc:
+            node = _node_of(w)
+            self.metrics.errors.labels(node, CALLS[type(w)]).inc()
+            ev = Failed(w, node, exc.message, self.now_ms(), self._was_paused(started))
+        except OSError as exc:  # the cursor file
+            ev = Failed(w, "", str(exc), self.now_ms())
+        except Exception as exc:  # a bug: report it, and never leave the item in flight
+            log.exception("%s failed unexpectedly", type(w).__name__)
+            ev = Failed(w, _node_of(w), f"internal error: {exc!r}", self.now_ms())
+        self._events.put_nowait(ev)
 
-    async def _purge_loop(self) -> None:
-        while True:
-            await asyncio.sleep(PURGE_INTERVAL_S)
-            async with self._lock:
-                await self.purge_once()
+    async def _do(self, w: Work) -> Event:
+        if isinstance(w, Fetch):
+            page = await self.client.changes(w.source, w.since, w.limit, w.wait_ms)
+            self.metrics.pages.labels(w.source).inc()
+            return Fetched(w, page, self.now_ms())
+        if isinstance(w, Send):
+            return await self._send(w)
+        if isinstance(w, Purge):
+            resp = await self.client.purge(w.node, list(w.rids))
+            self.metrics.purged.inc(resp.purged)
+            return Purged(w, resp.purged, self.now_ms())
+        if isinstance(w, AntiEntropy):
+            return await self._anti_entropy(w)
+        await asyncio.to_thread(statefile.save, self.state_path, w.state)
+        return Saved(w, self.now_ms())
 
-    async def purge_once(self) -> int:
-        """Send every decided purge to the reachable nodes; returns rows purged."""
-        plan = self.engine.purge_plan(self.reachable(), self.now_ms())
-        total = 0
-        for node, rids in sorted(plan.items()):
-            for i in range(0, len(rids), 1000):
-                chunk = rids[i : i + 1000]
-                try:
-                    resp = await self.client.purge(node, chunk)
-                except DtmError as exc:
-                    self._failed(node, "purge", exc)
-                    break
-                self.engine.on_purged(node, chunk, resp.purged)
-                self.metrics.purged.inc(resp.purged)
-                total += resp.purged
-        if total:
-            log.info("purged %d tombstones", total)
-        return total
+    async def _send(self, w: Send) -> Sent:
+        b = w.batch
+        start = time.perf_counter()
+        looked = None
+        if w.look_since is not None:
+            looked = await self.client.changes(b.target, w.look_since, self.cfg.batch, 0)
+        resp = await self.client.replicate(b.target, b.request())
+        self.metrics.replicate_seconds.observe(time.perf_counter() - start)
+        self.metrics.rows.labels(b.source, b.target).inc(len(b.rows))
+        self.metrics.batches.labels(b.source, b.target).inc()
+        self.metrics.applied.labels(b.target).inc(resp.applied)
+        return Sent(w, looked, resp, self.now_ms())
 
-    # ------------------------------------------------------------ anti-entropy
-
-    async def _anti_entropy_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.cfg.anti_entropy_interval_ms / 1000.0)
-            owed = self.engine.backlog(self.reachable())
-            if owed:
-                log.info("anti-entropy waits: the cursor path still owes %d versions", owed)
-                continue
-            async with self._lock:
-                await self.anti_entropy_once()
-
-    async def anti_entropy_once(self, buckets: int = DEFAULT_BUCKETS) -> wire.AntiEntropyResult:
-        """Compare digests of the reachable nodes and repair differing buckets."""
-        nodes = self.reachable()
+    async def _anti_entropy(self, w: AntiEntropy, buckets: int = DEFAULT_BUCKETS) -> Repaired:
+        """Compare the digests of ``w.nodes`` and repair the differing buckets."""
+        epochs: dict[str, tuple[str, int]] = {}
+        repairs: list[tuple[Repair, wire.ReplicateResponse, str]] = []
         digests: dict[str, wire.Digest] = {}
-        repaired = 0
         differing: list[int] = []
         error: str | None = None
         try:
-            for n in nodes:
+            for n in w.nodes:
                 d = await self.client.digest(n, buckets)
-                self.engine.learn_epoch(n, d.epoch, d.last_version)
+                epochs[n] = (d.epoch, d.last_version)
                 digests[n] = d
             differing = differing_buckets(digests)
-            for b in differing:
-                rows = {n: await self.client.bucket(n, b, buckets) for n in digests}
-                for rep in plan_repairs(rows, self.engine.repair_skip()):
+            for bucket in differing:
+                rows = {n: await self.client.bucket(n, bucket, buckets) for n in digests}
+                for rep in plan_repairs(rows, set(w.skip)):
                     req = wire.ReplicateRequest(rep.holder, rep.holder_epoch, 0, list(rep.rows))
                     resp = await self.client.replicate(rep.target, req)
-                    self.engine.on_repaired(rep, resp, rows[rep.target].epoch)
-                    repaired += resp.applied
+                    repairs.append((rep, resp, rows[rep.target].epoch))
         except DtmError as exc:
             error = exc.message
-            log.warning("anti-entropy stopped early: %s", exc)
-        result = wire.AntiEntropyResult(
-            self.now_ms(), sorted(digests), buckets, len(differing), repaired, error
-        )
-        self.anti_entropy = result
         self.metrics.ae_runs.inc()
-        self.metrics.repaired.inc(repaired)
-        level = logging.WARNING if repaired else logging.INFO
-        log.log(
-            level,
-            "anti-entropy over %s: %d of %d buckets differed, %d rows repaired",
-            ",".join(sorted(digests)),
-            len(differing),
-            buckets,
-            repaired,
-        )
-        return result
+        self.metrics.repaired.inc(sum(r.applied for _, r, _ in repairs))
+        return Repaired(w, epochs, repairs, len(differing), buckets, error, self.now_ms())
 
     # ------------------------------------------------------------ status
 
     def status(self) -> wire.SyncStatus:
         eng = self.engine
+        loop = self.loop
         now = self.now_ms()
-        reach = set(self.reachable())
+        reach = set(loop.reachable())
         pairs: list[wire.SyncPair] = []
         for s in eng.members:
             for t in eng.members:
@@ -395,20 +306,26 @@ class SyncService:
             sorted(eng.forgotten),
             dict(eng.epochs),
             pairs,
-            eng.conflict_total,
+            self.store.total,
             len(eng.candidates),
             holds,
             eng.purged,
-            self.anti_entropy,
-            dict(self.rounds),
-            {n: h.last_error for n, h in self.health.items() if h.last_error},
+            loop.anti_entropy,
+            dict(loop.rounds),
+            {n: h.last_error for n, h in loop.health.items() if h.last_error},
         )
 
-    def conflicts(self) -> wire.ConflictLog:
-        return wire.ConflictLog(
-            self.engine.conflict_total,
-            [
-                wire.ConflictEntry(c.key, c.winner, c.loser, c.node, c.at_ms)
-                for c in self.engine.conflict_log
-            ],
-        )
+    def conflicts(self, limit: int) -> wire.ConflictLog:
+        return self.store.read(limit)
+
+
+def _node_of(w: Work) -> str:
+    if isinstance(w, Fetch):
+        return w.source
+    if isinstance(w, Send):
+        return w.batch.target
+    if isinstance(w, Purge):
+        return w.node
+    if isinstance(w, AntiEntropy):
+        return ""  # a pass stops early on its own; Repaired says why
+    return ""

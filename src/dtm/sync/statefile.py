@@ -1,13 +1,15 @@
 """The sync process's durable state: its cursors and forgotten nodes, in one JSON file.
 
-Rule: the file is replaced atomically (write a temporary file, fsync it, rename it over the old
-one, fsync the directory), so after a crash it holds either the old or the new state, whole; it
-only ever holds cursors that targets acknowledged, so re-reading it means re-delivery, never a skip.
-It is readable by its owner only (0600).
+Rule: the file is replaced atomically with one fsync (write a temporary file, fsync it, rename
+it over the old one), so after a crash it holds the old or the new state, whole. The folder is
+not fsynced: a rename lost in a crash leaves the previous file, whose cursors are older, which
+means re-delivery (harmless: a repeated row is a no-op), never a skip. It only ever holds
+cursors that targets acknowledged. It is readable by its owner only (0600).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from dtm import wire
@@ -32,5 +34,25 @@ def load(path: Path) -> wire.SyncStateFile:
 
 
 def save(path: Path, state: wire.SyncStateFile) -> None:
-    """Replace the file at ``path`` with ``state``, atomically and durably (mode 0600)."""
+    """Replace the file at ``path`` with ``state``, atomically, with one fsync (mode 0600)."""
+    data = wire.encode(state)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)  # the data is on disk before the name points at it
+    except OSError:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    os.replace(tmp, path)
+
+
+def save_durably(path: Path, state: wire.SyncStateFile) -> None:
+    """Like `save`, and the rename itself made durable (the folder fsynced): for a last save
+    on stop and for `dtm sync forget`, which must not be undone by a crash."""
     write_private(path, wire.encode(state))
