@@ -18,7 +18,7 @@ from dtm import wire
 from dtm.cli.cluster_fmt import Target, check_limit, get_json, ms_time, row_words, stamp_time
 from dtm.cli.render import visible
 
-KNOWN = frozenset({"key", "winner", "loser", "node", "at_ms"})
+KNOWN = frozenset({"seq", "key", "winner", "loser", "node", "at_ms"})
 DEFAULT_LIMIT = 20
 
 
@@ -56,7 +56,7 @@ def render(data: Mapping[str, Any], limit: int) -> str:
     if not entries:
         return "no conflicts so far (two nodes changing one key between two polls make one)"
     kept = len(data["conflicts"])
-    lines = [f"{total} conflicts since the sync started; the newest {len(entries)} of {kept} kept:"]
+    lines = [f"{total} conflicts recorded; the newest {len(entries)} of the {kept} kept:"]
     for e in entries:
         w, lo = e["winner"], e["loser"]
         lines += [
