@@ -4,7 +4,8 @@ Rule: the plan is a function of (seed, duration, nodes, kinds) alone, so a seed 
 faults at the same offsets every time; each step applies one to three faults at once on
 distinct components, holds them, heals them all, and leaves a quiet gap.
 
-    kill T        SIGKILL component T; restarted when the fault heals
+    kill T        SIGKILL component T: a data node stays down until the fault heals; the
+                  balancer, handler or sync is started again at once, as supervisord does
     pause T       SIGSTOP T; SIGCONT when it heals
     isolate H     host H cut off from every other host (isolate sync, isolate balancer ...)
     split A|B     hosts A and B cut from each other only
@@ -177,6 +178,8 @@ class Executor:
             return
         if f.kind == "kill":
             c.kill(f.targets[0])
+            if f.targets[0] in SERVICES:  # restarted at once, as supervisord would
+                c.start(f.targets[0])
         elif f.kind == "pause":
             c.procs[f.targets[0]].signal(signal.SIGSTOP)
         elif f.kind == "isolate":
@@ -208,7 +211,8 @@ class Executor:
         f, start = self._active.pop(fid)
         c = self.cluster
         if f.kind == "kill":
-            c.start(f.targets[0])
+            if not c.procs[f.targets[0]].alive():
+                c.start(f.targets[0])
         elif f.kind == "pause":
             c.procs[f.targets[0]].signal(signal.SIGCONT)
         elif f.kind == "skew":

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import random
 import signal
 import sys
@@ -178,8 +179,10 @@ def run(spec: dict[str, Any], out_path: Path) -> int:
     deadline = time.monotonic() + float(spec["seconds"])
     think = float(spec.get("think_s", 0.02))
 
-    def loop(c: Client) -> None:
-        while not stop.is_set() and time.monotonic() < deadline:
+    parent = os.getppid()
+
+    def loop(c: Client) -> None:  # ends with the harness, even one killed by SIGKILL
+        while not stop.is_set() and time.monotonic() < deadline and os.getppid() == parent:
             c.step()
             stop.wait(c.rng.uniform(0, 2 * think))
 

@@ -9,8 +9,10 @@ wiped), heals, and checks the history. Needs root, iproute2 and nftables (skippe
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -62,3 +64,45 @@ def test_short_run_strikes_every_fault_and_keeps_every_acknowledged_write(
 def test_short_run_shows_no_stale_own_read(short_run: dict[str, Any]) -> None:
     stale = [a for a in short_run["anomalies"] if a["kind"] in ("stale", "nonmonotonic")]
     assert not stale, stale[:10]
+
+
+def _leftovers(pid: int, marker: str) -> list[str]:
+    """Namespaces, bridges and processes of the harness run ``pid`` that still exist."""
+    found = []
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    found += [line.split()[0] for line in netns.splitlines() if f"dtmc{pid}-" in line]
+    links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+    found += [f"link dc{pid}br" for line in links.splitlines() if f"dc{pid}br" in line]
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in cmd and int(proc.name) != pid:
+            found.append(f"process {proc.name}: {cmd[:120]}")
+    return found
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_run_leaves_no_namespace_bridge_or_process(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    argv = [sys.executable, "-m", "chaos", "--short", "--seed", "3", "--out", str(tmp_path)]
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        history = tmp_path / "seed3" / "history.jsonl"
+        deadline = time.monotonic() + 90
+        while not (history.exists() and history.stat().st_size > 0):
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            assert time.monotonic() < deadline, "the workload never started"
+            time.sleep(0.1)
+        assert _leftovers(proc.pid, str(tmp_path)), "the run made nothing to clean up"
+        proc.send_signal(sig)
+        proc.wait(timeout=60)
+        assert _leftovers(proc.pid, str(tmp_path)) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
