@@ -49,11 +49,14 @@ class Write:
     op: Op
     fields: dict[str, str] | None  # None: a delete
 
-    def matches(self, s: State) -> bool:
+    def matches(self, s: State, only: frozenset[str] | None = None) -> bool:
+        """Whether state ``s`` may be this write's (compared on the fields in ``only``)."""
         if self.fields is None:
             return s is None
         return s is not None and all(
-            s[0 if k == "text" else 1] == v for k, v in self.fields.items()
+            s[0 if k == "text" else 1] == v
+            for k, v in self.fields.items()
+            if only is None or k in only
         )
 
     @property
@@ -98,9 +101,11 @@ def allowed(writes: list[Write], r_inv: float, r_end: float) -> list[int]:
     return out
 
 
-def matching(writes: list[Write], idx: Iterable[int], s: State) -> list[int]:
+def matching(
+    writes: list[Write], idx: Iterable[int], s: State, only: frozenset[str] | None = None
+) -> list[int]:
     by = {w.index: w for w in writes}
-    return [i for i in idx if (s is None if i == BEFORE else by[i].matches(s))]
+    return [i for i in idx if (s is None if i == BEFORE else by[i].matches(s, only))]
 
 
 class _Tasks:
@@ -192,31 +197,40 @@ def check(ops: list[Op], finals: list[dict[str, Any]], identical: bool = True) -
 def _check_session(ops: list[Op], tasks: _Tasks, v: Verdict) -> None:
     highest: dict[str, int] = {}  # task -> the lowest index its last read could have shown
     for op in ops:
-        obs: list[tuple[str, State]] = []
+        # (task, state seen, the fields it shows: None for all)
+        obs: list[tuple[str, State, frozenset[str] | None]] = []
         if op.f == "get" and op.type == OK and op.id:
-            obs.append((op.id, state_of(op.result)))
+            obs.append((op.id, state_of(op.result), None))
         elif op.absent_seen and op.id and op.f != "get":
-            obs.append((op.id, None))
+            obs.append((op.id, None, None))
+        elif op.f == "update" and op.type == OK and op.id:
+            # read-modify-write: the fields it did not set show the value its lookup read
+            kept = frozenset({"text", "status"} - set(op.value or {}))
+            if kept:
+                obs.append((op.id, state_of(op.result), kept))
         elif op.f == "list" and op.type == OK:
             for tid in tasks.known_at(op.user, op.seq, op.client):
-                obs.append((tid, state_of(op.result.get(tid))))
+                obs.append((tid, state_of(op.result.get(tid)), None))
             for tid, val in op.result.items():
                 if (op.user, tid) not in tasks.creates:
                     detail = f"listed {state_of(val)!r}, which no create made"
                     v.anomalies.append(Anomaly("phantom", op.user, tid, op.inv, detail))
-        for tid, s in obs:
+        for tid, s, only in obs:
             # (an update's or delete's lookup happens before its own write)
             writes = [w for w in tasks.writes.get((op.user, tid), []) if w.op is not op]
             if not writes:
                 continue
             v.reads += 1
             idx = allowed(writes, op.inv, op.end)
-            ok = matching(writes, idx, s)
+            ok = matching(writes, idx, s, only)
             if not ok:
-                ever = matching(writes, [BEFORE, *(w.index for w in writes)], s)
+                ever = matching(writes, [BEFORE, *(w.index for w in writes)], s, only)
                 kind = "stale" if ever else "phantom"
-                detail = f"{op.f}#{op.seq}: {_describe(writes, idx, s)}"
+                shown = "" if only is None else f" (its {', '.join(sorted(only))})"
+                detail = f"{op.f}#{op.seq}{shown}: {_describe(writes, idx, s)}"
                 v.anomalies.append(Anomaly(kind, op.user, tid, op.inv, detail))
+                continue
+            if only is not None:
                 continue
             later = [i for i in ok if i >= highest.get(tid, BEFORE)]
             if not later:

@@ -254,3 +254,30 @@ def test_an_unanswered_create_is_linked_by_its_text_and_duplicates_are_caught() 
 
 def test_nodes_that_differ_are_reported() -> None:
     assert kinds([], [{}, {}], identical=False) == {"diverged"}
+
+
+def test_an_update_built_on_a_stale_lookup_is_a_stale_read() -> None:
+    base = {"client": 0, "user": "u0"}
+    v1 = {"text": "a", "status": "open"}
+    v2 = {"text": "b", "status": "open"}
+    ops = [
+        Op(seq=1, f="create", inv=0, end=1, type=OK, id="t1", value=v1, result=v1, **base),
+        Op(
+            seq=2,
+            f="update",
+            inv=2,
+            end=3,
+            type=OK,
+            id="t1",
+            value={"text": "b"},
+            result=v2,
+            **base,
+        ),
+    ]
+    done = {"status": "complete"}
+    good = Op(seq=3, f="update", inv=4, end=5, type=OK, id="t1", value=done,
+              result={"text": "b", "status": "complete"}, **base)  # fmt: skip
+    assert check([*ops, good], [{"u0.t1": good.result}]).valid
+    # its lookup read the value before the session's own acknowledged update: text "a" is back
+    bad = dataclasses.replace(good, result={"text": "a", "status": "complete"})
+    assert kinds([*ops, bad], [{"u0.t1": bad.result}]) == {"stale"}
