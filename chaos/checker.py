@@ -233,11 +233,12 @@ def _check_session(ops: list[Op], tasks: _Tasks, v: Verdict) -> None:
             if only is not None:
                 continue
             later = [i for i in ok if i >= highest.get(tid, BEFORE)]
-            if not later:
-                detail = f"{op.f}#{op.seq}: saw {s!r} after a read showed write {highest[tid]}"
+            if not later:  # counted once per step back: later reads are judged from here
+                before = {w.index: w for w in writes}.get(highest[tid])
+                shown = "absent" if before is None else _show(before)
+                detail = f"{op.f}#{op.seq}: saw {s!r} after a read showed {shown}"
                 v.anomalies.append(Anomaly("nonmonotonic", op.user, tid, op.inv, detail))
-                continue
-            highest[tid] = min(later)
+            highest[tid] = min(later or ok)
 
 
 def _check_final(rows: dict[str, Any], tasks: _Tasks, v: Verdict) -> None:

@@ -1,8 +1,14 @@
-"""`python -m chaos.recheck RUN_DIR`: judge a saved run again (its history, final rows and fault
-windows), without running anything: for working on the checker, or reading a run's anomalies."""
+"""`python -m chaos.recheck RUN_DIR... [--doc PATH --command CMD]`: judge saved runs again.
+
+Each RUN_DIR (run/chaos/seedN) holds a run's history, final rows and fault windows; nothing is
+started. Prints every anomaly with the faults it is counted for, and the table; with --doc,
+rewrites the reliability page from these runs (after a change to the checker, say), naming CMD
+as the command that made them.
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -11,36 +17,45 @@ from chaos import checker, report
 from chaos.history import Window, load_ops
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print(__doc__, file=sys.stderr)
-        return 2
-    root = Path(argv[0])
+def judge(root: Path) -> tuple[report.RunSummary, checker.Verdict]:
     ops = load_ops(root / "history.jsonl")
     finals = json.loads((root / "final.json").read_text())
     result = json.loads((root / "result.json").read_text())
     windows = [Window(**w) for w in result["windows"]]
     verdict = checker.check(ops, list(finals.values()), bool(result["identical"]))
     for a in verdict.anomalies:
-        print(
-            f"{a.t:.1f} {a.kind} {a.user}.{a.id} [{', '.join(report.labels_at(a.t, windows))}]"
-            f" {a.detail}"
-        )
+        faults = ", ".join(report.labels_at(a.t, windows))
+        print(f"{root.name} {a.t:.1f} {a.kind} {a.user}.{a.id} [{faults}] {a.detail}")
     rows = report.rows(ops, windows, verdict)
+    counts = {k: verdict.count(k) for k in sorted({a.kind for a in verdict.anomalies})}
     summary = report.RunSummary(
-        int(result["seed"]),
-        float(result["minutes"]),
-        int(result["nodes"]),
-        result["mode"],
-        len(ops),
-        {},
-        list(rows.values()),
-        bool(result["identical"]),
-        result["converge_s"],
-        "",
+        seed=int(result["seed"]),
+        minutes=float(result["minutes"]),
+        nodes=int(result["nodes"]),
+        mode=str(result["mode"]),
+        ops=len(ops),
+        counts=counts,
+        rows=list(rows.values()),
+        identical=bool(result["identical"]),
+        converge_s=result["converge_s"],
+        replay=str(result["replay"]),
+        skipped=list(result.get("skipped", [])),
     )
-    print(report.table([summary]))
-    return 1 if verdict.anomalies else 0
+    return summary, verdict
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="python -m chaos.recheck", description=__doc__)
+    p.add_argument("runs", nargs="+", type=Path)
+    p.add_argument("--doc", type=Path)
+    p.add_argument("--command", default="make chaos")
+    args = p.parse_args(argv)
+    judged = [judge(r) for r in args.runs]
+    summaries = [s for s, _ in judged]
+    print(report.table(summaries))
+    if args.doc is not None:
+        args.doc.write_text(report.markdown(summaries, args.command) + "\n")
+    return 1 if any(not v.valid for _, v in judged) else 0
 
 
 if __name__ == "__main__":

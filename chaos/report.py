@@ -1,7 +1,7 @@
 """Per-nemesis figures of a run, and docs/reliability.md from one or more runs.
 
 Rule: an operation counts for every fault window it was invoked in (else for "no fault"); an
-anomaly counts for every window open at its time, else for the last ones to close at most
+anomaly counts for every window open at its time and for the last ones to close at most
 `AFTER_S` before it (a fault's effects outlive it: a wiped node refills, a healed partition
 drains), else for "no fault"; availability is the share of operations answered with success.
 """
@@ -48,14 +48,13 @@ class Row:
 
 
 def labels_at(t: float, windows: Iterable[Window], after: float = AFTER_S) -> list[str]:
-    """The kinds of the windows open at ``t``; else of the last ones that closed at most
-    ``after`` before it; else "no fault"."""
+    """The kinds of the windows open at ``t`` and of the last ones that closed at most
+    ``after`` before it (else "no fault")."""
     ws = list(windows)
     hit = {w.kind for w in ws if w.start <= t <= w.end}
-    if not hit:
-        ended = [w for w in ws if w.end < t <= w.end + after]
-        last = max((w.end for w in ended), default=None)
-        hit = {w.kind for w in ended if last is not None and w.end >= last - 1.0}
+    ended = [w for w in ws if w.end < t <= w.end + after]
+    last = max((w.end for w in ended), default=None)
+    hit |= {w.kind for w in ended if last is not None and w.end >= last - 1.0}
     return sorted(hit) or [NONE]
 
 
@@ -99,8 +98,14 @@ def row_from_json(d: dict[str, Any]) -> Row:
     return Row(**d)
 
 
-def anomaly_to_json(a: Anomaly) -> dict[str, Any]:
-    return {"kind": a.kind, "user": a.user, "id": a.id, "t": a.t, "detail": a.detail}
+def anomaly_to_json(a: Anomaly, windows: list[Window]) -> dict[str, Any]:
+    return {
+        "kind": a.kind,
+        "task": f"{a.user}.{a.id}",
+        "t": a.t,
+        "faults": labels_at(a.t, windows),
+        "detail": a.detail,
+    }
 
 
 @dataclass
@@ -153,8 +158,9 @@ GUARANTEES = """\
 - **lost**: an acknowledged write that did not survive. *lost*: a task whose create (or a later
   update) was acknowledged, with no delete that could have followed, is missing after healing;
   *lost-update*: the task ends on a value that an acknowledged later write had replaced (a late
-  copy of an older write won). Counted for every fault that was in force, or had ended at most
-  10 s before, when the write that should have won was acknowledged.
+  copy of an older write won). Counted for every fault in force when the write that should
+  have won was acknowledged, and for the last fault to heal at most 10 s before (a fault's
+  effects outlive it); so are the other anomalies, at the time of their read.
 - **resurrected**: a task whose delete was acknowledged, with no later write, is present after
   healing.
 - **stale reads**: read-your-writes and monotonic reads, per session (each client is one user

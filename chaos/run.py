@@ -162,7 +162,7 @@ def run_once(
         "skipped": skipped,
         "rows": [report.row_to_json(r) for r in summary.rows],
         "windows": [w.__dict__ for w in windows],
-        "anomalies": [report.anomaly_to_json(a) for a in verdict.anomalies[:200]],
+        "anomalies": [report.anomaly_to_json(a, windows) for a in verdict.anomalies[:500]],
     }
     (root / "result.json").write_text(json.dumps(result, indent=1, default=str))
     return summary, verdict
