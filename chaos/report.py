@@ -1,9 +1,9 @@
 """Per-nemesis figures of a run, and docs/reliability.md from one or more runs.
 
 Rule: an operation counts for every fault window it was invoked in (else for "no fault"); an
-anomaly counts for every window open at its time and for the last ones to close at most
-`AFTER_S` before it (a fault's effects outlive it: a wiped node refills, a healed partition
-drains), else for "no fault"; availability is the share of operations answered with success.
+anomaly counts for every window open at its time; if none was, for the last ones to close at
+most `AFTER_S` before it (a fault's effects outlive it: a wiped node refills, a healed
+partition drains); else for "no fault"; availability is the share of operations answered with success.
 """
 
 from __future__ import annotations
@@ -48,13 +48,14 @@ class Row:
 
 
 def labels_at(t: float, windows: Iterable[Window], after: float = AFTER_S) -> list[str]:
-    """The kinds of the windows open at ``t`` and of the last ones that closed at most
-    ``after`` before it (else "no fault")."""
+    """The kinds of the windows open at ``t``; if none, of the last ones that closed at most
+    ``after`` before it; else "no fault"."""
     ws = list(windows)
     hit = {w.kind for w in ws if w.start <= t <= w.end}
-    ended = [w for w in ws if w.end < t <= w.end + after]
-    last = max((w.end for w in ended), default=None)
-    hit |= {w.kind for w in ended if last is not None and w.end >= last - 1.0}
+    if not hit:
+        ended = [w for w in ws if w.end < t <= w.end + after]
+        last = max((w.end for w in ended), default=None)
+        hit = {w.kind for w in ended if last is not None and w.end >= last - 1.0}
     return sorted(hit) or [NONE]
 
 
@@ -159,8 +160,10 @@ GUARANTEES = """\
   update) was acknowledged, with no delete that could have followed, is missing after healing;
   *lost-update*: the task ends on a value that an acknowledged later write had replaced (a late
   copy of an older write won). Counted for every fault in force when the write that should
-  have won was acknowledged, and for the last fault to heal at most 10 s before (a fault's
-  effects outlive it); so are the other anomalies, at the time of their read.
+  have won was acknowledged or, if none was, for the last fault to heal at most 10 s before
+  (a fault's effects outlive it); so are the other anomalies, at the time of their read. A
+  fault that strikes while an earlier one's effects last (a wiped node still refilling) takes
+  the count: read a row together with the runs' anomaly lists (`python -m chaos.recheck`).
 - **resurrected**: a task whose delete was acknowledged, with no later write, is present after
   healing.
 - **stale reads**: read-your-writes and monotonic reads, per session (each client is one user

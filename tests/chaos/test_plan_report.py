@@ -45,7 +45,7 @@ def test_operations_and_anomalies_count_for_the_faults_in_force() -> None:
     assert labels_at(25, w) == ["kill node"]  # within 10 s after it healed
     assert labels_at(40, w) == ["wipe"]  # the last to heal, not both
     late = [*w, Window("pause node", "store3", 38, 45)]
-    assert labels_at(40, late) == ["pause node", "wipe"]  # in force, and just healed
+    assert labels_at(40, late) == ["pause node"]  # the fault in force takes it
     assert labels_at(50, w) == [NONE]
     base = {"client": 0, "user": "u0", "f": "get", "id": "t"}
     ops = [
