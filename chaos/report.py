@@ -3,7 +3,8 @@
 Rule: an operation counts for every fault window it was invoked in (else for "no fault"); an
 anomaly counts for every window open at its time; if none was, for the last ones to close at
 most `AFTER_S` before it (a fault's effects outlive it: a wiped node refills, a healed
-partition drains); else for "no fault"; availability is the share of operations answered with success.
+partition drains); else for "no fault"; availability is the share of operations answered
+with success.
 """
 
 from __future__ import annotations
@@ -31,10 +32,16 @@ class Row:
     resurrected: int = 0
     stale: int = 0
     worst: float | None = None  # the lowest availability of one window
+    alone_ops: int = 0  # operations while this was the only fault in force
+    alone_ok: int = 0
 
     @property
     def availability(self) -> float | None:
         return self.ok / self.ops if self.ops else None
+
+    @property
+    def alone(self) -> float | None:
+        return self.alone_ok / self.alone_ops if self.alone_ops else None
 
     def add(self, other: Row) -> None:
         self.ops += other.ops
@@ -43,6 +50,8 @@ class Row:
         self.lost += other.lost
         self.resurrected += other.resurrected
         self.stale += other.stale
+        self.alone_ops += other.alone_ops
+        self.alone_ok += other.alone_ok
         if other.worst is not None:
             self.worst = other.worst if self.worst is None else min(self.worst, other.worst)
 
@@ -69,10 +78,14 @@ def rows(ops: list[Op], windows: list[Window], verdict: Verdict) -> dict[str, Ro
             share = sum(o.type == OK for o in inside) / len(inside)
             r.worst = share if r.worst is None else min(r.worst, share)
     for o in ops:
-        for label in labels_at(o.inv, windows, after=0.0):
+        labels = labels_at(o.inv, windows, after=0.0)
+        for label in labels:
             r = out[label]
             r.ops += 1
             r.ok += o.type == OK
+            if len(labels) == 1:
+                r.alone_ops += 1
+                r.alone_ok += o.type == OK
     for a in verdict.anomalies:
         for label in labels_at(a.t, windows):
             r = out.setdefault(label, Row(label))
@@ -92,6 +105,8 @@ def row_to_json(r: Row) -> dict[str, Any]:
         "resurrected": r.resurrected,
         "stale": r.stale,
         "worst": r.worst,
+        "alone_ops": r.alone_ops,
+        "alone_ok": r.alone_ok,
     }
 
 
@@ -137,14 +152,14 @@ def table(runs: list[RunSummary]) -> str:
     order = sorted(merged, key=lambda k: (k == NONE, k))
     lines = [
         "| nemesis | operations | faults | lost | resurrected | stale reads | availability"
-        " | worst window |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        " | alone | worst window |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for k in order:
         r = merged[k]
         lines.append(
             f"| {k} | {r.ops} | {r.faults} | {r.lost} | {r.resurrected} | {r.stale} | "
-            f"{_pct(r.availability)} | {_pct(r.worst)} |"
+            f"{_pct(r.availability)} | {_pct(r.alone)} | {_pct(r.worst)} |"
         )
     return "\n".join(lines)
 
@@ -173,8 +188,9 @@ GUARANTEES = """\
   for a task it created); *nonmonotonic* when it shows an older write than an earlier read of
   the same session showed; a value that no write produced counts here too (*phantom*).
 - **availability**: the share of those operations that succeeded (a refusal such as
-  `ErrNotCaughtUp`, a timeout or a 503 is a failure); **worst window**: the lowest share over
-  the single faults of that kind.
+  `ErrNotCaughtUp`, a timeout or a 503 is a failure); **alone**: the same share counting only
+  the operations during which this was the only fault in force; **worst window**: the lowest
+  share over the single faults of that kind.
 
 An unanswered write (a timeout, a lost connection, a 5xx) may or may not have applied: the
 checker accepts either, for up to 30 s after its answer (longer than every timeout on its way);

@@ -62,4 +62,4 @@ def test_operations_and_anomalies_count_for_the_faults_in_force() -> None:
     page = markdown(
         [RunSummary(5, 1, 3, "long", 3, {"stale": 1}, list(r.values()), True, 0.5, "x")], "cmd"
     )
-    assert "| kill node | 2 | 1 | 1 | 0 | 0 | 50.0 % | 50.0 % |" in page
+    assert "| kill node | 2 | 1 | 1 | 0 | 0 | 50.0 % | 50.0 % | 50.0 % |" in page
