@@ -8,11 +8,10 @@ import dataclasses
 import random
 from typing import Any
 
-from hypothesis import assume, given, settings
-from hypothesis import strategies as st
-
 from chaos.checker import check
 from chaos.history import FAIL, INFO, OK, Op
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 
 def simulate(seed: int, steps: int, clients: int) -> tuple[list[Op], dict[str, Any]]:

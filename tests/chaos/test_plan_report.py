@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from chaos.checker import Anomaly, Verdict
 from chaos.history import FAIL, OK, Op, Window
 from chaos.nemesis import KINDS, SHORT_S, plan, short_plan
 from chaos.report import NONE, RunSummary, labels_at, markdown, rows
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 NODES = ["store1", "store2", "store3"]
 

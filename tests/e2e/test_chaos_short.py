@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from chaos.net import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
