@@ -64,6 +64,8 @@ class Fault:
     def label(self) -> str:
         """The kind and the class of its targets: "kill node", "split balancer|node"."""
         cls = [("node" if t.startswith("store") else t) for t in self.targets]
+        if self.kind == "split":  # a split has no direction
+            cls.sort()
         sep = {"split": "|", "one-way": ">"}.get(self.kind, ",")
         if self.kind == "skew":
             return "skew node (beyond max offset)" if abs(self.param) > 500 else "skew node (small)"
