@@ -145,12 +145,32 @@ class _Tasks:
             made[(user, s[0])] = tid
             links[(user, tid)] = maker
         self.creates = links
+        self.by_seq = {(op.client, op.seq): op for op in ops}
         made_by = {id(c): i for (_, i), c in links.items()}
         for op in sorted(ops, key=lambda o: (o.client, o.seq)):
             task = made_by.get(id(op)) if op.f == "create" else op.id
             if op.f in ("create", "update", "delete") and task is not None:
                 ws = self.writes[(op.user, task)]
                 ws.append(Write(len(ws), op, _fields(op) if op.f != "create" else _create(op)))
+
+    def written_on(self, op: Op) -> str:
+        """The node that took a write: the one whose entry its answer's token raised."""
+        if not op.token:
+            return ""
+        before = (
+            next(
+                (
+                    p.token
+                    for k in range(op.seq - 1, 0, -1)
+                    if (p := self.by_seq.get((op.client, k))) is not None and p.token
+                ),
+                None,
+            )
+            or {}
+        )
+        old, new = before.get("versions", {}), op.token.get("versions", {})
+        grew = [n for n, v in new.items() if v > old.get(n, 0)]
+        return grew[0] if len(grew) == 1 else ""
 
     def known_at(self, user: str, seq: int, client: int) -> list[str]:
         """The IDs of ``user``'s tasks whose create was invoked before the op ``seq``."""
@@ -256,7 +276,8 @@ def _check_final(rows: dict[str, Any], tasks: _Tasks, v: Verdict) -> None:
             continue
         acked = [w for w in writes if w.op.type == OK]
         t = acked[-1].op.end if acked else writes[-1].op.inv
-        detail = f"final: {_describe(writes, idx, s)}"
+        where = tasks.written_on(acked[-1].op) if acked else ""
+        detail = f"final: {_describe(writes, idx, s)}" + (f"; written on {where}" if where else "")
         puts_left = [i for i in idx if i != BEFORE and writes[i].fields is not None]
         if s is None:
             kind = "lost"

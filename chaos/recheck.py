@@ -24,7 +24,7 @@ def judge(root: Path) -> tuple[report.RunSummary, checker.Verdict]:
     windows = [Window(**w) for w in result["windows"]]
     verdict = checker.check(ops, list(finals.values()), bool(result["identical"]))
     for a in verdict.anomalies:
-        faults = ", ".join(report.labels_at(a.t, windows))
+        faults = ", ".join(report.labels_of(a, windows))
         print(f"{root.name} {a.t:.1f} {a.kind} {a.user}.{a.id} [{faults}] {a.detail}")
     rows = report.rows(ops, windows, verdict)
     counts = {k: verdict.count(k) for k in sorted({a.kind for a in verdict.anomalies})}

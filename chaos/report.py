@@ -68,6 +68,18 @@ def labels_at(t: float, windows: Iterable[Window], after: float = AFTER_S) -> li
     return sorted(hit) or [NONE]
 
 
+def labels_of(a: Anomaly, windows: Iterable[Window], after: float = AFTER_S) -> list[str]:
+    """The faults an anomaly counts for. A write lost or undone at the end may have been undone
+    by any fault from its acknowledgement on (a node wiped before the sync copied the write):
+    those that were in force or struck within ``after`` of it; a read's, `labels_at` its time."""
+    ws = list(windows)
+    if a.kind in (*LOST, "resurrected"):
+        hit = sorted({w.kind for w in ws if w.start <= a.t + after and w.end >= a.t})
+        if hit:
+            return hit
+    return labels_at(a.t, ws, after)
+
+
 def rows(ops: list[Op], windows: list[Window], verdict: Verdict) -> dict[str, Row]:
     out: dict[str, Row] = {NONE: Row(NONE)}
     for w in windows:
@@ -87,7 +99,7 @@ def rows(ops: list[Op], windows: list[Window], verdict: Verdict) -> dict[str, Ro
                 r.alone_ops += 1
                 r.alone_ok += o.type == OK
     for a in verdict.anomalies:
-        for label in labels_at(a.t, windows):
+        for label in labels_of(a, windows):
             r = out.setdefault(label, Row(label))
             r.lost += a.kind in LOST
             r.resurrected += a.kind == "resurrected"
@@ -119,7 +131,7 @@ def anomaly_to_json(a: Anomaly, windows: list[Window]) -> dict[str, Any]:
         "kind": a.kind,
         "task": f"{a.user}.{a.id}",
         "t": a.t,
-        "faults": labels_at(a.t, windows),
+        "faults": labels_of(a, windows),
         "detail": a.detail,
     }
 
@@ -175,8 +187,9 @@ GUARANTEES = """\
   update) was acknowledged, with no delete that could have followed, is missing after healing;
   *lost-update*: the task ends on a value that an acknowledged later write had replaced (a late
   copy of an older write won). Counted for every fault in force when the write that should
-  have won was acknowledged or, if none was, for the last fault to heal at most 10 s before
-  (a fault's effects outlive it); so are the other anomalies, at the time of their read. A
+  have won was acknowledged or that struck within 10 s after (a node wiped before the sync
+  copied the write); if none, for the last fault to heal at most 10 s before (a fault's
+  effects outlive it). A read's anomalies count the same way from the time of the read. A
   fault that strikes while an earlier one's effects last (a wiped node still refilling) takes
   the count: read a row together with the runs' anomaly lists (`python -m chaos.recheck`).
 - **resurrected**: a task whose delete was acknowledged, with no later write, is present after

@@ -5,7 +5,7 @@ from __future__ import annotations
 from chaos.checker import Anomaly, Verdict
 from chaos.history import FAIL, OK, Op, Window
 from chaos.nemesis import KINDS, SHORT_S, plan, short_plan
-from chaos.report import NONE, RunSummary, labels_at, markdown, rows
+from chaos.report import NONE, RunSummary, labels_at, labels_of, markdown, rows
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -52,7 +52,10 @@ def test_operations_and_anomalies_count_for_the_faults_in_force() -> None:
         Op(seq=2, inv=14, end=15, type=FAIL, **base),
         Op(seq=3, inv=50, end=51, type=OK, **base),
     ]
-    verdict = Verdict([Anomaly("stale", "u0", "t", 31, ""), Anomaly("lost", "u0", "t", 21, "")])
+    # a write lost at the end counts for the faults from its acknowledgement on
+    assert labels_of(Anomaly("lost", "u0", "t", 27, ""), w) == ["wipe"]
+    assert labels_of(Anomaly("stale", "u0", "t", 27, ""), w) == ["kill node"]
+    verdict = Verdict([Anomaly("stale", "u0", "t", 31, ""), Anomaly("lost", "u0", "t", 15, "")])
     r = rows(ops, w, verdict)
     assert (r["kill node"].ops, r["kill node"].ok, r["kill node"].lost) == (2, 1, 1)
     assert r["kill node"].availability == 0.5 and r["kill node"].worst == 0.5
