@@ -17,11 +17,18 @@ from chaos import checker, report
 from chaos.history import Window, load_ops
 
 
+def _label(kind: str) -> str:
+    """A fault's label as the current code names it (a split once had a direction)."""
+    if kind.startswith("split "):
+        return "split " + "|".join(sorted(kind.split(" ", 1)[1].split("|")))
+    return kind
+
+
 def judge(root: Path) -> tuple[report.RunSummary, checker.Verdict]:
     ops = load_ops(root / "history.jsonl")
     finals = json.loads((root / "final.json").read_text())
     result = json.loads((root / "result.json").read_text())
-    windows = [Window(**w) for w in result["windows"]]
+    windows = [Window(**dict(w, kind=_label(w["kind"]))) for w in result["windows"]]
     verdict = checker.check(ops, list(finals.values()), bool(result["identical"]))
     for a in verdict.anomalies:
         faults = ", ".join(report.labels_of(a, windows))
@@ -40,6 +47,7 @@ def judge(root: Path) -> tuple[report.RunSummary, checker.Verdict]:
         converge_s=result["converge_s"],
         replay=str(result["replay"]),
         skipped=list(result.get("skipped", [])),
+        examples=report.examples(verdict, windows),
     )
     return summary, verdict
 

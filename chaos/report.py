@@ -150,6 +150,18 @@ class RunSummary:
     replay: str
     skipped: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    examples: list[str] = field(default_factory=list)  # one anomaly of each kind, described
+
+
+def examples(verdict: Verdict, windows: list[Window]) -> list[str]:
+    """The first anomaly of each kind, with the faults it counts for."""
+    first: dict[str, Anomaly] = {}
+    for a in verdict.anomalies:
+        first.setdefault(a.kind, a)
+    return [
+        f"{a.kind} ({', '.join(labels_of(a, windows))}): task {a.user}.{a.id}: {a.detail}"
+        for a in first.values()
+    ]
 
 
 def _pct(x: float | None) -> str:
@@ -242,6 +254,10 @@ def markdown(runs: list[RunSummary], command: str) -> str:
             f"| {r.seed} | {r.mode} | {r.minutes:g} | {r.nodes} | {r.ops} | {found} | "
             f"{'yes' if r.identical else 'NO'} | {conv} | `{r.replay}` |"
         )
+    shown = [(r.seed, e) for r in runs for e in r.examples]
+    if shown:
+        parts += ["", "## One anomaly of each kind, per run", ""]
+        parts += [f"- seed {seed}: {e.replace('|', '/')}" for seed, e in shown]
     skipped = sorted({s for r in runs for s in r.skipped})
     if skipped:
         parts += ["", "Skipped faults: " + "; ".join(skipped) + "."]

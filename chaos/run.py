@@ -147,6 +147,7 @@ def run_once(
         converge_s=final.converge_s,
         replay=replay_command(seed, minutes, nodes, short),
         skipped=skipped,
+        examples=report.examples(verdict, windows),
     )
     result = {
         "seed": seed,
