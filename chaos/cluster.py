@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -202,6 +203,33 @@ class Cluster:
             p = self.root / "data" / f"{node}.db{suffix}"
             if p.exists():
                 p.unlink()
+
+    def replicated(self, node: str, timeout: float) -> bool:
+        """With ``node`` stopped (SIGSTOP): wait until every other node has applied its feed up
+        to the last version in its database file; False at the deadline."""
+        db = self.root / "data" / f"{node}.db"
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+                epoch, last = conn.execute("SELECT epoch, last_version FROM meta").fetchone()
+        except sqlite3.Error:
+            return False
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            behind = []
+            for peer in self.nodes:
+                if peer == node:
+                    continue
+                try:
+                    status, body = http_json("GET", self.url(peer) + "/v1/status", self.auth)
+                except OSError:
+                    status, body = 0, None
+                seen = (body or {}).get("applied", {}).get(node, {}) if status == 200 else {}
+                if seen.get("epoch") != epoch or int(seen.get("version", 0)) < last:
+                    behind.append(peer)
+            if not behind:
+                return True
+            time.sleep(0.1)
+        return False
 
     def set_offset(self, node: str, ms: int, wait: bool = True) -> None:
         """Restart ``node`` (SIGTERM) with its clock ``ms`` off (the node's clock_offset_ms)."""

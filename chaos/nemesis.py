@@ -13,7 +13,10 @@ distinct components, holds them, heals them all, and leaves a quiet gap.
     loss H        P % of H's packets dropped each way at random
     latency H     H's packets delayed by P ms (tc netem; skipped when the kernel lacks it)
     skew N        node N restarted with its clock P ms off; restarted at 0 when it heals
-    wipe N        node N SIGKILLed, its database deleted, restarted at once (a new epoch)
+    wipe N        node N SIGKILLed, its database deleted, restarted at once (a new epoch): a
+                  disk lost with whatever writes the sync had not copied yet
+    wipe-synced   the same, once every other node has applied N's writes (N paused meanwhile,
+                  at most 15 s): a lost disk whose data survives elsewhere
     sync-crash    the sync SIGKILLed and restarted again and again, at random points of its work
 """
 
@@ -38,6 +41,7 @@ KINDS = (
     "latency",
     "skew",
     "wipe",
+    "wipe-synced",
     "sync-crash",
 )
 WARMUP_S = 5.0
@@ -69,7 +73,7 @@ class Fault:
         sep = {"split": "|", "one-way": ">"}.get(self.kind, ",")
         if self.kind == "skew":
             return "skew node (beyond max offset)" if abs(self.param) > 500 else "skew node (small)"
-        if self.kind in ("wipe", "sync-crash"):
+        if self.kind in ("wipe", "wipe-synced", "sync-crash"):
             return self.kind
         return f"{self.kind} {sep.join(cls)}"
 
@@ -77,7 +81,7 @@ class Fault:
 def _targets(kind: str, rng: random.Random, nodes: list[str], busy: set[str]) -> tuple[str, ...]:
     hosts = [*nodes, *SERVICES]
     free = [h for h in hosts if h not in busy]
-    if kind in ("skew", "wipe"):
+    if kind in ("skew", "wipe", "wipe-synced"):
         free = [n for n in nodes if n not in busy]
     if kind == "sync-crash":
         free = [] if "sync" in busy else ["sync"]
@@ -117,7 +121,7 @@ def plan(seed: int, seconds: float, nodes: list[str], kinds: tuple[str, ...]) ->
             if not targets:
                 continue
             busy |= set(targets)
-            if kind == "wipe":  # a wiped node refilling under a live session is what counts
+            if kind.startswith("wipe"):  # a wiped node refilling under live sessions counts
                 busy |= {"sync"}
             faults.append(Fault(len(faults), kind, targets, _param(kind, rng), round(t, 1), hold))
         t += hold + round(rng.uniform(2.0, 6.0), 1)
@@ -135,7 +139,7 @@ def short_plan(nodes: list[str]) -> list[Fault]:
         [("skew", (n2,), 30000)],
         [("kill", ("balancer",), 0), ("one-way", (n1, n2), 0)],
         [("sync-crash", ("sync",), 0), ("loss", (n2,), 25)],
-        [("wipe", (nodes[-1],), 0)],
+        [("wipe-synced", (nodes[-1],), 0)],
     ]
     faults: list[Fault] = []
     t = WARMUP_S
@@ -196,7 +200,11 @@ class Executor:
             h.delay(sid, f.targets[0], f.param, f.param // 4)
         elif f.kind == "skew":
             c.set_offset(f.targets[0], f.param, wait=False)
-        elif f.kind == "wipe":
+        elif f.kind in ("wipe", "wipe-synced"):
+            if f.kind == "wipe-synced":
+                c.procs[f.targets[0]].signal(signal.SIGSTOP)
+                if not c.replicated(f.targets[0], 15.0):
+                    self.skipped.append(f"wipe-synced {f.target}: wiped unreplicated after 15 s")
             c.wipe(f.targets[0])
             c.start(f.targets[0])
         elif f.kind == "sync-crash":
@@ -219,7 +227,7 @@ class Executor:
             c.procs[f.targets[0]].signal(signal.SIGCONT)
         elif f.kind == "skew":
             c.set_offset(f.targets[0], 0, wait=False)
-        elif f.kind not in ("wipe", "sync-crash"):
+        elif f.kind not in ("wipe", "wipe-synced", "sync-crash"):
             self.hosts.heal(str(f.id))
         self.windows.append(Window(f.label, f.target, start, time.monotonic()))
 

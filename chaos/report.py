@@ -260,6 +260,6 @@ def markdown(runs: list[RunSummary], command: str) -> str:
         parts += [f"- seed {seed}: {e.replace('|', '/')}" for seed, e in shown]
     skipped = sorted({s for r in runs for s in r.skipped})
     if skipped:
-        parts += ["", "Skipped faults: " + "; ".join(skipped) + "."]
+        parts += ["", "Faults skipped or degraded: " + "; ".join(skipped) + "."]
     parts += ["", GUARANTEES]
     return "\n".join(parts)
