@@ -15,8 +15,8 @@ distinct components, holds them, heals them all, and leaves a quiet gap.
     skew N        node N restarted with its clock P ms off; restarted at 0 when it heals
     wipe N        node N SIGKILLed, its database deleted, restarted at once (a new epoch): a
                   disk lost with whatever writes the sync had not copied yet
-    wipe-synced   the same, once every other node has applied N's writes (N paused meanwhile,
-                  at most 15 s): a lost disk whose data survives elsewhere
+    wipe-synced   the same, once every other node has applied N's writes (N paused meanwhile;
+                  not done if they lack them after 30 s): a lost disk whose data survives
     sync-crash    the sync SIGKILLed and restarted again and again, at random points of its work
 """
 
@@ -46,6 +46,7 @@ KINDS = (
 )
 WARMUP_S = 5.0
 COOLDOWN_S = 5.0
+SYNCED_WAIT_S = 30.0  # how long wipe-synced waits for the others to hold the node's writes
 SHORT_S = 75.0  # the short mode's workload: its fixed mix ends 6 s before
 
 
@@ -203,8 +204,13 @@ class Executor:
         elif f.kind in ("wipe", "wipe-synced"):
             if f.kind == "wipe-synced":
                 c.procs[f.targets[0]].signal(signal.SIGSTOP)
-                if not c.replicated(f.targets[0], 15.0):
-                    self.skipped.append(f"wipe-synced {f.target}: wiped unreplicated after 15 s")
+                if not c.replicated(f.targets[0], SYNCED_WAIT_S):
+                    c.procs[f.targets[0]].signal(signal.SIGCONT)
+                    self.skipped.append(
+                        f"wipe-synced {f.target}: not done, the others lacked its writes after "
+                        f"{SYNCED_WAIT_S:g} s"
+                    )
+                    return
             c.wipe(f.targets[0])
             c.start(f.targets[0])
         elif f.kind == "sync-crash":

@@ -48,8 +48,10 @@ def test_short_run_strikes_every_fault_and_keeps_every_acknowledged_write(
     r = short_run
     assert r["ops"] > 300, r["stdout"][-2000:]
     kinds = {w["kind"] for w in r["windows"]}
-    assert len(r["windows"]) == 10, kinds
-    assert {"kill node", "pause node", "isolate sync", "wipe-synced", "sync-crash"} <= kinds
+    # a wipe-synced is left out (and says so) when the others never got the node's writes
+    not_wiped = [s for s in r["skipped"] if s.startswith("wipe-synced")]
+    assert len(r["windows"]) + len(not_wiped) == 10, (kinds, r["skipped"])
+    assert {"kill node", "pause node", "isolate sync", "sync-crash"} <= kinds
     assert r["identical"], "the nodes differ after healing"
     bad = {k: n for k, n in r["counts"].items() if k not in ("stale", "nonmonotonic")}
     assert not bad, [a for a in r["anomalies"] if a["kind"] in bad][:10]
