@@ -205,8 +205,8 @@ class Cluster:
                 p.unlink()
 
     def replicated(self, node: str, timeout: float) -> bool:
-        """With ``node`` stopped (SIGSTOP): wait until every other node has applied its feed up
-        to the last version in its database file; False at the deadline."""
+        """With no client write reaching ``node``: wait until every other node has applied its
+        feed up to the last version in its database file now; False at the deadline."""
         db = self.root / "data" / f"{node}.db"
         try:
             with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:

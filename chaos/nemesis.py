@@ -15,8 +15,9 @@ distinct components, holds them, heals them all, and leaves a quiet gap.
     skew N        node N restarted with its clock P ms off; restarted at 0 when it heals
     wipe N        node N SIGKILLed, its database deleted, restarted at once (a new epoch): a
                   disk lost with whatever writes the sync had not copied yet
-    wipe-synced   the same, once every other node has applied N's writes (N paused meanwhile;
-                  not done if they lack them after 30 s): a lost disk whose data survives
+    wipe-synced   the same, once every other node has applied N's writes (N cut from the
+                  balancer meanwhile; not done if they lack them after 30 s): a lost disk whose
+                  data survives elsewhere
     sync-crash    the sync SIGKILLed and restarted again and again, at random points of its work
 """
 
@@ -202,10 +203,11 @@ class Executor:
         elif f.kind == "skew":
             c.set_offset(f.targets[0], f.param, wait=False)
         elif f.kind in ("wipe", "wipe-synced"):
-            if f.kind == "wipe-synced":
-                c.procs[f.targets[0]].signal(signal.SIGSTOP)
-                if not c.replicated(f.targets[0], SYNCED_WAIT_S):
-                    c.procs[f.targets[0]].signal(signal.SIGCONT)
+            if f.kind == "wipe-synced":  # no client write reaches it; the sync still does
+                self.hosts.split(f"{sid}w", "balancer", f.targets[0])
+                done = c.replicated(f.targets[0], SYNCED_WAIT_S)
+                self.hosts.heal(f"{sid}w")
+                if not done:
                     self.skipped.append(
                         f"wipe-synced {f.target}: not done, the others lacked its writes after "
                         f"{SYNCED_WAIT_S:g} s"
