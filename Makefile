@@ -12,9 +12,17 @@ BASE_PORT ?=
 RUN_DIR ?= run
 FOLLOW ?=
 PYTEST_ARGS ?=
-LINT_PATHS := src tests bench
+LINT_PATHS := src tests bench chaos
 
-.PHONY: help install up down rm status exec lint test bench bench-quick
+# make chaos: SEED= (default random), RUNS= seeds from SEED on, MINUTES= per run, NODES= (3 unless
+# given), MODE=short for the fixed 75-second mix; needs root (network namespaces).
+SEED ?=
+RUNS ?= 1
+MINUTES ?= 4
+MODE ?= long
+CHAOS_NODES := $(if $(filter command line environment,$(origin NODES)),$(NODES),3)
+
+.PHONY: help install up down rm status exec lint test bench bench-quick chaos
 
 help: ## list the targets
 	@echo "make up [NODES=n]        start the local cluster (creates .venv), wait until healthy;"
@@ -32,6 +40,8 @@ help: ## list the targets
 	@echo "make lint                ruff check, ruff format --check, mypy --strict"
 	@echo "make test                install dev tools, lint, run the whole test suite (~7 min)"
 	@echo "make bench, bench-quick  run the benchmarks (bench/)"
+	@echo "make chaos [SEED= RUNS= MINUTES= NODES= MODE=short]  faults on namespace hosts (root);"
+	@echo "                         regenerates docs/reliability.md"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -82,7 +92,7 @@ resume-%: $(STAMP)
 # Every check runs; rc ends non-zero if any failed.
 LINT = echo "ruff check $(LINT_PATHS)"; $(BIN)/ruff check $(LINT_PATHS) || rc=1; \
 	echo "ruff format --check $(LINT_PATHS)"; $(BIN)/ruff format --check $(LINT_PATHS) || rc=1; \
-	echo "mypy --strict src"; $(BIN)/mypy --strict src || rc=1
+	echo "mypy --strict src chaos"; $(BIN)/mypy --strict src chaos || rc=1
 
 lint: $(DEV_STAMP)
 	@rc=0; $(LINT); exit $$rc
@@ -100,3 +110,7 @@ bench: $(STAMP)
 bench-quick: $(STAMP)
 	@if [ -f bench/__main__.py ]; then $(BIN)/python -m bench --quick; \
 	else echo "bench/__main__.py is not there yet: no benchmarks to run"; fi
+
+chaos: $(DEV_STAMP)
+	$(BIN)/python -m chaos $(if $(SEED),--seed $(SEED)) --runs $(RUNS) --minutes $(MINUTES) \
+		--nodes $(CHAOS_NODES) $(if $(filter short,$(MODE)),--short) --doc docs/reliability.md
