@@ -10,8 +10,10 @@ so one file describes a one-machine cluster and a many-machine one alike.
 
     [[node]]                       # one table per data node
     name = "store1"
-    host = "127.0.0.1"
+    host = "127.0.0.1"             # the address the other components dial
     port = 7411
+    # listen = "0.0.0.0"           # optional: the address to bind, when it differs from host
+                                   # (a container, a Kubernetes Service, a swarm VIP)
 
     [balancer]                     # host, port, timeouts ...
     [handler]
@@ -54,6 +56,9 @@ class _Listener(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True)
 
     host: str = "127.0.0.1"
     port: int
+    # The address to bind; "" binds `host`. The others always dial `host`: a name or VIP that
+    # reaches this component need not be an address of its own (containers, Services).
+    listen: str = ""
     # A connection must deliver a whole request head within this (else 408), and may be open
     # at most max_connections at once.
     head_timeout_ms: int = 10000
@@ -63,7 +68,13 @@ class _Listener(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True)
 
     @property
     def url(self) -> str:
+        """Where the other components reach this one."""
         return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
+
+    @property
+    def bind_host(self) -> str:
+        """The address this component listens on."""
+        return self.listen or self.host
 
 
 class NodeConfig(_Listener, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -6,6 +6,7 @@
     dtm sync --config cluster.toml [--interval MS]
     dtm cluster up|down|rm|status ...      (the local cluster under supervisord; see `make up`)
     dtm user add|list|remove ...           (who may use the task API; see `dtm user --help`)
+    dtm health <component> --config FILE   (exit 0 if it answers its health check, else 1)
 
 Each component lives in ``dtm.<component>.main`` and exposes ``main(argv) -> int``; the import
 is lazy so one component never pays for another's modules.
@@ -18,7 +19,7 @@ import os
 import signal
 import sys
 
-COMPONENTS = ("node", "balancer", "handler", "sync", "cluster", "user")
+COMPONENTS = ("node", "balancer", "handler", "sync", "cluster", "user", "health")
 
 
 def _die_with_parent() -> None:

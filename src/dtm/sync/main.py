@@ -68,7 +68,7 @@ def _flags(parser: argparse.ArgumentParser) -> None:
 
 def _listen(start: edge.Startup, ns: argparse.Namespace) -> edge.Listen:
     cfg = sync_config(start.cluster, ns)
-    return edge.Listen(cfg.host, cfg.port, cfg.head_timeout_ms, cfg.max_connections)
+    return edge.Listen(cfg.bind_host, cfg.port, cfg.head_timeout_ms, cfg.max_connections)
 
 
 @asynccontextmanager
