@@ -27,17 +27,37 @@ so one file describes a one-machine cluster and a many-machine one alike.
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import msgspec
 
 from dtm.errors import ErrSyntaxInvalidArgs
 from dtm.wire import NODE_NAME_PATTERN
 
+if TYPE_CHECKING:
+    import argparse
+
 DEFAULT_NODE_BASE_PORT = 7410
+# A container image names its config here, so every command in it needs no --config.
+CONFIG_ENV = "DTM_CONFIG"
+
+
+def add_config_flag(
+    parser: argparse.ArgumentParser, env: Mapping[str, str] = os.environ, what: str = ""
+) -> None:
+    """`--config FILE`: required unless ``$DTM_CONFIG`` names the file."""
+    default = env.get(CONFIG_ENV) or None
+    parser.add_argument(
+        "--config",
+        required=default is None,
+        default=default,
+        help=f"the cluster TOML file{what} (default: ${CONFIG_ENV})",
+    )
 
 
 class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

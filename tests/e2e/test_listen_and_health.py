@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from dtm.config import parse_config
+from dtm.config import add_config_flag, parse_config
 from dtm.errors import ErrSyntaxInvalidArgs
 from harness import LocalCluster, request, running, wait_until
 
@@ -81,3 +83,27 @@ def test_health_speaks_tls_with_the_components_own_certificate(tmp_path: Path) -
         for comp in ("store1", "sync"):
             done = _health(c, comp)
             assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_config_defaults_from_the_environment_and_is_required_without_it() -> None:
+    with_env = argparse.ArgumentParser()
+    add_config_flag(with_env, {"DTM_CONFIG": "/etc/dtm/cluster.toml"})
+    assert with_env.parse_args([]).config == "/etc/dtm/cluster.toml"
+    assert with_env.parse_args(["--config", "x.toml"]).config == "x.toml"
+    without = argparse.ArgumentParser()
+    add_config_flag(without, {})
+    with pytest.raises(SystemExit):
+        without.parse_args([])
+
+
+def test_health_takes_component_and_config_from_the_environment(tmp_path: Path) -> None:
+    """An image's exec-form HEALTHCHECK is `dtm health` with no argument at all."""
+    with running(tmp_path, ()) as c:
+        env = {**os.environ, "DTM_CONFIG": str(c.config_path), "DTM_COMPONENT": "store1"}
+        argv = [sys.executable, "-m", "dtm.run", "health"]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30, env=env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "store1 at" in done.stdout
+        env.pop("DTM_COMPONENT")
+        bare = subprocess.run(argv, capture_output=True, text=True, timeout=30, env=env)
+        assert bare.returncode == 2 and "DTM_COMPONENT" in bare.stderr

@@ -15,6 +15,7 @@ import logging
 import uvloop
 
 from dtm import edge
+from dtm.config import add_config_flag
 from dtm.errors import ErrUnavailable
 
 log = logging.getLogger("dtm.balancer")
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="dtm balancer", description="HTTP load balancer in front of the data nodes."
     )
-    parser.add_argument("--config", required=True, help="the cluster TOML file")
+    add_config_flag(parser)
     parser.add_argument(
         "--listen", metavar="ADDRESS", help="bind this address instead of the config's"
     )
