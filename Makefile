@@ -13,7 +13,8 @@ FOLLOW ?=
 PYTEST_ARGS ?=
 LINT_PATHS := src tests bench
 
-.PHONY: help install up down rm status exec lint test bench bench-quick
+.PHONY: help install up down rm status exec lint test bench bench-quick \
+	image compose-up compose-exec compose-down compose-rm compose-ps deploy-test
 
 help: ## list the targets
 	@echo "make up [NODES=2]        start the local cluster (creates .venv), wait until healthy"
@@ -27,6 +28,13 @@ help: ## list the targets
 	@echo "make lint                ruff check, ruff format --check, mypy --strict"
 	@echo "make test                install dev tools, lint, run the whole test suite"
 	@echo "make bench, bench-quick  run the benchmarks (bench/)"
+	@echo "make image               build the image dtm:local (see docs/deploy.md)"
+	@echo "make compose-up          start the cluster under docker compose (handler on"
+	@echo "                         127.0.0.1:\$$DTM_HANDLER_PORT, default 7480)"
+	@echo "make compose-exec        the todo shell, in the compose cluster"
+	@echo "make compose-logs-<c>    last 200 lines of a component's log (FOLLOW=1 to follow)"
+	@echo "make compose-down        stop the compose cluster, keep data;  compose-rm: delete it"
+	@echo "make deploy-test         image, compose scenarios, manifest and unit checks (root)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -82,3 +90,35 @@ bench: $(STAMP)
 bench-quick: $(STAMP)
 	@if [ -f bench/__main__.py ]; then $(BIN)/python -m bench --quick; \
 	else echo "bench/__main__.py is not there yet: no benchmarks to run"; fi
+
+# ---------------------------------------------------------------- containers (docs/deploy.md)
+
+image: $(STAMP)
+	deploy/image.sh
+
+compose-up:
+	deploy/compose.sh up
+
+compose-exec:
+	deploy/compose.sh exec
+
+compose-ps:
+	deploy/compose.sh ps
+
+compose-logs-%:
+	FOLLOW=$(filter 1 yes true,$(FOLLOW)) deploy/compose.sh logs $*
+
+compose-down:
+	deploy/compose.sh down
+
+compose-rm:
+	deploy/compose.sh rm
+
+DEPLOY_STAMP := $(VENV)/.installed-deploy
+$(DEPLOY_STAMP): pyproject.toml $(DEV_STAMP)
+	$(BIN)/python -m pip install -q -e '.[dev,deploy]'
+	touch $@
+
+# Runs the Docker engine in a network namespace of its own; skipped (with the reason) without root.
+deploy-test: $(DEPLOY_STAMP)
+	deploy/test.sh
