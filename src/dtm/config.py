@@ -47,16 +47,14 @@ DEFAULT_NODE_BASE_PORT = 7410
 CONFIG_ENV = "DTM_CONFIG"
 
 
-def add_config_flag(
-    parser: argparse.ArgumentParser, env: Mapping[str, str] = os.environ, what: str = ""
-) -> None:
+def add_config_flag(parser: argparse.ArgumentParser, env: Mapping[str, str] = os.environ) -> None:
     """`--config FILE`: required unless ``$DTM_CONFIG`` names the file."""
     default = env.get(CONFIG_ENV) or None
     parser.add_argument(
         "--config",
         required=default is None,
         default=default,
-        help=f"the cluster TOML file{what} (default: ${CONFIG_ENV})",
+        help=f"the cluster TOML file (default: ${CONFIG_ENV})",
     )
 
 
