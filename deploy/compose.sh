@@ -68,7 +68,12 @@ up() {
 case ${1:-} in
 up) up ;;
 exec) ensure_state; compose run --rm cli "${@:2}" ;;
-logs) ensure_state; compose logs --tail "${TAIL:-200}" ${FOLLOW:+--follow} "${2:?which component}" ;;
+logs)
+    ensure_state
+    service=${2:?which component}
+    [[ $service == loadbalancer || $service == loadbrancer ]] && service=balancer # as make logs-*
+    compose logs --tail "${TAIL:-200}" ${FOLLOW:+--follow} "$service"
+    ;;
 ps) ensure_state; compose ps ;;
 down) ensure_state; compose down --timeout 15 ;;
 rm) ensure_state; compose down --volumes --timeout 15; rm -rf "$state" ;;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make deploy-test`: build the image, run the compose scenario, check the Kubernetes manifests
-# and the systemd units. The Docker engine runs inside a network namespace of its own (see
+# and the systemd units, and boot the units in systemd-nspawn (deploy/systemd/boot-test.sh, when
+# systemd-nspawn is installed). The Docker engine runs inside a network namespace of its own (see
 # deploy/engine.sh), so the machine's firewall and network are never changed; the engine, its
 # namespace, its containers, volumes and images, and the scratch files are removed on every exit.
 # Skipped, with the reason, without root or without DEPLOY_TEST_MIN_FREE_MB of free disk.
@@ -38,6 +39,10 @@ cleanup() {
     local rc=$?
     set +e
     trap - EXIT INT TERM
+    if [[ -n ${boot_root_pid:-} ]]; then # its own process group: mmdebstrap stops too
+        kill -TERM -- "-$boot_root_pid" 2>/dev/null
+        wait "$boot_root_pid" 2>/dev/null
+    fi
     if [[ -S $engine/docker.sock ]]; then
         DTM_COMPOSE_STATE=$work/compose deploy/compose.sh rm >/dev/null 2>&1
     fi
@@ -154,13 +159,34 @@ compose_down() {
 
 # ---------------------------------------------------------------- manifests and units
 
+boot() {
+    local tar=${DEPLOY_TEST_BOOT_TAR:-$work/boot-root.tar}
+    if [[ ! -s $tar ]]; then
+        echo "building the systemd root file system failed:"
+        tail -20 "$work/boot-root.log"
+        return 1
+    fi
+    BOOT_ROOT_TAR=$tar deploy/systemd/boot-test.sh
+}
+
 # The manifests' and compose file's agreement with the code, kubernetes-validate and
 # systemd-analyze verify (tests/deploy/test_manifests.py: fails if kubernetes-validate is missing).
 manifests() {
-    "$python" -c 'import kubernetes_validate' || { echo "no kubernetes-validate: pip install '.[deploy]'"; return 1; }
+    if ! "$python" -c 'import kubernetes_validate'; then
+        echo "no kubernetes-validate: pip install '.[deploy]'"
+        return 1
+    fi
     "$python" -m pytest -q -p no:cacheprovider "$repo/tests/deploy"
 }
 
+# The systemd test's root file system downloads while the image builds and compose runs.
+boot_root_pid=
+if command -v systemd-nspawn >/dev/null 2>&1 && [[ -z ${DEPLOY_TEST_BOOT_TAR:-} ]]; then
+    mkdir -p "$work/boot-tmp"
+    TMPDIR=$work/boot-tmp setsid deploy/systemd/boot-test.sh --root "$work/boot-root.tar" \
+        >"$work/boot-root.log" 2>&1 &
+    boot_root_pid=$!
+fi
 eval "$(deploy/engine.sh start "$engine")"
 export DOCKER_HOST DTM_ENGINE_NS
 step image image
@@ -174,6 +200,17 @@ if ((ok == 0)); then
         step "compose down (every component stops on SIGTERM, volumes removed)" compose_down
     fi
 fi
+deploy/engine.sh stop "$engine" # the engine, its images and volumes are no longer needed
 step "manifests and units (kubernetes-validate, systemd-analyze verify)" manifests
+if [[ -n $boot_root_pid ]]; then
+    wait "$boot_root_pid" || true
+    boot_root_pid=
+fi
+if command -v systemd-nspawn >/dev/null 2>&1; then
+    step "systemd units booted in systemd-nspawn (start, restart after SIGKILL, clean stop)" boot
+else
+    echo "deploy-test: systemd boot: skipped: no systemd-nspawn (Debian systemd-container," \
+        "pinned to the installed systemd's version; .ci/run installs it)"
+fi
 echo "deploy-test: $passed passed, $failed failed"
 ((failed == 0))
