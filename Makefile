@@ -22,7 +22,8 @@ MINUTES ?= 4
 MODE ?= long
 CHAOS_NODES := $(if $(filter command line environment,$(origin NODES)),$(NODES),3)
 
-.PHONY: help install up down rm status exec lint test bench bench-quick chaos
+.PHONY: help install up down rm status exec lint test bench bench-quick chaos \
+	image compose-up compose-exec compose-down compose-rm compose-ps deploy-test
 
 help: ## list the targets
 	@echo "make up [NODES=n]        start the local cluster (creates .venv), wait until healthy;"
@@ -42,6 +43,13 @@ help: ## list the targets
 	@echo "make bench, bench-quick  run the benchmarks (bench/)"
 	@echo "make chaos [SEED= RUNS= MINUTES= NODES= MODE=short]  faults on namespace hosts (root);"
 	@echo "                         regenerates docs/reliability.md"
+	@echo "make image               build the image dtm:local (see docs/deploy.md)"
+	@echo "make compose-up          start the cluster under docker compose (handler on"
+	@echo "                         127.0.0.1:\$$DTM_HANDLER_PORT, default 7480)"
+	@echo "make compose-exec        the todo shell, in the compose cluster"
+	@echo "make compose-logs-<c>    last 200 lines of a component's log (FOLLOW=1 to follow)"
+	@echo "make compose-down        stop the compose cluster, keep data;  compose-rm: delete it"
+	@echo "make deploy-test         image, compose scenarios, manifest and unit checks (root)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -114,3 +122,35 @@ bench-quick: $(STAMP)
 chaos: $(DEV_STAMP)
 	$(BIN)/python -m chaos $(if $(SEED),--seed $(SEED)) --runs $(RUNS) --minutes $(MINUTES) \
 		--nodes $(CHAOS_NODES) $(if $(filter short,$(MODE)),--short) --doc docs/reliability.md
+
+# ---------------------------------------------------------------- containers (docs/deploy.md)
+
+image: $(STAMP)
+	deploy/image.sh
+
+compose-up:
+	deploy/compose.sh up
+
+compose-exec:
+	deploy/compose.sh exec
+
+compose-ps:
+	deploy/compose.sh ps
+
+compose-logs-%:
+	FOLLOW=$(filter 1 yes true,$(FOLLOW)) deploy/compose.sh logs $*
+
+compose-down:
+	deploy/compose.sh down
+
+compose-rm:
+	deploy/compose.sh rm
+
+DEPLOY_STAMP := $(VENV)/.installed-deploy
+$(DEPLOY_STAMP): pyproject.toml $(DEV_STAMP)
+	$(BIN)/python -m pip install -q -e '.[dev,deploy]'
+	touch $@
+
+# Runs the Docker engine in a network namespace of its own; skipped (with the reason) without root.
+deploy-test: $(DEPLOY_STAMP)
+	deploy/test.sh

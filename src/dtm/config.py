@@ -10,8 +10,10 @@ so one file describes a one-machine cluster and a many-machine one alike.
 
     [[node]]                       # one table per data node
     name = "store1"
-    host = "127.0.0.1"
+    host = "127.0.0.1"             # the address the other components dial
     port = 7411
+    # listen = "0.0.0.0"           # optional: the address to bind, when it differs from host
+                                   # (a container, a Kubernetes Service, a swarm VIP)
 
     [balancer]                     # host, port, timeouts ...
     [handler]
@@ -25,17 +27,35 @@ so one file describes a one-machine cluster and a many-machine one alike.
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import msgspec
 
 from dtm.errors import ErrSyntaxInvalidArgs
 from dtm.wire import NODE_NAME_PATTERN
 
+if TYPE_CHECKING:
+    import argparse
+
 DEFAULT_NODE_BASE_PORT = 7410
+# A container image names its config here, so every command in it needs no --config.
+CONFIG_ENV = "DTM_CONFIG"
+
+
+def add_config_flag(parser: argparse.ArgumentParser, env: Mapping[str, str] = os.environ) -> None:
+    """`--config FILE`: required unless ``$DTM_CONFIG`` names the file."""
+    default = env.get(CONFIG_ENV) or None
+    parser.add_argument(
+        "--config",
+        required=default is None,
+        default=default,
+        help=f"the cluster TOML file (default: ${CONFIG_ENV})",
+    )
 
 
 class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -54,6 +74,9 @@ class _Listener(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True)
 
     host: str = "127.0.0.1"
     port: int
+    # The address to bind; "" binds `host`. The others always dial `host`: a name or VIP that
+    # reaches this component need not be an address of its own (containers, Services).
+    listen: str = ""
     # A connection must deliver a whole request head within this (else 408), and may be open
     # at most max_connections at once.
     head_timeout_ms: int = 10000
@@ -63,7 +86,13 @@ class _Listener(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True)
 
     @property
     def url(self) -> str:
+        """Where the other components reach this one."""
         return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
+
+    @property
+    def bind_host(self) -> str:
+        """The address this component listens on."""
+        return self.listen or self.host
 
 
 class NodeConfig(_Listener, frozen=True, forbid_unknown_fields=True, kw_only=True):

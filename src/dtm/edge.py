@@ -25,7 +25,7 @@ import uvloop
 from aiohttp import web
 
 from dtm.auth import Credential, load_credential
-from dtm.config import ClusterConfig, load_config
+from dtm.config import ClusterConfig, add_config_flag, load_config
 from dtm.errors import DtmError, ErrSyntaxInvalidArgs, ErrUnavailable
 from dtm.hosts import is_loopback
 from dtm.serve import (
@@ -178,7 +178,10 @@ class Component:
 def run(comp: Component, argv: list[str]) -> int:
     """Parse ``argv``, start ``comp`` and serve until a stop signal; the exit code."""
     parser = argparse.ArgumentParser(prog=comp.prog, description=comp.description)
-    parser.add_argument("--config", required=True, help="the cluster TOML file")
+    add_config_flag(parser)
+    parser.add_argument(
+        "--listen", metavar="ADDRESS", help="bind this address instead of the config's"
+    )
     comp.flags(parser)
     ns = parser.parse_args(argv)
     configure_logging(comp.label(ns))
@@ -186,6 +189,8 @@ def run(comp: Component, argv: list[str]) -> int:
     def start() -> int:
         startup = prepare(ns.config, (comp.name or comp.label)(ns))
         where = replace(comp.listen(startup, ns), tls=startup.cluster.tls is not None)
+        if ns.listen:
+            where = replace(where, host=ns.listen)
         check_listen(where.host, where.port, startup.credential)
         return uvloop.run(_serve(comp, startup, ns, where))
 

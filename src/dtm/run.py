@@ -6,6 +6,7 @@
     dtm sync --config cluster.toml [--interval MS]
     dtm cluster up|down|rm|status ...      (the local cluster under supervisord; see `make up`)
     dtm user add|list|remove ...           (who may use the task API; see `dtm user --help`)
+    dtm health <component> --config FILE   (exit 0 if it answers its health check, else 1)
 
 Each component lives in ``dtm.<component>.main`` and exposes ``main(argv) -> int``; the import
 is lazy so one component never pays for another's modules.
@@ -18,7 +19,7 @@ import os
 import signal
 import sys
 
-COMPONENTS = ("node", "balancer", "handler", "sync", "view", "cluster", "user")
+COMPONENTS = ("node", "balancer", "handler", "sync", "view", "cluster", "user", "health")
 USAGE = """\
 dtm - run the parts of a dtm cluster
 
@@ -30,6 +31,8 @@ Usage:
   dtm handler --config FILE               the request handler, in the foreground
   dtm sync --config FILE                  the sync process, in the foreground
   dtm view --config FILE                  the live view in the browser, in the foreground
+  dtm node backup|restore ...             copy a node's database out, or back in (new epoch)
+  dtm health <component> --config FILE    exit 0 if it answers its health check (a probe)
 
 The task list itself is used with `todo` (see `todo help`)."""
 

@@ -15,19 +15,20 @@ import logging
 import uvloop
 
 from dtm import edge
+from dtm.config import add_config_flag
 from dtm.errors import ErrUnavailable
 
 log = logging.getLogger("dtm.balancer")
 
 
-async def serve(start: edge.Startup) -> int:
+async def serve(start: edge.Startup, listen: str = "") -> int:
     from dtm.balancer.downstream import ClientConn
     from dtm.balancer.health import run_health_checks
     from dtm.balancer.proxy import Balancer
 
     cfg = start.cluster
     loop = asyncio.get_running_loop()
-    host, port = cfg.balancer.host, cfg.balancer.port
+    host, port = listen or cfg.balancer.bind_host, cfg.balancer.port
     server_ssl = start.server_ssl()
     balancer = Balancer(cfg.balancer, cfg.node, start.credential, start.client_ssl())
     try:
@@ -43,7 +44,7 @@ async def serve(start: edge.Startup) -> int:
         raise ErrUnavailable(f"cannot listen on {host}:{port}: {exc}") from None
     checks = loop.create_task(run_health_checks(balancer))
     names = ", ".join(f"{n.name}={n.url}" for n in balancer.nodes)
-    log.info("balancer listening on %s in front of %s", cfg.balancer.url, names)
+    log.info("balancer listening on %s:%d in front of %s", host, port, names)
     await edge.until_stopped()
     log.info("balancer stopping")
     server.close()
@@ -58,14 +59,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="dtm balancer", description="HTTP load balancer in front of the data nodes."
     )
-    parser.add_argument("--config", required=True, help="the cluster TOML file")
+    add_config_flag(parser)
+    parser.add_argument(
+        "--listen", metavar="ADDRESS", help="bind this address instead of the config's"
+    )
     args = parser.parse_args(argv)
     edge.configure_logging("balancer")
 
     def start() -> int:
         startup = edge.prepare(args.config, "balancer")
         b = startup.cluster.balancer
-        edge.check_listen(b.host, b.port, startup.credential)
-        return uvloop.run(serve(startup))
+        edge.check_listen(args.listen or b.bind_host, b.port, startup.credential)
+        return uvloop.run(serve(startup, args.listen or ""))
 
     return edge.report(start)

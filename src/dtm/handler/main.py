@@ -49,7 +49,7 @@ def _flags(parser: argparse.ArgumentParser) -> None:
 def _listen(start: edge.Startup, ns: argparse.Namespace) -> edge.Listen:
     cfg = start.cluster.handler
     port = cfg.port if ns.port is None else ns.port
-    return edge.Listen(ns.host or cfg.host, port, cfg.head_timeout_ms, cfg.max_connections)
+    return edge.Listen(ns.host or cfg.bind_host, port, cfg.head_timeout_ms, cfg.max_connections)
 
 
 @asynccontextmanager

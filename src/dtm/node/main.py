@@ -1,4 +1,5 @@
-"""`dtm node --config FILE --name NAME`: run one data node in the foreground.
+"""`dtm node --config FILE --name NAME`: run one data node in the foreground
+(`dtm node backup|restore ...`: copy its database out, or back in: dtm.node.backup).
 
 Rule: the shared edge (dtm.edge) reads the config and the credential and serves; this module opens
 the store (its files private) and builds the app. On SIGTERM or SIGINT the node stops accepting,
@@ -56,7 +57,7 @@ def _flags(parser: argparse.ArgumentParser) -> None:
 
 def _listen(start: edge.Startup, ns: argparse.Namespace) -> edge.Listen:
     cfg = start.cluster.node_named(ns.name)
-    return edge.Listen(cfg.host, cfg.port, cfg.head_timeout_ms, cfg.max_connections)
+    return edge.Listen(cfg.bind_host, cfg.port, cfg.head_timeout_ms, cfg.max_connections)
 
 
 @asynccontextmanager
@@ -116,4 +117,8 @@ NODE = edge.Component(
 
 
 def main(argv: list[str]) -> int:
+    if argv and argv[0] in ("backup", "restore"):
+        from dtm.node.backup import main as backup_main
+
+        return backup_main(argv)
     return edge.run(NODE, argv)

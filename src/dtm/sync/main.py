@@ -25,7 +25,7 @@ from pathlib import Path
 import msgspec
 
 from dtm import edge, wire
-from dtm.config import ClusterConfig, SyncConfig
+from dtm.config import ClusterConfig, SyncConfig, add_config_flag
 from dtm.core.syncstate import SyncEngine
 from dtm.errors import ErrSyntaxInvalidArgs
 from dtm.sync import statefile
@@ -71,7 +71,7 @@ def _flags(parser: argparse.ArgumentParser) -> None:
 
 def _listen(start: edge.Startup, ns: argparse.Namespace) -> edge.Listen:
     cfg = sync_config(start.cluster, ns)
-    return edge.Listen(cfg.host, cfg.port, cfg.head_timeout_ms, cfg.max_connections)
+    return edge.Listen(cfg.bind_host, cfg.port, cfg.head_timeout_ms, cfg.max_connections)
 
 
 @asynccontextmanager
@@ -155,7 +155,7 @@ def forget(start: edge.Startup, state_path: Path, node: str) -> int:
 
 def _forget_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="dtm sync forget", description="Remove a node for good.")
-    parser.add_argument("--config", required=True, help="the cluster TOML file")
+    add_config_flag(parser)
     parser.add_argument("--state", help="the cursor state file (default: DATA_DIR/sync.state.json)")
     parser.add_argument("node", help="the node to forget")
     ns = parser.parse_args(argv)
