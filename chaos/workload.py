@@ -133,9 +133,9 @@ class Client:
             return {"text": t["text"], "status": t["status"]}
 
         if 200 <= status < 300:
-            if f == "list":
-                tasks = [*answer.get("open", []), *answer.get("complete", [])]
-                return OK, {t["id"]: st(t) for t in tasks}
+            if f == "list":  # a TaskPage: each task is [id, text, status, created, ...]
+                items = answer.get("tasks", [])
+                return OK, {t[0]: {"text": t[1], "status": t[2]} for t in items}
             return OK, None if f == "delete" else st(answer)
         if f in ("get", "list"):
             return (OK, None) if f == "get" and error == "ErrNoDataFound" else (FAIL, None)
