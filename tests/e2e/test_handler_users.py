@@ -110,7 +110,7 @@ def test_two_users_never_see_each_others_tasks(one: LocalCluster) -> None:
     # Nothing was changed by the attempts: each still has its own tasks, untouched.
     for me, ids, name in ((alice, a_ids, "alice"), (bob, b_ids, "bob")):
         items = me.call("GET", "/v1/tasks").json()["tasks"]  # [id, text, status, ...] each
-        assert all(status == "open" for _, _, status, _, _ in items)
+        assert all(item[2] == "open" for item in items)  # [id, text, status, ...]
         assert {item[0] for item in items} == ids
         assert all(item[1].startswith(name) for item in items)
     # Task IDs are bare; the stored key carries the user.

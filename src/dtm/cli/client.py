@@ -55,13 +55,11 @@ def read_answer(answer: Answer, type_: type[T]) -> T:
 
 
 def token_from_header(value: str | None) -> SessionToken | None:
-    """The session token of an answer's header; None when absent or unreadable."""
-    if not value:
-        return None
-    try:
-        return decode(value, SessionToken, what="session header")
-    except DtmError:
-        return None
+    """The session token of an answer's header; None when absent or unreadable (the one codec
+    every reader of the header uses: dtm.core.sessiontoken)."""
+    from dtm.core.sessiontoken import from_answer
+
+    return from_answer(value)
 
 
 class TaskClient:

@@ -4,7 +4,8 @@ Rule: every read and delete follows the pure plan — this module only sends wha
 (concurrently), turns each answer into a plan answer, merges what the plan says to merge
 (`dtm.core.readmerge`), and folds every served answer's contribution into the session. A read
 one node serves goes on as the node's bytes; only a merge decodes and encodes rows here. A read
-the client pinned to one node (``todo --node``) asks that node only, with the whole token.
+the client pinned to one node (``todo --node``) asks that node only and takes its rows as they
+are: the pin is a request to see one replica, stale or not.
 """
 
 from __future__ import annotations
@@ -105,27 +106,17 @@ class SessionReads:
     async def _pinned(
         self, node: str, path: str, query: dict[str, str] | None, s: Session
     ) -> Reply:
-        """A read the client pinned to ``node``: that node only, waiting once for it to catch
-        up with the session; 200 or 404 returned, anything else raised."""
-        up = self.upstream
-        for wait in (0, up.catch_up_wait_ms):
-            extra = f"{wire.WAIT_HEADER}: {wait}\r\n" + _session_line(s.token)
-            reply = await up._send("GET", _target(path, query), extra, extra_ms=wait, node=node)
-            if reply.status == 200:
-                s.absorb(reply.session)
-                return reply
-            err = up._error(reply)
-            if isinstance(err, ErrNoDataFound):
-                s.absorb(reply.session)
-                return reply
-            if not isinstance(err, ErrNotCaughtUp) or up.catch_up_wait_ms <= 0:
-                raise err
-        self.metrics.not_caught_up()
-        raise ErrNotCaughtUp(
-            f"{node} has not caught up with this session's earlier writes (the read was pinned "
-            f"to it with --node); without --node the handler reads the nodes that have them, "
-            f"or {plan.RESET_HINT}"
+        """A read the client pinned to ``node`` (``todo --node``): that node's rows as they are,
+        without the session's guarantee (showing one replica's own view, stale or not, is the
+        point: it is how a learner makes the specification's conflict); its answer still joins
+        the session. 200 or 404 returned, anything else raised."""
+        reply = await self.upstream._send(
+            "GET", _target(path, query), f"{wire.WAIT_HEADER}: 0\r\n", node=node
         )
+        if reply.status == 200 or isinstance(self.upstream._error(reply), ErrNoDataFound):
+            s.absorb(reply.session)
+            return reply
+        raise self.upstream._error(reply)
 
     # ------------------------------------------------------------ the plan's loop
 
