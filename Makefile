@@ -13,7 +13,7 @@ FOLLOW ?=
 PYTEST_ARGS ?=
 LINT_PATHS := src tests bench
 
-.PHONY: help install up down rm status exec lint test bench bench-quick
+.PHONY: help install up down rm status exec lint test bench bench-quick bench-deps
 
 help: ## list the targets
 	@echo "make up [NODES=2]        start the local cluster (creates .venv), wait until healthy"
@@ -26,7 +26,8 @@ help: ## list the targets
 	@echo "                         logs-loadbrancer), logs-handler, logs-sync"
 	@echo "make lint                ruff check, ruff format --check, mypy --strict"
 	@echo "make test                install dev tools, lint, run the whole test suite"
-	@echo "make bench, bench-quick  run the benchmarks (bench/)"
+	@echo "make bench-deps          install what the benchmarks use (wrk; matplotlib, py-spy)"
+	@echo "make bench, bench-quick  run the benchmarks (bench/): dtm beside the Go original"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -75,10 +76,15 @@ test: $(DEV_STAMP)
 	echo "pytest $(PYTEST_ARGS)"; $(BIN)/python -m pytest $(PYTEST_ARGS) || rc=1; \
 	exit $$rc
 
+# The benchmarks' tools: wrk from Debian, the bench extra (matplotlib, py-spy) into the venv.
+bench-deps: $(STAMP)
+	@command -v wrk >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -q wrk; }
+	$(BIN)/python -m pip install -q -e '.[bench]'
+
+# From the repository root, so that `bench` and the shared test harness (`tests`) import.
 bench: $(STAMP)
-	@if [ -f bench/__main__.py ]; then $(BIN)/python -m bench; \
-	else echo "bench/__main__.py is not there yet: no benchmarks to run"; fi
+	$(BIN)/python -m bench
 
 bench-quick: $(STAMP)
-	@if [ -f bench/__main__.py ]; then $(BIN)/python -m bench --quick; \
-	else echo "bench/__main__.py is not there yet: no benchmarks to run"; fi
+	$(BIN)/python -m bench --quick
