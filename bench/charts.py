@@ -9,9 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench.model import Results
+from bench.model import Plan, Results
 from bench.paths import row_name, stages
-from bench.plan import Plan
 
 COLORS = {"dtm": "#2e7d32", "original": "#e07b39"}
 
@@ -47,7 +46,7 @@ def _lag(res: Results, ax: Any) -> None:
 
 
 def draw(res: Results, plan: Plan, img: Path) -> list[str]:
-    """The chart files written into ``img``."""
+    """The chart files written into ``img`` (none without matplotlib)."""
     try:
         import matplotlib
 
@@ -56,17 +55,13 @@ def draw(res: Results, plan: Plan, img: Path) -> list[str]:
     except ImportError:
         return []
     img.mkdir(parents=True, exist_ok=True)
-    out = []
-    for name, size, draw_one in (
-        ("bench-paths.png", (9, 5), lambda ax: _paths(res, plan, ax)),
-        ("bench-lag.png", (8, 4), lambda ax: _lag(res, ax)),
-    ):
-        fig, ax = plt.subplots(figsize=size)
-        draw_one(ax)
-        ax.set_title(f"{name[6:-4]} ({res.mode} run)", fontsize=10)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 9), height_ratios=(3, 2))
+    _paths(res, plan, top)
+    _lag(res, bottom)
+    for ax in (top, bottom):
         ax.grid(True, alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(img / name, dpi=110)
-        plt.close(fig)
-        out.append(name)
-    return out
+    fig.suptitle(f"dtm beside the original ({res.mode} run)", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(img / "bench.png", dpi=110)
+    plt.close(fig)
+    return ["bench.png"]

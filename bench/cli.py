@@ -14,8 +14,7 @@ import time
 from pathlib import Path
 
 from bench import profile
-from bench.model import Group, Results, Row, Run
-from bench.plan import Plan
+from bench.model import Group, Plan, Results, Row, Run
 from bench.systems import Dtm
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,16 +32,12 @@ class Target:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def missing() -> str | None:
-    return None if shutil.which("wrk") else "wrk is not installed (`make bench-deps`)"
-
-
 def lua(t: Target) -> str:
     headers = dict(t.headers, **({"Content-Type": "application/json"} if t.body else {}))
     lua_headers = ", ".join(f"[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items())
     body = "nil" if t.body is None else f"[==[{t.body}]==]"
     call = f"wrk.format({json.dumps(t.method)}, {json.dumps(t.path)}, {{{lua_headers}}}, {body})"
-    return f"local req = {call}\nrequest = function() return req end\n"
+    return f"request = function() return {call} end\n"
 
 
 def _ms(text: str) -> float:
@@ -62,13 +57,8 @@ def parse(out: str) -> Run:
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     done = re.search(r"(\d+) requests in", out)
     errors = (int(non2xx.group(1)) if non2xx else 0) + sum(map(int, sock.groups() if sock else []))
-    return Run(
-        float(rps.group(1)),
-        _ms(p50.group(1)) if p50 else None,
-        _ms(p99.group(1)) if p99 else None,
-        errors,
-        int(done.group(1)) if done else 0,
-    )
+    lat = [_ms(m.group(1)) if m else None for m in (p50, p99)]
+    return Run(float(rps.group(1)), *lat, errors, int(done.group(1)) if done else 0)
 
 
 def run(t: Target, seconds: float, conns: int, workdir: Path, pids: dict[str, int]) -> Run:

@@ -35,25 +35,24 @@ def private_network() -> str | None:
     return None
 
 
-def can_pin() -> bool:
-    return shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2
+PIN = shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2
 
 
 def pin_self() -> None:
     """The suite (its clients, and wrk) on the load core."""
-    if can_pin():
+    if PIN:
         os.sched_setaffinity(0, {int(LOAD_CPU)})
 
 
 def pin(pid: int) -> None:
     """Every thread of a running server onto the server core."""
-    if can_pin():
+    if PIN:
         argv = ["taskset", "-a", "-p", "-c", SERVER_CPU, str(pid)]
         subprocess.run(argv, capture_output=True, check=False)
 
 
 def pinned(argv: list[str], cpus: str = SERVER_CPU) -> list[str]:
-    return ["taskset", "-c", cpus, *argv] if can_pin() else argv
+    return ["taskset", "-c", cpus, *argv] if PIN else argv
 
 
 def cpu_seconds(pid: int) -> float:
@@ -67,12 +66,9 @@ def cpu_seconds(pid: int) -> float:
 
 def peak_rss_mib(pid: int) -> float:
     """The peak resident set (VmHWM) of a live process, in MiB (0 when it is gone)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
+    with contextlib.suppress(OSError):
+        found = re.search(r"VmHWM:\s+(\d+)", Path(f"/proc/{pid}/status").read_text())
+        return int(found.group(1)) / 1024 if found else 0.0
     return 0.0
 
 

@@ -1,7 +1,8 @@
-"""The results of one suite run: runs, rows, groups and goals, and how rows are compared.
+"""What a run measures (a `Plan` per mode) and what it found: runs, rows, groups and goals.
 
-Rule: a figure is the median of its runs with the min–max beside it; a ratio of two rows is the
-median of the per-round ratios (round i of one over round i of the other, both from this run).
+Rule: the modes differ only in counts and durations, never in what code runs; a figure is the
+median of its runs with the min–max beside it; a ratio of two rows is the median of the per-round
+ratios (round i of one over round i of the other, both from this run).
 """
 
 from __future__ import annotations
@@ -73,7 +74,6 @@ class Group:
     key: str
     rows: list[Row] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    not_measured: str = ""
     series: dict[str, list[float]] = field(default_factory=dict)  # raw samples for the charts
 
     def add(self, row: Row) -> Row:
@@ -129,3 +129,26 @@ class Results:
                 rj.update(median=r.stat(), p50_ms=r.stat("p50_ms"), cpu_sum_us=r.stat("cpu_sum"))
             gj["series"] = {k: v[:5000] for k, v in g.series.items()}
         return out
+
+
+@dataclass(frozen=True)
+class Plan:
+    mode: str
+    runs: int  # rounds per measurement (the tables show the median and min–max)
+    seconds: float  # one wrk run
+    conns: int  # concurrent clients of the loaded stages
+    list_sizes: tuple[int, int, int]  # tasks in the three list stages
+    loss_writes: int  # creates per run of the lost-writes check
+    lag_seconds: float  # steady load per lag run
+    lag_rate: int  # writes/s of the steady load
+    catchup_rows: int  # rows a wiped node copies back
+    cli_tasks: int  # tasks `todo list` shows
+    cli_runs: int
+    profile: bool  # py-spy on dtm's busiest processes where a goal is missed
+
+
+MODES = {
+    "full": Plan("full", 3, 5, 32, (10, 1000, 10000), 2000, 5, 200, 500_000, 1000, 10, True),
+    "quick": Plan("quick", 2, 2, 32, (10, 1000, 10000), 1000, 2, 200, 100_000, 1000, 5, True),
+    "tiny": Plan("tiny", 1, 1, 8, (10, 100, 300), 100, 0.5, 100, 3000, 20, 2, False),
+}

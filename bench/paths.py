@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import load, profile
-from bench.model import Group, Results, Row
-from bench.plan import Plan
+from bench.model import Group, Plan, Results, Row
 from bench.systems import Dtm, Original, harness
 
 

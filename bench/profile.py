@@ -7,6 +7,7 @@ sample of a service sits under); without py-spy there is no profile and the page
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -14,11 +15,6 @@ from collections import Counter
 from pathlib import Path
 
 ROOTS = ("runpy", "dtm/run.py", "dtm/edge.py", "asyncio/", "uvloop/", "threading.py", "<module>")
-
-
-def spy() -> str | None:
-    here = Path(sys.executable).parent / "py-spy"
-    return str(here) if here.exists() else shutil.which("py-spy")
 
 
 def _short(frame: str) -> str:
@@ -52,7 +48,8 @@ class Recorder:
     its first instruction); `finish` waits and summarises."""
 
     def __init__(self, pid: int, seconds: float, out: Path, *argv: str, **env: str) -> None:
-        self.out, binary = out, spy()
+        binary = shutil.which("py-spy", path=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+        self.out = out
         what = ["--", *argv] if argv else ["-p", str(pid), "-d", str(max(1, round(seconds)))]
         cmd = [binary or "", "record", "-r", "500", "-f", "raw", "-o", str(out), "--nonblocking"]
         pipe = subprocess.PIPE

@@ -12,9 +12,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from bench.goals import times
-from bench.model import Results, Row
+from bench.model import Plan, Results, Row
 from bench.paths import row_name, stages
-from bench.plan import Plan
 from bench.repl import CATCHUP, LAG, LOST
 
 TEMPLATE = Path(__file__).with_name("page.md")
@@ -68,7 +67,7 @@ def paths_table(res: Results, plan: Plan) -> str:
 def rss_line(res: Results, plan: Plan) -> str:
     found = []
     for system in ("dtm", "original"):
-        row = res.find(row_name(system, stages(plan)[-1]))
+        row = res.find(row_name(system, stages(plan)[-1]))  # the largest list
         each = ", ".join(
             f"{n} {v:,.0f}" for n, v in (row.by_process("rss_mib") if row else {}).items()
         )

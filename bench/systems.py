@@ -31,13 +31,8 @@ PUT_BODY = b'{"value":' + TASK_VALUE + b"}"
 ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 
 
-def _peer_dir() -> Path:
-    env = os.environ.get("DTM_ORIGINAL_DIR")
-    here = [Path(env)] if env else [p / "shared" / "peer" for p in machine.ROOT.parents[:2]]
-    return next((p for p in here if (p / "bin" / "store").exists()), here[0])
-
-
-PEER = _peer_dir()
+PLACES = [machine.ROOT.parent / "shared/peer", machine.ROOT.parents[1] / "shared/peer"]
+PEER = next((p for p in PLACES if (p / "bin/store").exists()), PLACES[0])
 
 
 def task_key(i: int) -> str:
@@ -86,12 +81,12 @@ class Dtm:
         self.c = harness.LocalCluster(folder, nodes=2)
         self._since = 0
 
-    def start(self, tasks: int = 0, *, services: tuple[str, ...] = ("balancer", "handler")) -> None:
-        """Nodes holding ``tasks`` tasks each, ``services``, then the sync once caught up."""
+    def start(self, tasks: int = 0) -> None:
+        """Both nodes holding the same ``tasks`` tasks, the balancer, the handler, the sync."""
         self.c.start_nodes()
         for url in self.c.node_urls:
             fill(url, tasks)
-        for s in (*services, "sync"):
+        for s in ("balancer", "handler", "sync"):
             self.c.start(s)
         wait_quiet(self.c.url("sync"))
         for pid in self.pids().values():
@@ -101,11 +96,8 @@ class Dtm:
         return {n: p.pid for n, p in self.c.procs.items() if p.alive()}
 
     def target(self, op: str) -> Target:
-        url = self.c.url("handler")
-        auth = {"Authorization": self.c.user_auth}
-        if op == "create":
-            return Target(url, "POST", "/v1/tasks", CREATE_BODY, auth)
-        return Target(url, "GET", "/v1/tasks", headers=auth)
+        body, auth = CREATE_BODY if op == "create" else None, {"Authorization": self.c.user_auth}
+        return Target(self.c.url("handler"), "POST" if body else "GET", "/v1/tasks", body, auth)
 
     @staticmethod
     def listed(body: bytes) -> int:
@@ -178,7 +170,7 @@ class Original:
         for i in range(tasks):
             self._call(node, f"create task-{i}", conn)
 
-    def start(self, tasks: int = 0, *, services: tuple[str, ...] = ("balancer",)) -> None:
+    def start(self, tasks: int = 0) -> None:
         """Stores holding the same ``tasks`` tasks (the same IDs), its balancer, its sync."""
         for n in self.NODES:
             self._run(n, "store", PORT=str(self.ports[n]))
@@ -187,10 +179,11 @@ class Original:
         with ThreadPoolExecutor(2) as pool:
             list(pool.map(self._fill, self.NODES, (tasks, tasks)))
         stores = ",".join(f"127.0.0.1:{self.ports[n]}" for n in self.NODES)
-        if "balancer" in services:
-            self._run("balancer", "loadbrancer", PORT=str(self.ports["balancer"]), EXPORTS=stores)
-            self._up("balancer")
+        self._run("balancer", "loadbrancer", PORT=str(self.ports["balancer"]), EXPORTS=stores)
+        self._up("balancer")
         self._run("sync", "sync", STORES=stores, POLLING_MS="500")
+        log = self.folder / "store1.log"  # polled by the sync once it runs
+        harness.wait_until(lambda: b"DifferencesHandler" in log.read_bytes(), 10, 0.02, "sync")
 
     def pids(self) -> dict[str, int]:
         return {n: p.pid for n, p in self.procs.items() if p.poll() is None}
