@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import signal
 import sys
@@ -93,9 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m bench" + {"full": "", "quick": " --quick", "tiny": " --tiny"}[mode]
     res = Results(mode, command + (f" --only {args.only}" if args.only else ""), machine.describe())
     res.machine["network"] = f"the host's ({private})" if private else "private, loopback only"
-    start = time.perf_counter()
+    start, load = time.perf_counter(), os.getloadavg()[0]
     failed = _measure(res, MODES[mode], chosen, original_missing(private))
     res.seconds = time.perf_counter() - start
+    res.machine["load average (1 min), start → end"] = f"{load:.1f} → {os.getloadavg()[0]:.1f}"
     page, img, results_json = _outputs(args)
     page.parent.mkdir(parents=True, exist_ok=True)
     page.write_text(report.render(res, MODES[mode], charts.draw(res, MODES[mode], img)))
