@@ -65,8 +65,8 @@ def run(t: Target, seconds: float, conns: int, workdir: Path, pids: dict[str, in
     """One wrk run against ``t``; with the CPU per request and peak RSS of each of ``pids``."""
     script = workdir / f"wrk{next(_ids)}.lua"
     script.write_text(lua(t))
-    argv = ["wrk", "-t1", f"-c{conns}", f"-d{max(1, round(seconds))}s", "--latency"]
-    argv += ["-s", str(script), t.base]
+    argv = ["wrk", "-t1", f"-c{conns}", f"-d{max(1, round(seconds))}s", "--timeout", "30s"]
+    argv += ["--latency", "-s", str(script), t.base]
     cpu0 = {name: machine.cpu_seconds(pid) for name, pid in pids.items()}
     argv = machine.pinned(argv, machine.LOAD_CPU)
     done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
