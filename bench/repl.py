@@ -122,24 +122,20 @@ def run(plan: Plan, res: Results, workdir: Path, original_missing: str | None) -
     _catch_up(plan, res, g, workdir)
 
 
-def _wipe(stack: Dtm) -> None:
-    """Stop store2, delete its database, start it empty (a new epoch) under the running sync."""
-    stack.c.procs["store2"].stop()
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{stack.c.db_path('store2')}{suffix}").unlink(missing_ok=True)
-    stack.c.start("store2")
-
-
-def _copied(stack: Dtm, rows: int) -> float:
-    """Rows/s from store2's first copied row to its last (its status polled every 0.1 s)."""
-    t0, first, have = time.perf_counter(), 0.0, 0
+def _copied(stack: Dtm, rows: int, watch: dict[str, int], workdir: Path) -> tuple[float, str]:
+    """Rows/s from store2's first copied row to its last (its status polled every 0.1 s), and
+    py-spy's summary of the ``watch`` processes for 5 s from that first row."""
+    t0, first, have, spies = time.perf_counter(), 0.0, 0, {}
     while have < rows:
         time.sleep(0.1)
         have = int(harness.request("GET", stack.c.url("store2") + "/v1/status").json()["live_rows"])
-        first, now = first or (time.perf_counter() if have else 0.0), time.perf_counter()
-        if now - t0 > max(120, rows / 2000):
+        if have and not first:
+            first = time.perf_counter()
+            spies = {n: profile.Recorder(pid, 5, workdir / n) for n, pid in watch.items()}
+        if (now := time.perf_counter()) - t0 > max(120, rows / 2000):
             raise RuntimeError(f"store2 holds {have:,} of {rows:,} rows after {now - t0:.0f} s")
-    return rows / (now - (first if now > first else t0))
+    found = "; ".join(f"**{n}**: {s.finish()}" for n, s in spies.items())
+    return rows / (now - (first if now > first else t0)), found
 
 
 def _catch_up(plan: Plan, res: Results, g: Group, workdir: Path) -> None:
@@ -154,20 +150,19 @@ def _catch_up(plan: Plan, res: Results, g: Group, workdir: Path) -> None:
                 stack.c.start("sync")
             else:
                 wait_quiet(stack.c.url("sync"), max(120, plan.catchup_rows / 2000))
-                _wipe(stack)
+                stack.c.procs["store2"].stop()  # wiped: its database deleted, a new epoch
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{stack.c.db_path('store2')}{suffix}").unlink(missing_ok=True)
+                stack.c.start("store2")
             pids = stack.pids()
             for pid in pids.values():
                 machine.pin(pid)
             spy = plan.profile and i == plan.runs - 1 and (row.stat() or 0) < 60_000
-            spies = {
-                n: profile.Recorder(pids[n], 5, workdir / f"spy-{n}")
-                for n in ("sync", "store2")
-                if spy
-            }
-            row.runs.append(Run(rate := _copied(stack, plan.catchup_rows)))
+            watch = {n: pids[n] for n in ("sync", "store2")} if spy else {}
+            rate, found = _copied(stack, plan.catchup_rows, watch, workdir)
+            row.runs.append(Run(rate))
             print(f"    catch-up run {i + 1}/{plan.runs}: {rate:,.0f} rows/s", flush=True)
-            found = [f"**{n}**: {s.finish()}" for n, s in spies.items()]
-            res.profiles["catchup"] = "; ".join(found) or res.profiles.get("catchup", "")
+            res.profiles["catchup"] = found or res.profiles.get("catchup", "")
     finally:
         stack.stop()
         shutil.rmtree(workdir / "catchup", ignore_errors=True)

@@ -12,7 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from bench.goals import times
-from bench.model import Plan, Results, Row
+from bench.model import Group, Plan, Results, Row
 from bench.paths import row_name, stages
 from bench.repl import CATCHUP, LAG, LOST
 
@@ -88,15 +88,13 @@ def repl_table(res: Results) -> str:
         ["lag p50 / p99 ms, per run", *cells(LAG, "{r.p50_ms:,.1f} / {r.value:,.1f}")],
         ["lag: writes the other node never showed", *cells(LAG, "{r.errors:,}")],
         ["acknowledged creates lost, per run", *cells(LOST, "{r.value:,.0f} of {r.requests:,}")],
-        ["catch-up, rows/s per run", *cells(CATCHUP, "{r.value:,.0f}", ("dtm",)), "no such thing"],
+        [
+            "catch-up, rows/s per run",
+            *cells(CATCHUP, "{r.value:,.0f}", ("dtm",)),
+            "no such operation",
+        ],
     ]
     return md(["measure", "dtm", "original ⚠"], rows)
-
-
-def rows_table(res: Results, key: str) -> str:
-    g = res.group(key)
-    rows = [[r.name, *_figures(r)[:3]] for r in g.rows] if g else []
-    return md(["measure", "median (min–max)", "p50 / p99 ms", "CPU µs per request"], rows)
 
 
 def _keep_if_missed(text: str, missed: set[str]) -> str:
@@ -109,7 +107,7 @@ def _keep_if_missed(text: str, missed: set[str]) -> str:
 def render(res: Results, plan: Plan, charts: list[str]) -> str:
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     sizes = zip(("small", "mid", "big"), plan.list_sizes, strict=True)
-    gl = res.goals
+    gl, cli = res.goals, (res.group("cli") or Group("cli")).rows
     values = {
         "generated": f"{MODE[res.mode]} (`{res.command}`) on {when} in {res.seconds:.0f} s",
         "machine": md(["", ""], [[k, v] for k, v in res.machine.items()]),
@@ -119,7 +117,7 @@ def render(res: Results, plan: Plan, charts: list[str]) -> str:
         "paths": paths_table(res, plan),
         "rss": rss_line(res, plan),
         "replication": repl_table(res),
-        "cli": rows_table(res, "cli"),
+        "cli": md(["measure", "median ms (min–max)"], [[r.name, _figures(r)[0]] for r in cli]),
         "charts": "\n\n".join(f"![{c}](img/{c})" for c in charts),
         "notes": "\n".join(f"- {n}" for g in res.groups for n in g.notes) or "- none",
         **{f"profile:{g.key}": g.profile or "not profiled in this run" for g in res.goals},
