@@ -56,7 +56,8 @@ def _path_goals(res: Results, plan: Plan) -> list[Goal]:
 
 
 def _goal(key: str, text: str, value: float | None, met: bool, fmt: str) -> Goal:
-    return Goal(key, text, fmt.format(value or 0), None if value is None else met)
+    shown = "not measured" if value is None else fmt.format(value)
+    return Goal(key, text, shown, None if value is None else met)
 
 
 def evaluate(res: Results, plan: Plan) -> list[Goal]:
