@@ -142,7 +142,8 @@ class Original:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
-        self.ports = {n: harness.free_port() for n in (*self.NODES, "balancer")}
+        ports = {harness.free_port() for _ in range(20)}  # three distinct ones among them
+        self.ports = dict(zip((*self.NODES, "balancer"), sorted(ports), strict=False))
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def url(self, name: str) -> str:
@@ -184,6 +185,8 @@ class Original:
         self._run("sync", "sync", STORES=stores, POLLING_MS="500")
         log = self.folder / "store1.log"  # polled by the sync once it runs
         harness.wait_until(lambda: b"DifferencesHandler" in log.read_bytes(), 10, 0.02, "sync")
+        if len(self.pids()) != 4:
+            raise RuntimeError(f"the original's processes exited: {self.procs}")
 
     def pids(self) -> dict[str, int]:
         return {n: p.pid for n, p in self.procs.items() if p.poll() is None}
