@@ -20,7 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER_CPU, LOAD_CPU = "0", "1"
-CLONE_NEWNET = 0x40000000
+CLONE_NEWNET, OUTPUTS = 0x40000000, (":!docs/benchmarks.md", ":!docs/img", ":!bench/results.json")
 
 
 def private_network() -> str | None:
@@ -116,9 +116,10 @@ def describe() -> dict[str, str]:
     """CPU, cores, memory, kernel, Python and library versions, tools and the git commit."""
     cpu = re.search(r"model name\s*: (.*)", Path("/proc/cpuinfo").read_text())
     kib = int(Path("/proc/meminfo").read_text().split()[1])
-    git = ["git", "-C", str(ROOT)]
-    commit = subprocess.run([*git, "rev-parse", "--short=12", "HEAD"], capture_output=True)
-    dirty = subprocess.run([*git, "status", "--porcelain", "-uno"], capture_output=True).stdout
+    git, out = ["git", "-C", str(ROOT)], subprocess.PIPE
+    commit = subprocess.run([*git, "rev-parse", "--short=12", "HEAD"], stdout=out)
+    status = [*git, "status", "--porcelain", "-uno", ".", *OUTPUTS]  # its own outputs aside
+    dirty = subprocess.run(status, stdout=out).stdout
     return {
         "cpu": cpu.group(1) if cpu else "",
         "cores": str(os.cpu_count()),

@@ -122,8 +122,7 @@ class Dtm:
 
     def texts(self, node: str) -> set[str]:
         """The texts of every task ``node`` holds."""
-        found: set[str] = set()
-        after = ""
+        found, after = set[str](), ""
         while after is not None:
             q = f"{self.c.url(node)}/v1/kv?limit=1000" + (f"&after={after}" if after else "")
             page = harness.request("GET", q, timeout=60).json()
