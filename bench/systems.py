@@ -101,7 +101,8 @@ class Dtm:
 
     @staticmethod
     def listed(body: bytes) -> int:
-        return body.count(b'"id"')
+        """The tasks in a list answer (a page: ``{"tasks": [[id, text, ...], ...], "next"}``)."""
+        return len(msgspec.json.decode(body)["tasks"])
 
     async def create(self, http: aiohttp.ClientSession, text: str) -> bool:
         async with http.post(self.c.url("handler") + "/v1/tasks", json={"text": text}) as r:
