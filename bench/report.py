@@ -14,6 +14,7 @@ from pathlib import Path
 from bench.goals import times
 from bench.model import Group, Plan, Results, Row
 from bench.paths import row_name, stages
+from bench.refs import pairs
 from bench.repl import CATCHUP, LAG, LOST
 
 TEMPLATE = Path(__file__).with_name("page.md")
@@ -97,6 +98,20 @@ def repl_table(res: Results) -> str:
     return md(["measure", "dtm", "original ⚠"], rows)
 
 
+def refs_table(res: Results, plan: Plan) -> str:
+    """Each pair: both rates, the per-round ratio, the CPU per request of the measured process."""
+    header = ["measure", "dtm req/s (min–max)", "reference req/s (min–max)"]
+    header += ["dtm ÷ reference, per round", "CPU µs per request: dtm / reference"]
+    rows = []
+    for ours, theirs, what in pairs(plan.conns):
+        pair, (a, b) = res.paired(ours, theirs), (res.find(ours), res.find(theirs))
+        ratio = f"**{times(res.ratio(ours, theirs) or 0)}**" if pair else "–"
+        ratio += f" ({times(min(pair))}–{times(max(pair))})" if len(pair) > 1 else ""
+        cpu = " / ".join(num(r.stat("cpu_sum") if r else None) for r in (a, b))
+        rows.append([what, _figures(a)[0], _figures(b)[0], ratio, cpu])
+    return md(header, rows)
+
+
 def _keep_if_missed(text: str, missed: set[str]) -> str:
     def keep(m: re.Match[str]) -> str:
         return m.group(2) if missed & set(m.group(1).split()) else ""
@@ -117,6 +132,7 @@ def render(res: Results, plan: Plan, charts: list[str]) -> str:
         "paths": paths_table(res, plan),
         "rss": rss_line(res, plan),
         "replication": repl_table(res),
+        "references": refs_table(res, plan),
         "cli": md(["measure", "median ms (min–max)"], [[r.name, _figures(r)[0]] for r in cli]),
         "charts": "\n\n".join(f"![{c}](img/{c})" for c in charts),
         "notes": "\n".join(f"- {n}" for g in res.groups for n in g.notes) or "- none",

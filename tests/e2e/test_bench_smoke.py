@@ -2,9 +2,10 @@
 
 It runs `python -m bench --tiny` as a process — the suite's own code path, in its private network
 namespace, against real dtm components and the Go original from ../shared/peer — writing its page,
-charts and results.json into a temporary folder (never into docs/). Without wrk the suite cannot
-run, and without a private network namespace (root) or the original's binaries the original is
-"not measured": the test then checks dtm's side and skips, saying why.
+charts and results.json into a temporary folder (never into docs/), with the references group
+(HAProxy and Redis beside dtm's balancer and data node) in the same run. Without wrk the suite
+cannot run, and without a private network namespace (root) or the original's binaries the
+original is "not measured": the test then checks dtm's side and skips, saying why.
 """
 
 from __future__ import annotations
@@ -60,8 +61,17 @@ def test_bench_suite_runs_with_tiny_counts(tmp_path: Path) -> None:
     goals = {g["key"]: g for g in results["goals"]}
     assert goals["lost"]["met"] is True and goals["cli"]["met"] is not None
 
+    refs = _rows(results, "references")
+    assert len(refs) == 6
+    for r in refs.values():
+        if r["not_measured"]:  # haproxy or redis missing: said on the row
+            assert "make bench-deps" in r["not_measured"], r
+            continue
+        assert r["median"] > 0 and r["cpu_sum_us"] > 0 and r["runs"][0]["errors"] == 0, r
+
     text = (out / "benchmarks.md").read_text()
     assert "tiny counts" in text and "## Goals" in text and "{{" not in text
+    assert "HAProxy" in text and "Redis" in text
     after = page.stat().st_mtime_ns if page.exists() else None
     assert after == before, "the smoke test must not write docs/benchmarks.md"
 
