@@ -20,21 +20,9 @@ from bench.load import Target
 from bench.model import Group, Plan, Results, Row, Run
 from bench.systems import PUT_BODY, TASK_VALUE, fill, harness, task_key
 
-HAPROXY = """global
-  nbthread 1
-  maxconn 4096
-defaults
-  mode http
-  option http-keep-alive
-  timeout connect 5s
-  timeout client 30s
-  timeout server 30s
-frontend in
-  bind 127.0.0.1:{port}
-  default_backend nodes
-backend nodes
-  balance roundrobin
-  option httpchk GET /healthz
+HAPROXY = """global\n  nbthread 1\ndefaults\n  mode http\n  timeout connect 5s
+  timeout client 30s\n  timeout server 30s\nfrontend in\n  bind 127.0.0.1:{port}
+  default_backend nodes\nbackend nodes\n  balance roundrobin\n  option httpchk GET /healthz
 {servers}
 """
 
