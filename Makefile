@@ -22,7 +22,7 @@ MINUTES ?= 4
 MODE ?= long
 CHAOS_NODES := $(if $(filter command line environment,$(origin NODES)),$(NODES),3)
 
-.PHONY: help install up down rm status exec lint test bench bench-quick chaos \
+.PHONY: help install up down rm status exec lint test bench bench-quick bench-deps chaos \
 	image compose-up compose-exec compose-down compose-rm compose-ps deploy-test
 
 help: ## list the targets
@@ -40,7 +40,9 @@ help: ## list the targets
 	@echo "                         resume-store1 (also store2, balancer, handler, sync, view)"
 	@echo "make lint                ruff check, ruff format --check, mypy --strict"
 	@echo "make test                install dev tools, lint, run the whole test suite (~7 min)"
-	@echo "make bench, bench-quick  run the benchmarks (bench/)"
+	@echo "make bench-deps          install what the benchmarks use (wrk, redis, haproxy; matplotlib, py-spy)"
+	@echo "make bench, bench-quick  run the benchmarks (bench/): dtm beside the Go original,"
+	@echo "                         HAProxy and Redis"
 	@echo "make chaos [SEED= RUNS= MINUTES= NODES= MODE=short]  faults on namespace hosts (root);"
 	@echo "                         regenerates docs/reliability.md"
 	@echo "make image               build the image dtm:local (see docs/deploy.md)"
@@ -111,13 +113,21 @@ test: $(DEV_STAMP)
 	echo "pytest $(PYTEST_ARGS)"; $(BIN)/python -m pytest $(PYTEST_ARGS) || rc=1; \
 	exit $$rc
 
+# The benchmarks' tools: wrk and the references (redis-server with redis-benchmark, haproxy)
+# from Debian, the bench extra (matplotlib, py-spy) into the venv.
+bench-deps: $(STAMP)
+	@command -v wrk >/dev/null && command -v redis-server >/dev/null && \
+		command -v redis-benchmark >/dev/null && command -v haproxy >/dev/null || \
+		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -q wrk redis-server redis-tools haproxy; }
+	$(BIN)/python -m pip install -q -e '.[bench]'
+
+# From the repository root, so that `bench` and the shared test harness (`tests`) import.
 bench: $(STAMP)
-	@if [ -f bench/__main__.py ]; then $(BIN)/python -m bench; \
-	else echo "bench/__main__.py is not there yet: no benchmarks to run"; fi
+	$(BIN)/python -m bench
 
 bench-quick: $(STAMP)
-	@if [ -f bench/__main__.py ]; then $(BIN)/python -m bench --quick; \
-	else echo "bench/__main__.py is not there yet: no benchmarks to run"; fi
+	$(BIN)/python -m bench --quick
 
 chaos: $(DEV_STAMP)
 	$(BIN)/python -m chaos $(if $(SEED),--seed $(SEED)) --runs $(RUNS) --minutes $(MINUTES) \
