@@ -281,9 +281,13 @@ class LocalCluster:
         self.node_netns = node_netns or {}
         self.root.mkdir(parents=True, exist_ok=True)
         self.node_names = [f"store{i}" for i in range(1, nodes + 1)]
-        self.ports: dict[str, int] = {n: free_port() for n in self.node_names}
-        for comp in ("balancer", "handler", "sync"):
-            self.ports[comp] = free_port()
+        # Distinct ports: two free_port() calls can return the same just-freed port.
+        self.ports: dict[str, int] = {}
+        for comp in (*self.node_names, "balancer", "handler", "sync"):
+            port = free_port()
+            while port in self.ports.values():
+                port = free_port()
+            self.ports[comp] = port
         self.sections = sections or {}
         self.node_options = node_options or {}
         self.config_path = root / "cluster.toml"
