@@ -89,11 +89,37 @@ def install_client_auth() -> None:
     aiohttp.ClientSession.__init__ = patched  # type: ignore[method-assign]
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port that was free a moment ago on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A TCP port that was free a moment ago on 127.0.0.1, and that this test process has not
+    handed out before (a cluster whose node is restarting must not find its port taken by the
+    next cluster)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
+
+
+def processes_naming(marker: Path) -> list[int]:
+    """Live (non-zombie) processes, other than this one, whose command line names ``marker``."""
+    needle = str(marker).encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[-1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if needle in cmdline and state != "Z":
+            found.append(int(entry.name))
+    return found
 
 
 def read_until_closed(sock: socket.socket) -> bytes:
@@ -281,13 +307,9 @@ class LocalCluster:
         self.node_netns = node_netns or {}
         self.root.mkdir(parents=True, exist_ok=True)
         self.node_names = [f"store{i}" for i in range(1, nodes + 1)]
-        # Distinct ports: two free_port() calls can return the same just-freed port.
-        self.ports: dict[str, int] = {}
-        for comp in (*self.node_names, "balancer", "handler", "sync"):
-            port = free_port()
-            while port in self.ports.values():
-                port = free_port()
-            self.ports[comp] = port
+        self.ports: dict[str, int] = {
+            comp: free_port() for comp in (*self.node_names, "balancer", "handler", "sync")
+        }
         self.sections = sections or {}
         self.node_options = node_options or {}
         self.config_path = root / "cluster.toml"

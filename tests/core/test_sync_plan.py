@@ -177,6 +177,16 @@ def test_conflict_rule() -> None:
     assert conflict(Delivery("a", "b", u, ack=9), row("100", 7, 10, "a"), None, 0) is None
 
 
+def test_one_nodes_overwrite_of_its_own_copied_write_is_no_conflict() -> None:
+    """A makes a task, the sync copies it to B, A updates it; B's copy of the create (at a version
+    the sync's acknowledgement may not cover) is A's own earlier write: an overwrite."""
+    create = row("100", 1, hlc=10, origin="a")
+    copy_on_b = row("100", 5, hlc=10, origin="a")
+    update = row("100", 2, hlc=12, origin="a")
+    assert conflict(Delivery("a", "b", update, ack=5), copy_on_b, None, 0) is None
+    assert conflict(Delivery("a", "b", update, ack=5), create, None, 0) is None
+
+
 def test_conflict_winner_is_the_later_write_in_either_direction() -> None:
     older = row("k", 1, hlc=5, origin="b")
     newer = row("k", 4, hlc=5, origin="c")  # same stamp: the origin breaks the tie

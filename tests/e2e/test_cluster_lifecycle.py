@@ -23,7 +23,7 @@ import pytest
 from dtm.cluster.layout import RunDir
 from dtm.cluster.supervisor_client import Supervisor
 from dtm.config import load_config
-from harness import free_port, register_cluster, request, wait_until
+from harness import free_port, processes_naming, register_cluster, request, wait_until
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/cmdline").exists(), reason="needs Linux /proc to find leftover processes"
@@ -70,20 +70,8 @@ class Cluster:
         return {p.name: p.pid for p in self.sup.processes() if p.statename == "RUNNING"}
 
     def leftovers(self) -> list[int]:
-        """Live (non-zombie) processes whose command line names this run directory."""
-        marker = str(self.run.root).encode()
-        found = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit() or int(entry.name) == os.getpid():
-                continue
-            try:
-                cmdline = (entry / "cmdline").read_bytes()
-                state = (entry / "stat").read_text().rsplit(")", 1)[-1].split()[0]
-            except (OSError, IndexError):
-                continue
-            if marker in cmdline and state != "Z":
-                found.append(int(entry.name))
-        return found
+        """Live processes whose command line names this run directory."""
+        return processes_naming(self.run.root)
 
     def kill_leftovers(self) -> None:
         for pid in self.leftovers():

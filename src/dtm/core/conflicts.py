@@ -2,9 +2,10 @@
 
 Rule: a write ``w`` read from node S (at S's version ``w.version``) and delivered to node T, which
 acknowledged it when its last version was ``ack``, conflicts with T's row ``r`` for the same key iff
-``r`` is a different write, T already held it (``r.version <= ack``), and S had not been given ``r``
-before ``w`` (no acknowledged delivery of ``r`` to S at a version below ``w.version``); the later of
-the two by ``(hlc, origin)`` is the winner, the other the loser.
+``r`` is a different write made on another node (a node's own two writes are ordered by its
+clock: the later overwrote the earlier), T already held it (``r.version <= ack``), and S had not
+been given ``r`` before ``w`` (no acknowledged delivery of ``r`` to S at a version below
+``w.version``); the later of the two by ``(hlc, origin)`` is the winner, the other the loser.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ def conflict(
     w, r = delivered.row, target_row
     if w.key != r.key or write_id(w) == write_id(r):
         return None
+    if w.origin == r.origin:
+        return None  # one node made both: its later write overwrote its earlier one
     if r.version > delivered.ack:
         return None  # the target wrote r after it had w: an overwrite, not a conflict
     if (

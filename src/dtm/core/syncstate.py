@@ -134,12 +134,11 @@ class SyncEngine:
         return changed
 
     def look_since(self, target: str) -> int | None:
-        """Where to read ``target``'s feed just before writing into it (None: no need, since
-        nothing changed there since it was last read, or it was never read)."""
-        seen = self.observed.get(target)
-        if seen is None or seen >= self.last_versions.get(target, 0):
-            return None
-        return seen
+        """Where to read ``target``'s feed just before writing into it (None: it was never
+        read). Always asked, even when the target seems unchanged: what the sync knows of the
+        target's last version may be behind (a write made there while its feed's answer was on
+        the way), and a write missed here is a conflict never logged."""
+        return self.observed.get(target)
 
     def on_page(
         self,

@@ -9,7 +9,6 @@ cursors that targets acknowledged. It is readable by its owner only (0600).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from dtm import wire
@@ -34,22 +33,9 @@ def load(path: Path) -> wire.SyncStateFile:
 
 
 def save(path: Path, state: wire.SyncStateFile) -> None:
-    """Replace the file at ``path`` with ``state``, atomically, with one fsync (mode 0600)."""
-    data = wire.encode(state)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)  # the data is on disk before the name points at it
-    except OSError:
-        os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise
-    os.close(fd)
-    os.replace(tmp, path)
+    """Replace the file at ``path`` with ``state``, atomically, with one fsync (mode 0600): a
+    crash may undo the rename, which only replays batches the nodes apply as no-ops."""
+    write_private(path, wire.encode(state), durable_rename=False)
 
 
 def save_durably(path: Path, state: wire.SyncStateFile) -> None:
