@@ -206,17 +206,20 @@ class ChangesPage(Wire, frozen=True):
     rows: PageRows
 
 
-class ReplicateRequest(Wire, frozen=True):
+class ReplicateRequest(Wire, frozen=True, omit_defaults=True):
     """`POST /v1/replicate`: a batch of ``source``'s rows, read from its feed.
 
     ``source_version`` is the source's version this batch reaches: once the target has applied
-    it, the target holds everything the source held up to that version.
+    it, the target holds everything the source held up to that version. ``target_epoch`` is the
+    target's epoch the batch was planned for (it leaves out rows the target held at that epoch):
+    a target at another epoch refuses the batch (None: a repair, which only adds rows).
     """
 
     source: NodeName
     epoch: Epoch
     source_version: Version
     rows: list[Row]  # bounded by the body's byte cap (a repair sends a whole bucket)
+    target_epoch: Epoch | None = None
 
 
 class ReplicateResponse(Wire, frozen=True):

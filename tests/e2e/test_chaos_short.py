@@ -58,15 +58,6 @@ def test_short_run_strikes_every_fault_and_converges_on_written_values(
     assert "| nemesis | operations | faults |" in r["doc"]
 
 
-KNOWN = (
-    "after a wipe, a session token naming the wiped node's new epoch is served by a replica "
-    "that applied only its old epoch: stale own-reads for seconds, and through them lost "
-    "updates (an update's lookup reads the old value and writes it back) and resurrections "
-    "(a delete answering 404 there is taken as done, and the task comes back)"
-)
-
-
-@pytest.mark.xfail(reason=KNOWN, strict=False)
 def test_short_run_loses_no_acknowledged_write_and_resurrects_nothing(
     short_run: dict[str, Any],
 ) -> None:
@@ -75,7 +66,6 @@ def test_short_run_loses_no_acknowledged_write_and_resurrects_nothing(
     assert not bad, bad[:10]
 
 
-@pytest.mark.xfail(reason=KNOWN, strict=False)
 def test_short_run_shows_no_stale_own_read(short_run: dict[str, Any]) -> None:
     stale = [a for a in short_run["anomalies"] if a["kind"] in ("stale", "nonmonotonic")]
     assert not stale, stale[:10]

@@ -165,3 +165,24 @@ def test_a_delete_waits_for_the_session_like_a_read(node: str) -> None:
     assert request("GET", f"{node}/v1/kv/s:del").status == 200
     met = token({"store1": s["last_version"]}, {"store1": s["epoch"]})
     assert request("DELETE", f"{node}/v1/kv/s:del", headers=met).status == 200
+
+
+def test_a_batch_planned_for_another_epoch_is_refused_and_serves_no_session(node: str) -> None:
+    """A batch the sync planned for this node's previous epoch (before a wipe) leaves out the rows
+    that epoch held: taken, it would record store7's feed through version 50 with one row of it,
+    and a session that wrote at store7 would be served without its writes."""
+    s = status(node)
+    old = "0123456789abcdef"
+    assert s["epoch"] != old
+    row = {"key": "s:w50", "value": 1, "deleted": False, "version": 50}
+    row |= {"hlc": 65536, "origin": "store7"}
+    body = {"source": "store7", "epoch": "7777777777777777", "source_version": 50}
+    r = request("POST", f"{node}/v1/replicate", body | {"rows": [row], "target_epoch": old})
+    assert r.status == 409 and r.json()["error"] == "ErrNotCaughtUp", r
+    assert "planned for epoch" in r.json()["message"]
+    assert "store7" not in status(node).get("applied", {})
+    session = token({"store7": 20}, {"store7": "7777777777777777"})
+    assert request("GET", f"{node}/v1/kv/s:w20", headers=session).status == 409
+    # planned for the epoch it is at: taken
+    r = request("POST", f"{node}/v1/replicate", body | {"rows": [row], "target_epoch": s["epoch"]})
+    assert r.status == 200 and r.json()["applied"] == 1, r

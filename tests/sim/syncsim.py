@@ -47,7 +47,7 @@ from dtm.core.syncwork import (
     Sent,
     Work,
 )
-from dtm.errors import ErrNoDataFound, ErrSyntaxInvalidArgs
+from dtm.errors import ErrNoDataFound, ErrNotCaughtUp, ErrSyntaxInvalidArgs
 from dtm.storage.memory import MemoryStore
 from dtm.wire import (
     BucketRows,
@@ -343,7 +343,10 @@ class Sim:
         timed_out = self.t - f.sent_at > CALL_TIMEOUT_MS + wait
         if node and (timed_out or not self._reach(p, node) or self._lose()):
             return Failed(w, node, "unreachable, dropped or timed out", self.t)
-        ev = self._call(w)
+        try:
+            ev = self._call(w)
+        except ErrNotCaughtUp as exc:  # a batch for an old epoch: the shell reports it failed
+            return Failed(w, node, exc.message, self.t)
         if self.lossy and self.rng.random() < self.faults.drop_response:
             return Failed(w, node, "answer lost", self.t)
         return ev

@@ -118,9 +118,8 @@ def test_sim_late_copies_of_retried_writes_never_win_over_later_writes() -> None
 
 @pytest.mark.xfail(
     strict=True,
-    reason="the session rule (core/session.py) accepts a replica that applied the old epoch of a"
-    " wiped node, and `applied` up to v does not mean holding every write at or below v once a"
-    " full page was cut after a later overwrite of the same key",
+    reason="`applied` up to v does not mean holding every write at or below v once a full page"
+    " was cut after a later overwrite of the same key (tests/core/test_sync_page_claim.py)",
 )
 def test_sim_sessions_read_their_writes_with_wipes_under_live_sessions() -> None:
     stale = reads = 0

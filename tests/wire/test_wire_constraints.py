@@ -173,6 +173,7 @@ def _batch(**row: Any) -> dict[str, Any]:
         (wire.ReplicateRequest, _batch(key="k" * 129), "$.rows[0].key"),
         (wire.ReplicateRequest, _batch(origin=""), "$.rows[0].origin"),
         (wire.ReplicateRequest, _batch() | {"epoch": "e2"}, "$.epoch"),
+        (wire.ReplicateRequest, _batch() | {"target_epoch": "e2"}, "$.target_epoch"),
         (wire.ReplicateRequest, _batch() | {"source": ""}, "$.source"),
         (wire.ReplicateRequest, _batch() | {"source_version": 2**63}, "$.source_version"),
         (wire.PurgeRequest, {"rows": [{"key": "k", "hlc": 2**64, "origin": "s"}]}, "$.rows[0].hlc"),

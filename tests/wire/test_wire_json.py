@@ -110,7 +110,12 @@ EXAMPLES: dict[type[Any], list[tuple[Any, str]]] = {
         (
             ReplicateRequest("store2", "cd34cd34cd34cd34", 4, [TOMB]),
             f'{{"source":"store2","epoch":"cd34cd34cd34cd34","source_version":4,"rows":[{TOMB_JSON}]}}',
-        )
+        ),
+        (
+            ReplicateRequest("store2", "cd34cd34cd34cd34", 4, [], "ef56ef56ef56ef56"),
+            '{"source":"store2","epoch":"cd34cd34cd34cd34","source_version":4,"rows":[],'
+            '"target_epoch":"ef56ef56ef56ef56"}',
+        ),
     ],
     ReplicateResponse: [
         (

@@ -52,7 +52,9 @@ class Batch:
     rows: tuple[Row, ...]
 
     def request(self) -> ReplicateRequest:
-        return ReplicateRequest(self.source, self.source_epoch, self.reach, list(self.rows))
+        return ReplicateRequest(
+            self.source, self.source_epoch, self.reach, list(self.rows), self.target_epoch
+        )
 
 
 def cursor_of(

@@ -6,7 +6,8 @@ and, only if it wins the merge, gets version ``last_version + 1``; a stamp the c
 admit (more than the max offset ahead, see `dtm.core.hlc.admits`) is never merged or stored: the
 write is `TooFarAhead` (a client's is refused, a replicated row is held back); a client write
 whose stamp would pass its deadline (`dtm.core.deadline.stamp_too_late`) is `Late`, not
-stored; anything else changes nothing.
+stored; a replicate batch planned for another epoch of this node (``target_epoch``) is refused
+whole, since it leaves out rows only that epoch held; anything else changes nothing.
 
 These functions are pure: the backend passes the current row, the clock and the time, and writes
 back exactly what they return, inside the transaction that holds the version counter.
@@ -21,8 +22,8 @@ import msgspec
 from dtm.core.deadline import stamp_too_late, too_late
 from dtm.core.hlc import HLC, physical_ms
 from dtm.core.order import Outcome, merge
-from dtm.errors import ErrNoDataFound, ErrSyntaxInvalidArgs, ErrTimeout
-from dtm.wire import HLC_HEADER, NULL, PeerApplied, Row
+from dtm.errors import ErrNoDataFound, ErrNotCaughtUp, ErrSyntaxInvalidArgs, ErrTimeout
+from dtm.wire import HLC_HEADER, NULL, PeerApplied, ReplicateRequest, Row
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +158,19 @@ def apply_replicated(
     value = NULL if incoming.deleted else incoming.value
     row = Row(incoming.key, value, incoming.deleted, version, incoming.hlc, incoming.origin)
     return Written(row, StoreState(seen.node, version, seen.clock))
+
+
+def wrong_epoch(epoch: str, batch: ReplicateRequest) -> ErrNotCaughtUp | None:
+    """A batch planned for another epoch of this node (it was wiped since): refused whole.
+
+    Such a batch leaves out the rows the sync knew the old epoch to hold and moves ``applied``
+    over them; taken here, it would claim the source's feed without its rows."""
+    if batch.target_epoch is None or batch.target_epoch == epoch:
+        return None
+    return ErrNotCaughtUp(
+        f"replicate batch from {batch.source} was planned for epoch {batch.target_epoch} of this "
+        f"node, which is at epoch {epoch}: its feed must be read again"
+    )
 
 
 def applied_through(source_version: int, held_versions: list[int]) -> int:

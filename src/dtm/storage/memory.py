@@ -24,6 +24,7 @@ from dtm.core.writes import (
     batch_too_late,
     local_delete,
     local_put,
+    wrong_epoch,
 )
 from dtm.storage.base import StoreStats, take_within
 from dtm.wire import PeerApplied, ReplicateRequest, ReplicateResponse, Row, RowId
@@ -123,6 +124,9 @@ class MemoryStore:
             raise late
 
     async def replicate(self, batch: ReplicateRequest, deadline_ms: int = 0) -> ReplicateResponse:
+        wrong = wrong_epoch(self._epoch, batch)
+        if wrong is not None:
+            raise wrong
         self._refuse_late(deadline_ms)
         applied = ignored = 0
         losers: list[Row] = []

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from dtm.core.digest import digest
+from dtm.core.writes import wrong_epoch
 from dtm.errors import ErrInternal, ErrSyntaxInvalidArgs, ErrUnavailable
 from dtm.storage.base import StoreStats, take_within
 from dtm.storage.sqlite_ops import Command, Delete, Purge, Put, Replicate, execute
@@ -235,6 +236,9 @@ class SqliteStore:
         return _expect(Row, await self._submit(Delete(key, seen_hlc, deadline_ms)))
 
     async def replicate(self, batch: ReplicateRequest, deadline_ms: int = 0) -> ReplicateResponse:
+        wrong = wrong_epoch(self._epoch, batch)
+        if wrong is not None:
+            raise wrong
         return _expect(ReplicateResponse, await self._submit(Replicate(batch, deadline_ms)))
 
     async def purge(self, ids: list[RowId], deadline_ms: int = 0) -> int:
