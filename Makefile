@@ -39,7 +39,7 @@ help: ## list the targets
 	@echo "make stop-<component>    levers (each says how to undo it): stop-, start-, pause-,"
 	@echo "                         resume-store1 (also store2, balancer, handler, sync, view)"
 	@echo "make lint                ruff check, ruff format --check, mypy --strict"
-	@echo "make test                install dev tools, lint, run the whole test suite (~7 min)"
+	@echo "make test                install dev tools, lint, run the whole test suite (~11 min)"
 	@echo "make bench-deps          install what the benchmarks use (wrk, redis, haproxy; matplotlib, py-spy)"
 	@echo "make bench, bench-quick  run the benchmarks (bench/): dtm beside the Go original,"
 	@echo "                         HAProxy and Redis"

@@ -174,6 +174,13 @@ def test_a_clean_start_logs_nothing_above_info(run_cluster: RunCluster) -> None:
         assert " INFO " in text, (name, text)
     # a fault and its recovery, once the node had answered, are WARNINGs
     balancer = c.run.log_of("balancer")
+    # (a node the balancer has not yet heard from is only starting: its loss would be INFO)
+    heard = "store2 (http://"
+
+    def store2_heard() -> bool:
+        return any(heard in ln and "answers: in rotation" in ln for ln in balancer.open())
+
+    wait_until(store2_heard, timeout=30, what="the balancer to hear from store2")
     c.ok("stop", "store2")
     wait_until(lambda: "WARNING balancer dtm.balancer: ejected store2" in balancer.read_text(),
                timeout=30, what="the balancer to warn that store2 is gone")  # fmt: skip

@@ -93,11 +93,11 @@ class Balancer:
     def readmit(self, node: Node) -> None:
         first = not node.answered
         node.answered = True
-        if node.readmit():
-            if first:
-                log.info("%s (%s) answers: in rotation", node.name, node.url)
-            else:
-                log.warning("readmitted %s (%s)", node.name, node.url)
+        back = node.readmit()
+        if first:  # every node's first answer, ejected before (still starting) or not
+            log.info("%s (%s) answers: in rotation", node.name, node.url)
+        elif back:
+            log.warning("readmitted %s (%s)", node.name, node.url)
 
     # ------------------------------------------------------------ own endpoints
 

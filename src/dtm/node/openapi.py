@@ -93,6 +93,18 @@ def _answers(schema: str, what: str, errors: tuple[str, ...], session: bool = Fa
     return out
 
 
+def _replicate_answers(errors: tuple[str, ...]) -> Doc:
+    """A replicate's answers: also 409 when the batch was planned for another epoch of this
+    node (it was wiped since the sync last read it): nothing is applied, the feed is read anew."""
+    out = _answers("ReplicateResponse", "What was applied.", (*errors, "409"))
+    out["409"] = {
+        **out["409"],
+        "description": "ErrNotCaughtUp: the batch names another target_epoch than this node's; "
+        "nothing was applied",
+    }
+    return out
+
+
 def _op(op_id: str, summary: str, responses: Doc, **more: Any) -> Doc:
     return {"operationId": op_id, "summary": summary, "responses": responses, **more}
 
@@ -204,7 +216,7 @@ def build_document(server_url: str) -> Doc:
             "post": _op(
                 "replicate",
                 "Merge another node's rows (last writer wins), atomically.",
-                _answers("ReplicateResponse", "What was applied.", rw),
+                _replicate_answers(rw),
                 parameters=[deadline],
                 requestBody=_body("ReplicateRequest"),
             )
