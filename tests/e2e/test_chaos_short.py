@@ -13,12 +13,13 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from chaos.net import unavailable
+
+from harness import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = 7
@@ -98,11 +99,12 @@ def test_an_interrupted_run_leaves_no_namespace_bridge_or_process(
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         history = tmp_path / "seed3" / "history.jsonl"
-        deadline = time.monotonic() + 90
-        while not (history.exists() and history.stat().st_size > 0):
+
+        def started() -> bool:
             assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            assert time.monotonic() < deadline, "the workload never started"
-            time.sleep(0.1)
+            return history.exists() and history.stat().st_size > 0
+
+        wait_until(started, 90, 0.1, "the workload to start")
         assert _leftovers(proc.pid, str(tmp_path)), "the run made nothing to clean up"
         proc.send_signal(sig)
         proc.wait(timeout=60)

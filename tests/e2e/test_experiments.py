@@ -11,6 +11,7 @@ named node's own endpoint.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -145,15 +146,22 @@ def test_every_command_of_the_experiments_page(run_cluster: RunCluster) -> None:
     env.pop("DTM_SYNC_URL", None)
     for i, line in enumerate(lines):
         want = expected(line)
-        attempts = 60 if "cluster inspect" in line else 1
-        for _ in range(attempts):
-            res = run_line(where, env, state, line)
-            done = res.returncode in want
-            if "cluster inspect" in line:
-                done = done and "every node has the same write" in res.stdout
-            if done:
-                break
-            time.sleep(0.5)
+        last: list[subprocess.CompletedProcess[str]] = []
+
+        def as_written(line: str = line, want: Any = want, last: Any = last) -> bool:
+            res = last[0]
+            agreed = "cluster inspect" not in line or "every node has the same write" in res.stdout
+            return res.returncode in want and agreed
+
+        def ran(line: str = line, last: Any = last) -> bool:
+            last[:] = [run_line(where, env, state, line)]
+            # an inspect is asked again until every node has the write; any other line runs once
+            return as_written() or "cluster inspect" not in line
+
+        with contextlib.suppress(AssertionError):  # the assertion below says what was seen
+            wait_until(ran, 30, 0.5, f"line {i + 1}: {line}")
+        res = last[0]
+        done = as_written()
         assert done, f"line {i + 1}: {line}\nexit {res.returncode}\n{res.stdout}{res.stderr}"
         assert "Traceback" not in res.stderr, res.stderr
         if i == 0:
