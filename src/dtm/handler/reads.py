@@ -23,6 +23,7 @@ from dtm.core import readplan as plan
 from dtm.core.readmerge import latest, live, merge_pages
 from dtm.errors import (
     DtmError,
+    ErrClockSkew,
     ErrNoDataFound,
     ErrNotCaughtUp,
     ErrTimeout,
@@ -230,6 +231,7 @@ class SessionReads:
         read it back. ``pinned``: the client chose ``node`` (``--node``): that node only."""
         s.see_hlc(hlc)
         rounds = DELETE_ROUNDS
+        fenced: frozenset[str] = frozenset()  # nodes that refused the delete: clock fenced
         step: deleteplan.DeleteStep = deleteplan.DeleteOn(node)
         while True:
             if isinstance(step, deleteplan.Deleted):
@@ -238,14 +240,19 @@ class SessionReads:
                 raise step.error
             if isinstance(step, deleteplan.ReadBack):
                 again, where = await self.get_raw(key, s, node if pinned else None)
-                step = deleteplan.after_read_back(again is not None, where)
+                step = deleteplan.after_read_back(again is not None, where, fenced, self.nodes)
                 continue
             rounds -= 1
             target = node if pinned else step.node
-            outcome = await self._delete_on(key, target, s)
-            step = deleteplan.next_delete(rounds, outcome, target is not None)
+            outcome, answered = await self._delete_on(key, target, s)
+            if outcome == "fenced" and answered is not None:
+                fenced |= {answered}
+            elsewhere = None if pinned else deleteplan.unfenced(self.nodes, fenced)
+            step = deleteplan.next_delete(rounds, outcome, target is not None, elsewhere)
 
-    async def _delete_on(self, key: str, node: str | None, s: Session) -> str:
+    async def _delete_on(self, key: str, node: str | None, s: Session) -> tuple[str, str | None]:
+        """Send one DELETE (pinned to ``node``, or through the balancer with the session's
+        token); its outcome, and the node that answered when the balancer says which."""
         extra = f"{wire.HLC_HEADER}: {s.hlc}\r\n{wire.WAIT_HEADER}: 0\r\n"
         if node is None:
             extra += _session_line(s.token)
@@ -254,15 +261,18 @@ class SessionReads:
         except ErrUnavailable:
             if node is None:
                 raise
-            return "unreachable"
+            return "unreachable", node
+        answered = reply.node or node
         if reply.status == 200:
             s.absorb(reply.session)
-            return "deleted"
+            return "deleted", answered
         err = self.upstream._error(reply)
         if isinstance(err, ErrNoDataFound):
-            return "not live"
+            return "not live", answered
         if isinstance(err, ErrNotCaughtUp):
-            return "behind"
+            return "behind", answered
+        if isinstance(err, ErrClockSkew):
+            return "fenced", answered
         if isinstance(err, ErrUnavailable) and node is not None:
-            return "unreachable"
+            return "unreachable", answered
         raise err
