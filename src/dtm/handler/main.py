@@ -57,15 +57,18 @@ async def _build(
     start: edge.Startup, ns: argparse.Namespace, where: edge.Listen
 ) -> AsyncIterator[edge.Served]:
     cfg = start.cluster.handler
-    balancer = start.cluster.balancer.url
+    balancers = start.cluster.balancer_urls
+    balancer = ", ".join(balancers)
+    label = "load balancers" if len(balancers) > 1 else "load balancer"
     metrics = HandlerMetrics(balancer)
     upstream = Upstream(
-        balancer,
+        balancers,
         cfg.timeout_ms,
         cfg.catch_up_wait_ms,
         metrics,
         auth_headers=start.auth_headers,
         client_ssl=start.client_ssl(),
+        connect_timeout_ms=cfg.connect_timeout_ms,
     )
     nodes = [n.name for n in start.cluster.node]
     reads = SessionReads(
@@ -77,7 +80,7 @@ async def _build(
     app.on_startup.append(_settle_heap)
     yield edge.Served(
         app,
-        lambda: f"request handler serving on {where.url} (load balancer {balancer})",
+        lambda: f"request handler serving on {where.url} ({label} {balancer})",
         needs_credential=INTERNAL_PATHS.__contains__,
     )
 

@@ -1,10 +1,15 @@
-"""The handler's only way to the data tier: HTTP to the load balancer, with timeouts.
+"""The handler's only way to the data tier: HTTP to the load balancers, with timeouts.
 
 Rule: session reads and deletes are planned by `dtm.handler.reads` and sent through `_send`. A
 write sends ``X-Dtm-Hlc`` = the session's highest stamp and is never sent twice: once its bytes
-may have reached the balancer, a lost answer is ErrMaybeApplied (a read goes again once on a
+may have reached a balancer, a lost answer is ErrMaybeApplied (a read goes again once on a
 fresh connection if a reused one broke before answering). With ``node``, ``X-Dtm-Node`` pins the
 request to that data node. Transport failures become dtm errors here and nowhere else.
+
+With several balancers, each request tries them in the order `dtm.core.backoff` gives (in turn,
+one that failed lately last) and moves on as `dtm.core.failover` says: at once when the request
+was never sent, and for a read also when it was sent but not answered; all within the one
+timeout of the request. A connection to one of several may take ``connect_timeout_ms``.
 """
 
 from __future__ import annotations
@@ -12,12 +17,14 @@ from __future__ import annotations
 import re
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
 
 from dtm import wire
+from dtm.core import backoff
+from dtm.core.failover import after_no_answer
 from dtm.errors import (
     DtmError,
     ErrMaybeApplied,
@@ -47,63 +54,89 @@ class Reply:
     node: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _Balancer:
+    """One load balancer: where it is, its requests' fixed header lines, its name in errors."""
+
+    host: str
+    port: int
+    fixed: bytes
+    where: str
+
+
 class Upstream:
-    """A keep-alive client of the load balancer at ``base_url``."""
+    """A keep-alive client of the load balancers at ``base_urls``."""
 
     def __init__(
         self,
-        base_url: str,
+        base_urls: str | Sequence[str],
         timeout_ms: int,
         catch_up_wait_ms: int,
         metrics: HandlerMetrics,
         connections: int = 256,
         auth_headers: Mapping[str, str] | None = None,
         client_ssl: ssl.SSLContext | None = None,
+        connect_timeout_ms: int = 1000,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        urls = [base_urls] if isinstance(base_urls, str) else list(base_urls)
+        if not urls:
+            raise ValueError("no balancer URL")
+        self.base_urls = [u.rstrip("/") for u in urls]
+        self.base_url = self.base_urls[0]
         self.timeout_ms = timeout_ms
         self.catch_up_wait_ms = catch_up_wait_ms
         self.metrics = metrics
         self._connections = connections
-        url = urlsplit(self.base_url)
-        if url.hostname is None or url.port is None or url.scheme not in ("http", "https"):
-            raise ValueError(f"not a balancer URL with host and port: {base_url!r}")
-        self._host = url.hostname
-        self._port = url.port
+        # One balancer: its connection may take the whole timeout, as there is nothing else.
+        self._connect_ms = min(timeout_ms, connect_timeout_ms) if len(urls) > 1 else timeout_ms
         # Every request's fixed lines: Host and the cluster credential (an Authorization header).
-        fixed = [f"Host: {url.netloc}\r\n"]
-        fixed += [f"{k}: {v}\r\n" for k, v in (auth_headers or {}).items()]
-        self._fixed = "".join(fixed).encode("latin-1")
-        self._client_ssl = client_ssl  # TLS to the balancer (None: plain HTTP)
-        self._where = f"the load balancer at {self.base_url}"
-        self._pool: Pool | None = None
+        auth = "".join(f"{k}: {v}\r\n" for k, v in (auth_headers or {}).items())
+        self._balancers: list[_Balancer] = []
+        for base in self.base_urls:
+            url = urlsplit(base)
+            if url.hostname is None or url.port is None or url.scheme not in ("http", "https"):
+                raise ValueError(f"not a balancer URL with host and port: {base!r}")
+            fixed = f"Host: {url.netloc}\r\n{auth}".encode("latin-1")
+            where = f"the load balancer at {base}"
+            self._balancers.append(_Balancer(url.hostname, url.port, fixed, where))
+        self._client_ssl = client_ssl  # TLS to the balancers (None: plain HTTP)
+        self._clock = clock
+        self._marks = [backoff.HEALTHY] * len(urls)
+        self._turn = 0
+        self._pools: list[Pool] = []
 
     async def start(self) -> None:
-        self._pool = Pool(
-            self._host,
-            self._port,
-            size=self._connections,
-            connect_timeout_s=self.timeout_ms / 1000,
-            max_body=MAX_ANSWER,
-            client_ssl=self._client_ssl,
-        )
+        self._pools = [
+            Pool(
+                b.host,
+                b.port,
+                size=self._connections,
+                connect_timeout_s=self._connect_ms / 1000,
+                max_body=MAX_ANSWER,
+                client_ssl=self._client_ssl,
+            )
+            for b in self._balancers
+        ]
 
     async def close(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
-            self._pool = None
+        for pool in self._pools:
+            pool.close()
+        self._pools = []
 
     # ------------------------------------------------------------ the one boundary
 
-    def _request(self, method: str, target: str, extra: str, body: bytes | None) -> bytes:
+    def _request(
+        self, method: str, target: str, extra: str, body: bytes | None, fixed: bytes
+    ) -> bytes:
         """The request's bytes: start line, fixed headers, ``extra`` header lines, the body."""
         if _TARGET.fullmatch(target) is None:
             raise ErrSyntaxInvalidArgs(f"not a request target for the balancer: {target[:80]!r}")
         start = f"{method} {target} HTTP/1.1\r\n".encode()
         if body is None:
-            return b"".join((start, self._fixed, extra.encode("latin-1"), b"\r\n"))
+            return b"".join((start, fixed, extra.encode("latin-1"), b"\r\n"))
         length = f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-        return b"".join((start, self._fixed, extra.encode("latin-1"), length.encode(), body))
+        return b"".join((start, fixed, extra.encode("latin-1"), length.encode(), body))
 
     async def _send(
         self,
@@ -115,35 +148,61 @@ class Upstream:
         extra_ms: int = 0,
         node: str | None = None,
     ) -> Reply:
-        """One request to the balancer; connection problems and timeouts become our errors.
+        """One request to a balancer; connection problems and timeouts become our errors.
 
         ``extra`` holds whole header lines (each ending in CRLF), made only of our own values."""
-        pool = self._pool
-        if pool is None:
+        pools = self._pools
+        if not pools:
             raise ErrUnavailable("the request handler is shutting down")
         if node is not None:
             extra += f"{wire.NODE_HEADER}: {node}\r\n"
-        data = self._request(method, target, extra, body)
+        if _TARGET.fullmatch(target) is None:
+            raise ErrSyntaxInvalidArgs(f"not a request target for the balancer: {target[:80]!r}")
         ms = self.timeout_ms + extra_ms
+        repeatable = method not in _WRITES
         start = time.perf_counter()
+        deadline = self._clock() + ms / 1000
         outcome = "error"
+        self._turn += 1
+        last: tuple[_Balancer, SendFailed] | None = None
         try:
-            try:
-                answer = await pool.exchange(data, method, ms / 1000)
-            except SendFailed as exc:
-                if not (exc.stale and method not in _WRITES):
-                    raise
-                answer = await pool.exchange(data, method, ms / 1000)  # a read, once more
-            outcome = str(answer.status)
-        except SendFailed as exc:
-            outcome = "timeout" if exc.timeout else "error"
-            raise self._failure(method, target, ms, exc) from None
+            for i in backoff.order(self._marks, self._clock(), self._turn):
+                left = deadline - self._clock()
+                if left <= 0 and last is not None:
+                    break
+                b = self._balancers[i]
+                data = self._request(method, target, extra, body, b.fixed)
+                try:
+                    answer = await self._exchange(pools[i], data, method, max(left, 0.001))
+                except SendFailed as exc:
+                    if not exc.busy:
+                        self._marks[i] = backoff.failed(self._marks[i], self._clock())
+                    last = (b, exc)
+                    if after_no_answer(sent=exc.sent, repeatable=repeatable) == "maybe-applied":
+                        break
+                    continue
+                self._marks[i] = backoff.HEALTHY
+                outcome = str(answer.status)
+                return _reply(answer)
+            assert last is not None
+            outcome = "timeout" if last[1].timeout else "error"
+            raise self._failure(method, target, ms, *last) from None
         finally:
             self.metrics.upstream_answered(method, outcome, time.perf_counter() - start)
-        return _reply(answer)
 
-    def _failure(self, method: str, target: str, ms: int, exc: SendFailed) -> DtmError:
-        where = self._where
+    async def _exchange(self, pool: Pool, data: bytes, method: str, timeout_s: float) -> Answer:
+        """One balancer's answer; a read goes once more if a reused connection was stale."""
+        try:
+            return await pool.exchange(data, method, timeout_s)
+        except SendFailed as exc:
+            if not (exc.stale and method not in _WRITES):
+                raise
+            return await pool.exchange(data, method, timeout_s)  # a read, once more
+
+    def _failure(
+        self, method: str, target: str, ms: int, b: _Balancer, exc: SendFailed
+    ) -> DtmError:
+        where = b.where if len(self._balancers) == 1 else f"{b.where} (the last one tried)"
         path = target.split("?", 1)[0]
         if not exc.sent:
             if exc.timeout:
