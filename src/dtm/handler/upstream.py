@@ -3,12 +3,17 @@
 Rule: session reads and deletes are planned by `dtm.handler.reads` and sent through `_send`. A
 write sends ``X-Dtm-Hlc`` = the session's highest stamp and is never sent twice: once its bytes
 may have reached the balancer, a lost answer is ErrMaybeApplied (a read goes again once on a
-fresh connection if a reused one broke before answering). With ``node``, ``X-Dtm-Node`` pins the
-request to that data node. Transport failures become dtm errors here and nowhere else.
+fresh connection if the one it used broke before answering). A request that could not be sent at
+all (no connection could be opened: the balancer is restarting) is tried again every
+``RECONNECT_STEP_S`` for up to ``RECONNECT_S`` within its timeout, writes too, since none of its
+bytes left: a crashed balancer that is back within that time costs latency, not failures. With
+``node``, ``X-Dtm-Node`` pins the request to that data node. Transport failures become dtm errors
+here and nowhere else.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import ssl
 import time
@@ -35,6 +40,9 @@ _TARGET: Final = re.compile(r"/[A-Za-z0-9._:/?&=-]{0,600}")
 _SESSION: Final = wire.SESSION_HEADER.lower().encode()
 _UPSTREAM: Final = wire.UPSTREAM_HEADER.lower().encode()
 _WRITES: Final = frozenset({"PUT", "DELETE", "POST", "PATCH"})
+# A balancer restarted by its supervisor answers again within about a second (a Python start).
+RECONNECT_S: Final = 5.0
+RECONNECT_STEP_S: Final = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,11 +137,11 @@ class Upstream:
         outcome = "error"
         try:
             try:
-                answer = await pool.exchange(data, method, ms / 1000)
+                answer = await self._exchange(pool, data, method, ms / 1000)
             except SendFailed as exc:
                 if not (exc.stale and method not in _WRITES):
                     raise
-                answer = await pool.exchange(data, method, ms / 1000)  # a read, once more
+                answer = await self._exchange(pool, data, method, ms / 1000)  # a read, once more
             outcome = str(answer.status)
         except SendFailed as exc:
             outcome = "timeout" if exc.timeout else "error"
@@ -141,6 +149,23 @@ class Upstream:
         finally:
             self.metrics.upstream_answered(method, outcome, time.perf_counter() - start)
         return _reply(answer)
+
+    async def _exchange(self, pool: Pool, data: bytes, method: str, timeout_s: float) -> Answer:
+        """``pool.exchange``, tried again while no connection could be opened (nothing was sent),
+        for up to `RECONNECT_S` and within ``timeout_s``."""
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        until = start + min(RECONNECT_S, timeout_s)
+        while True:
+            left = start + timeout_s - loop.time()
+            try:
+                return await pool.exchange(data, method, max(0.001, left))
+            except SendFailed as exc:
+                if exc.sent or exc.timeout or self._pool is not pool:
+                    raise
+                if loop.time() + RECONNECT_STEP_S >= until:
+                    raise
+            await asyncio.sleep(RECONNECT_STEP_S)
 
     def _failure(self, method: str, target: str, ms: int, exc: SendFailed) -> DtmError:
         where = self._where
