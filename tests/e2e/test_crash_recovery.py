@@ -1,6 +1,7 @@
 """A crashed balancer, handler or sync, SIGKILLed and started again at once (as supervisord does),
 answers again; a request the handler takes while the balancer is down waits for it instead of
-failing. Each test prints the time from the kill to the first successful answer (`-s` shows it;
+failing; a crash point armed in the sync's environment kills it between two steps of its loop.
+Each test prints the time from the kill to the first successful answer (`-s` shows it;
 docs/reliability.md quotes them); none asserts a time."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable
 import pytest
 from syncutil import put, rows
 
+from dtm.core import crashpoint
 from harness import LocalCluster, Response, request, wait_until
 
 Answer = tuple[str, Response, float]  # method, answer, when it came
@@ -102,3 +104,33 @@ def test_a_killed_sync_started_again_replicates(cluster: Callable[..., LocalClus
         put(s1, f"after{i}", i)
         wait_until(lambda i=i: f"after{i}" in rows(s2), 30, 0.01, "a write made after the crash")
         print(f"sync SIGKILL -> first write replicated: {time.monotonic() - killed:.3f} s")
+
+
+@pytest.mark.timeout(90)
+def test_a_crash_point_kills_the_sync_after_a_batch_applied_and_a_restart_finishes_it(
+    cluster: Callable[..., LocalCluster], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c = cluster(nodes=2)
+    c.start_nodes()
+    s1, s2 = c.node_urls
+    monkeypatch.setenv(crashpoint.ENV, "applied:1")
+    proc = c.start("sync")
+    monkeypatch.delenv(crashpoint.ENV)
+    put(s1, "k", 1)
+    assert proc.popen.wait(timeout=30) == -signal.SIGKILL, proc.log_tail()
+    assert "crash point applied:1 reached" in proc.log_tail()
+    assert "k" in rows(s2)  # applied there; the cursor was never saved
+    c.start("sync")
+    put(s1, "k2", 2)
+    wait_until(lambda: {"k", "k2"} <= set(rows(s2)), 30, 0.02, "both writes on store2")
+
+
+@pytest.mark.timeout(60)
+def test_a_bad_crash_point_stops_the_sync_at_start(
+    cluster: Callable[..., LocalCluster], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c = cluster(nodes=1)
+    monkeypatch.setenv(crashpoint.ENV, "lunch:2")
+    proc = c.start("sync", wait=False)
+    assert proc.popen.wait(timeout=30) == 2, proc.log_tail()
+    assert crashpoint.ENV in proc.log_tail()
