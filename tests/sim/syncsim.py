@@ -7,7 +7,9 @@ late copy of the same write landing afterwards), a network that drops, duplicate
 reorders calls (a call not answered within the call timeout fails and is never applied),
 partitions between the sync process and nodes, a node moving to another address (the shell
 resolves names again on reconnect), sync crashes between any two steps (keeping only its
-persisted state; calls it had in flight may still land), and epoch resets (a node wiped to a
+persisted state; calls it had in flight may still land) — at random, or at a named crash point
+of `dtm.core.crashpoint` again and again (``crash_after``, as the service's failpoint does) —
+and epoch resets (a node wiped to a
 new empty store under live sessions). The sync side is the very `SyncLoop` the service runs:
 this file only performs the work its `ready()` hands out and steps the answers back in, exactly
 as `dtm.sync.service` does.
@@ -26,7 +28,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from dtm.core import session
+from dtm.core import crashpoint, session
 from dtm.core.order import write_id
 from dtm.core.repair import Repair, differing_buckets, plan_repairs
 from dtm.core.syncloop import SyncLoop
@@ -69,6 +71,7 @@ MAX_SKEW_MS = 20
 CALL_TIMEOUT_MS = 10  # a call not answered this long after it was sent fails, never applied
 BUCKETS = 8
 SESSIONS = 3
+STEP_CRASHES = 8  # crashes at the crash point ``crash_after`` per run, at most
 LOOP = LoopConfig(
     wait_ms=20,
     coalesce_ms=1,
@@ -107,6 +110,7 @@ class Faults:
 class Stats:
     steps: int = 0
     crashes: int = 0
+    step_crashes: int = 0  # crashes at the crash point ``crash_after``
     wipes: int = 0
     purged: int = 0
     repaired: int = 0
@@ -152,6 +156,7 @@ class Sim:
     faults: Faults = field(default_factory=Faults)
     two_syncs: float = 0.0
     resolve_again: bool = True  # the shell's DNS: resolve on every new connection
+    crash_after: str | None = None  # a step of `dtm.core.crashpoint.STEPS`: crash there, often
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -175,6 +180,15 @@ class Sim:
         if self.rng.random() < self.two_syncs:
             self.procs.append(self._proc(None))
         self.lossy = True
+        self.crash_point = self._arm()
+
+    def _arm(self) -> crashpoint.CrashPoint | None:
+        """A fresh crash point at ``crash_after``, due after 1 to 4 passes; none once it crashed
+        the sync `STEP_CRASHES` times (it stays armed while healing: purges and repairs happen
+        mostly then)."""
+        if self.crash_after is None or self.stats.step_crashes >= STEP_CRASHES:
+            return None
+        return crashpoint.CrashPoint(self.crash_after, self.rng.randint(1, 4))
 
     def _proc(self, disk: bytes | None) -> SyncProc:
         eng = _engine(self.names)
@@ -326,6 +340,12 @@ class Sim:
         self.inflight.remove(f)
         self.stats.calls += 1
         ev = self._perform(f)
+        cp = self.crash_point
+        if f.proc is not None and ev is not None and cp is not None and cp.due(ev):
+            self.crash(f.proc)  # the call had its effect; the answer dies with the process
+            self.stats.step_crashes += 1
+            self.crash_point = self._arm()
+            return
         if f.proc is not None and ev is not None:
             f.proc.loop.step(ev)
             self.stats.conflicts += len(f.proc.loop.conflicts)
@@ -484,6 +504,7 @@ class Sim:
                 p.loop.engine.backlog(self.names) or p.loop.engine.owed_applied for p in self.procs
             )
             if quiet >= LOOP.anti_entropy_every_ms // 5 + 2 and not owed:
+                self.crash_point = None  # healed: the rounds after this count what moves
                 return rounds
         raise AssertionError(f"seed {self.seed}: no quiescence after {max_rounds} rounds")
 
@@ -539,10 +560,12 @@ class Sim:
                 )
 
 
-def simulate(seed: int, steps: int | None = None) -> Sim:
-    """One full run: chaos, heal, quiesce, verify; returns the simulation for inspection."""
+def simulate(seed: int, steps: int | None = None, crash_after: str | None = None) -> Sim:
+    """One full run: chaos, heal, quiesce, verify; returns the simulation for inspection.
+    ``crash_after``: the sync also crashes at that crash point, again and again until healed."""
     rng = random.Random(seed ^ 0x5EED)
-    sim = Sim(seed, n=rng.randint(2, 5), limit=rng.choice([1, 2, 3, 5, 100]), two_syncs=0.3)
+    limit = rng.choice([1, 2, 3, 5, 100])
+    sim = Sim(seed, n=rng.randint(2, 5), limit=limit, two_syncs=0.3, crash_after=crash_after)
     for _ in range(steps if steps is not None else rng.randint(50, 400)):
         sim.step()
     sim.quiesce()

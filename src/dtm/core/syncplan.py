@@ -9,7 +9,10 @@ target acknowledged it, and never past a row the target held back (too far ahead
 that row is sent again.
 
 A page's reach (the source version a batch brings the target up to) is the version of its last row
-when the page is full (more may follow), or the page's ``last_version`` when it is complete.
+when the page is full (more may follow), or the page's ``last_version`` when it is complete. Only
+a complete page's batch claims its reach for the target's ``applied`` record: a feed keeps each
+key's newest version only, so a write at or below a full page's last row that was overwritten
+above it is not in that page; once a page ends the feed, every write up to its reach is held.
 """
 
 from __future__ import annotations
@@ -50,10 +53,14 @@ class Batch:
     since: int
     reach: int
     rows: tuple[Row, ...]
+    complete: bool = True  # read from a page that ends the feed: the request claims the reach
 
-    def request(self) -> ReplicateRequest:
+    def request(self, claim: int | None = None) -> ReplicateRequest:
+        """The call: ``source_version`` claims the reach if the page was complete, else nothing
+        (0: the target's record only ever grows); ``claim`` overrides it (an owed empty batch)."""
+        version = claim if claim is not None else self.reach if self.complete else 0
         return ReplicateRequest(
-            self.source, self.source_epoch, self.reach, list(self.rows), self.target_epoch
+            self.source, self.source_epoch, version, list(self.rows), self.target_epoch
         )
 
 
@@ -83,9 +90,14 @@ def fetch_since(
     return min(found) if found else None
 
 
+def page_complete(page: ChangesPage, limit: int) -> bool:
+    """The page ends the feed as it was read (not cut at ``limit`` rows)."""
+    return not (page.rows and len(page.rows) >= limit)
+
+
 def page_reach(page: ChangesPage, since: int, limit: int) -> int:
     """The source version a page covers: its last row if full, else up to ``last_version``."""
-    if page.rows and len(page.rows) >= limit:
+    if not page_complete(page, limit):
         return max(since, page.rows[-1].version)
     top = page.rows[-1].version if page.rows else 0
     return max(since, page.last_version, top)
@@ -109,6 +121,7 @@ def plan_batches(
     held = holdings or {}
     source = page.node
     reach = page_reach(page, since, limit)
+    complete = page_complete(page, limit)
     out: list[Batch] = []
     for target, target_epoch in sorted(targets.items()):
         if target == source:
@@ -119,7 +132,7 @@ def plan_batches(
         rows = tuple(
             r for r in page.rows if c < r.version <= reach and not known_held(held, target, r)
         )
-        out.append(Batch(source, page.epoch, target, target_epoch, c, reach, rows))
+        out.append(Batch(source, page.epoch, target, target_epoch, c, reach, rows, complete))
     return out
 
 

@@ -20,10 +20,12 @@ from dtm.core.syncplan import (
     Batch,
     Cursor,
     Pair,
+    acked_reach,
     advance,
     cursor_of,
     fetch_since,
     lag_versions,
+    page_complete,
     page_reach,
     plan_batches,
 )
@@ -74,6 +76,9 @@ class SyncEngine:
         # Pairs whose cursor moved without a batch (the echo rule of `on_ack`): the target's own
         # record of the source's feed (`applied`, which sessions read) is owed an empty batch.
         self.owed_applied: dict[Pair, int] = {}  # pair -> since when
+        # How far each target may record its source's feed as applied: the reach of the last page
+        # that ended the feed (or echo), which a full page's cursor move does not change.
+        self.claims: dict[Pair, Cursor] = {}
         self.conflict_log: deque[Conflict] = deque(maxlen=log_size)
         self.conflict_total = 0
         self._seen_conflicts: Seen = Seen(log_size * 4)
@@ -97,6 +102,8 @@ class SyncEngine:
         self._members = [n for n in self.nodes if n not in self.forgotten]
         for pair in [p for p in self.cursors if node in p]:
             del self.cursors[pair]
+        for pair in [p for p in self.claims if node in p]:
+            del self.claims[pair]
         self.dirty = True
 
     def targets(self, source: str, reachable: Iterable[str]) -> dict[str, str]:
@@ -157,6 +164,8 @@ class SyncEngine:
             return PageOutcome((), True, ())
         found = self.observe(source, page, since, limit, now_ms)
         batches = plan_batches(page, since, limit, self.cursors, targets, self.epochs, self.held)
+        if page_complete(page, limit):
+            self._claim_caught_up(source, page_reach(page, since, limit), targets, now_ms)
         for b in batches:
             if b.rows:
                 self.oldest_pending[(b.source, b.target)] = b.rows[0].hlc
@@ -203,6 +212,8 @@ class SyncEngine:
             self.cursors[pair] = new
             self.dirty = True
         self.owed_applied.pop(pair, None)
+        if batch.complete:
+            self._claim(batch, acked_reach(batch, resp.held_from))
         if before is None:
             before = self.last_versions.get(batch.target)
         if resp.last_version >= self.last_versions.get(batch.target, 0):
@@ -253,6 +264,7 @@ class SyncEngine:
             if not all(self.held[x].holds(r) for r in batch.rows):
                 continue
             self.cursors[(t, x)] = Cursor(self.epochs[t], self.epochs[x], after)
+            self.claims[(t, x)] = self.cursors[(t, x)]
             self.owed_applied.setdefault((t, x), now_ms)
             self.dirty = True
 
@@ -264,14 +276,45 @@ class SyncEngine:
         if new != self.cursors.get(pair):
             self.cursors[pair] = new
             self.dirty = True
+        if batch.complete:
+            self._claim(batch, batch.reach)
         self.owed_applied.setdefault(pair, now_ms)
 
+    def _claim_caught_up(
+        self, source: str, reach: int, targets: dict[str, str], now_ms: int
+    ) -> None:
+        """A page that ended ``source``'s feed at ``reach``: a target whose cursor is there
+        already (moved by full pages) holds it all, and its `applied` record is owed that."""
+        for t, t_epoch in targets.items():
+            pair = (source, t)
+            if reach <= 0 or cursor_of(self.cursors, source, t, self.epochs) != reach:
+                continue
+            if cursor_of(self.claims, source, t, self.epochs) >= reach:
+                continue
+            self.claims[pair] = Cursor(self.epochs[source], t_epoch, reach)
+            self.owed_applied.setdefault(pair, now_ms)
+
+    def _claim(self, batch: Batch, version: int) -> None:
+        """The target holds the source's feed through ``version`` (a page that ended it)."""
+        pair = (batch.source, batch.target)
+        if batch.source_epoch != self.epochs.get(batch.source, batch.source_epoch):
+            return
+        if batch.target_epoch != self.epochs.get(batch.target, batch.target_epoch):
+            return
+        old = cursor_of(self.claims, batch.source, batch.target, self.epochs)
+        self.claims[pair] = Cursor(batch.source_epoch, batch.target_epoch, max(old, version))
+
     def applied_batch(self, pair: Pair) -> Batch | None:
-        """The empty batch that brings a target's `applied` record of a source up to the cursor."""
+        """The empty batch that brings a target's `applied` record of a source up to what it
+        holds: the cursor as of the last page that ended the source's feed (None: nothing yet)."""
         s, t = pair
         if s not in self.epochs or t not in self.epochs or pair not in self.cursors:
             return None
-        c = cursor_of(self.cursors, s, t, self.epochs)
+        c = min(
+            cursor_of(self.claims, s, t, self.epochs), cursor_of(self.cursors, s, t, self.epochs)
+        )
+        if c <= 0:
+            return None
         return Batch(s, self.epochs[s], t, self.epochs[t], c, c, ())
 
     def _log(self, found: list[Conflict]) -> None:

@@ -48,8 +48,9 @@ class Answer:
 
 class SendFailed(Exception):
     """No usable answer. ``sent``: the request's bytes were written (they may have been acted
-    on); ``timeout``: no answer in time; ``stale``: a reused connection broke before any byte of
-    an answer came (the usual sign that the balancer had closed it while it sat idle); ``busy``:
+    on); ``timeout``: no answer in time; ``stale``: the connection broke before any byte of an
+    answer came (a reused one the balancer had closed while it sat idle, or a balancer that
+    died with the request unanswered); ``busy``:
     every connection stayed in use (the balancer is not to blame)."""
 
     def __init__(
@@ -115,7 +116,6 @@ class Pool:
     async def _exchange(self, data: bytes, method: str, timeout_s: float) -> Answer:
         loop = asyncio.get_running_loop()
         conn = self._pooled(loop.time())
-        reused = conn is not None
         if conn is None:
             conn = await self._connect(loop)
         try:
@@ -123,7 +123,7 @@ class Pool:
             body = await conn.read_body()
         except _BROKEN as exc:
             conn.close()
-            stale = reused and not conn.received_any and isinstance(exc, UpstreamClosed)
+            stale = not conn.received_any and isinstance(exc, UpstreamClosed)
             raise SendFailed(
                 str(exc) or type(exc).__name__,
                 sent=True,

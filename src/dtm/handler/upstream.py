@@ -9,11 +9,16 @@ request to that data node. Transport failures become dtm errors here and nowhere
 With several balancers, each request tries them in the order `dtm.core.backoff` gives (in turn,
 one that failed lately last) and moves on as `dtm.core.failover` says: at once when the request
 was never sent, and for a read also when it was sent but not answered; all within the one
-timeout of the request. A connection to one of several may take ``connect_timeout_ms``.
+timeout of the request. A connection to one of several may take ``connect_timeout_ms``. A
+request that none of them could take at all (no connection could be opened: the balancers are
+restarting) goes round again every ``RECONNECT_STEP_S`` for up to ``RECONNECT_S`` within its
+timeout, writes too, since none of its bytes left: a crashed balancer that is back within that
+time costs latency, not failures.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import ssl
 import time
@@ -36,6 +41,9 @@ from dtm.handler.metrics import HandlerMetrics
 from dtm.handler.pool import Answer, Pool, SendFailed
 from dtm.handler.session import Session
 
+# A request no balancer could take goes round again this often, for up to this long.
+RECONNECT_S: Final = 5.0
+RECONNECT_STEP_S: Final = 0.05
 MAX_ANSWER: Final = 64 * 1024 * 1024  # a page of rows is far below this
 # What a request target may hold: keys, IDs, numbers and the separators between them.
 _TARGET: Final = re.compile(r"/[A-Za-z0-9._:/?&=-]{0,600}")
@@ -163,27 +171,36 @@ class Upstream:
         start = time.perf_counter()
         deadline = self._clock() + ms / 1000
         outcome = "error"
-        self._turn += 1
+        reconnect_until = min(deadline, self._clock() + RECONNECT_S)
         last: tuple[_Balancer, SendFailed] | None = None
         try:
-            for i in backoff.order(self._marks, self._clock(), self._turn):
-                left = deadline - self._clock()
-                if left <= 0 and last is not None:
-                    break
-                b = self._balancers[i]
-                data = self._request(method, target, extra, body, b.fixed)
-                try:
-                    answer = await self._exchange(pools[i], data, method, max(left, 0.001))
-                except SendFailed as exc:
-                    if not exc.busy:
-                        self._marks[i] = backoff.failed(self._marks[i], self._clock())
-                    last = (b, exc)
-                    if after_no_answer(sent=exc.sent, repeatable=repeatable) == "maybe-applied":
+            while True:
+                self._turn += 1
+                for i in backoff.order(self._marks, self._clock(), self._turn):
+                    left = deadline - self._clock()
+                    if left <= 0 and last is not None:
                         break
-                    continue
-                self._marks[i] = backoff.HEALTHY
-                outcome = str(answer.status)
-                return _reply(answer)
+                    b = self._balancers[i]
+                    data = self._request(method, target, extra, body, b.fixed)
+                    try:
+                        answer = await self._exchange(pools[i], data, method, max(left, 0.001))
+                    except SendFailed as exc:
+                        if not exc.busy:
+                            self._marks[i] = backoff.failed(self._marks[i], self._clock())
+                        last = (b, exc)
+                        if after_no_answer(sent=exc.sent, repeatable=repeatable) == "maybe-applied":
+                            break
+                        continue
+                    self._marks[i] = backoff.HEALTHY
+                    outcome = str(answer.status)
+                    return _reply(answer)
+                assert last is not None
+                failed = last[1]
+                if failed.sent or failed.timeout or failed.busy or self._pools is not pools:
+                    break
+                if self._clock() + RECONNECT_STEP_S >= reconnect_until:
+                    break
+                await asyncio.sleep(RECONNECT_STEP_S)  # every balancer refused: restarting?
             assert last is not None
             outcome = "timeout" if last[1].timeout else "error"
             raise self._failure(method, target, ms, *last) from None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import urllib.error
 import urllib.request
@@ -26,6 +27,7 @@ import msgspec
 
 from dtm import edge, wire
 from dtm.config import ClusterConfig, SyncConfig, add_config_flag
+from dtm.core import crashpoint
 from dtm.core.syncstate import SyncEngine
 from dtm.errors import ErrSyntaxInvalidArgs
 from dtm.sync import statefile
@@ -80,6 +82,7 @@ async def _build(
 ) -> AsyncIterator[edge.Served]:
     cluster = start.cluster
     cfg = sync_config(cluster, ns)
+    crash = crashpoint.parse(os.environ.get(crashpoint.ENV, ""))  # test harnesses only
     state_path = state_path_of(cluster, ns)
     edge.private_dir(state_path.parent)
     # A batch lands at most ~4 call timeouts after its rows were read (look, replicate, and a
@@ -92,7 +95,7 @@ async def _build(
     conflicts = ConflictStore(state_path.parent / CONFLICT_LOG)
     try:
         async with NodeClient(urls, timeout_s, start.auth_headers, start.client_ssl()) as client:
-            svc = SyncService(cluster, cfg, state_path, engine, client, conflicts)
+            svc = SyncService(cluster, cfg, state_path, engine, client, conflicts, crash=crash)
             yield edge.Served(
                 make_app(svc),
                 _banner(where, cfg, urls, state_path, engine),

@@ -4,19 +4,23 @@ back in; every decision is the loop's.
 Rule: one task runs the loop (ready -> perform each item concurrently -> step each answer in);
 every call's failure is reported as `Failed`, blamed on the node unless this process was itself
 frozen while the call ran (a heartbeat notices); log lines are the loop's notes; conflicts go to
-the on-disk conflict log.
+the on-disk conflict log. A crash point (`dtm.core.crashpoint`, armed only by the process's
+environment) SIGKILLs this process when an answer reaches it, before the loop takes it in.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from dtm import wire
 from dtm.config import ClusterConfig, SyncConfig
+from dtm.core.crashpoint import CrashPoint
 from dtm.core.digest import DEFAULT_BUCKETS
 from dtm.core.repair import Repair, differing_buckets, plan_repairs
 from dtm.core.syncloop import SyncLoop
@@ -83,6 +87,7 @@ class SyncService:
         client: NodeClient,
         conflicts: ConflictStore,
         now_ms: Callable[[], int] = wall_ms,
+        crash: CrashPoint | None = None,
     ) -> None:
         self.cluster = cluster
         self.cfg = cfg
@@ -100,6 +105,13 @@ class SyncService:
         self._paused_until = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._timer_ms = 0
+        self.crash = crash
+        if crash is not None:
+            log.warning(
+                "crash point armed: this process dies the %d. time a %s answer comes back",
+                crash.count,
+                crash.step,
+            )
 
     # ------------------------------------------------------------ lifecycle
 
@@ -213,6 +225,9 @@ class SyncService:
         except Exception as exc:  # a bug: report it, and never leave the item in flight
             log.exception("%s failed unexpectedly", type(w).__name__)
             ev = Failed(w, _node_of(w), f"internal error: {exc!r}", self.now_ms())
+        if self.crash is not None and self.crash.due(ev):
+            log.warning("crash point %s:%d reached: SIGKILL", self.crash.step, self.crash.count)
+            os.kill(os.getpid(), signal.SIGKILL)
         self._events.put_nowait(ev)
 
     async def _do(self, w: Work) -> Event:
