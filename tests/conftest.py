@@ -8,8 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+# No timing thresholds in tests: a property test is judged by its examples, never by how long one
+# took on a busy machine (Hypothesis's default 200 ms deadline would make the suite flaky).
+settings.register_profile("dtm", deadline=None)
+settings.load_profile("dtm")
 
 from harness import LocalCluster
 

@@ -14,6 +14,7 @@ import pytest
 
 from dtm.core import backoff
 from dtm.errors import ErrMaybeApplied, ErrUnavailable
+from dtm.handler import upstream as upstream_module
 from dtm.handler.metrics import HandlerMetrics
 from dtm.handler.reads import SessionReads
 from dtm.handler.session import Session
@@ -157,7 +158,11 @@ def test_a_failed_balancer_is_tried_again_after_its_back_off() -> None:
     run(test)
 
 
-def test_when_every_balancer_is_down_the_error_names_the_last_one_tried() -> None:
+def test_when_every_balancer_is_down_the_error_names_the_last_one_tried(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(upstream_module, "RECONNECT_S", 0.3)  # goes round a few times, then fails
+
     async def test() -> None:
         a, b = refused_port(), refused_port()
         up = make([a, b])

@@ -50,8 +50,8 @@ class SendFailed(Exception):
     """No usable answer. ``sent``: the request's bytes were written (they may have been acted
     on); ``timeout``: no answer in time; ``stale``: the connection broke before any byte of an
     answer came (a reused one the balancer had closed while it sat idle, or a balancer that
-    died with the request unanswered); ``busy``:
-    every connection stayed in use (the balancer is not to blame)."""
+    died with the request unanswered; ``reused`` says which); ``busy``: every connection stayed
+    in use (the balancer is not to blame)."""
 
     def __init__(
         self,
@@ -60,6 +60,7 @@ class SendFailed(Exception):
         sent: bool,
         timeout: bool = False,
         stale: bool = False,
+        reused: bool = False,
         busy: bool = False,
     ):
         super().__init__(why)
@@ -67,6 +68,7 @@ class SendFailed(Exception):
         self.sent = sent
         self.timeout = timeout
         self.stale = stale
+        self.reused = reused
         self.busy = busy
 
 
@@ -116,6 +118,7 @@ class Pool:
     async def _exchange(self, data: bytes, method: str, timeout_s: float) -> Answer:
         loop = asyncio.get_running_loop()
         conn = self._pooled(loop.time())
+        reused = conn is not None
         if conn is None:
             conn = await self._connect(loop)
         try:
@@ -129,6 +132,7 @@ class Pool:
                 sent=True,
                 timeout=isinstance(exc, UpstreamTimeout),
                 stale=stale,
+                reused=reused,
             ) from None
         except BaseException:
             conn.close()

@@ -171,7 +171,8 @@ class Upstream:
         start = time.perf_counter()
         deadline = self._clock() + ms / 1000
         outcome = "error"
-        reconnect_until = min(deadline, self._clock() + RECONNECT_S)
+        loop = asyncio.get_running_loop()
+        reconnect_until = loop.time() + min(RECONNECT_S, ms / 1000)
         last: tuple[_Balancer, SendFailed] | None = None
         try:
             while True:
@@ -198,7 +199,7 @@ class Upstream:
                 failed = last[1]
                 if failed.sent or failed.timeout or failed.busy or self._pools is not pools:
                     break
-                if self._clock() + RECONNECT_STEP_S >= reconnect_until:
+                if loop.time() + RECONNECT_STEP_S >= reconnect_until:
                     break
                 await asyncio.sleep(RECONNECT_STEP_S)  # every balancer refused: restarting?
             assert last is not None
@@ -208,11 +209,14 @@ class Upstream:
             self.metrics.upstream_answered(method, outcome, time.perf_counter() - start)
 
     async def _exchange(self, pool: Pool, data: bytes, method: str, timeout_s: float) -> Answer:
-        """One balancer's answer; a read goes once more if a reused connection was stale."""
+        """One balancer's answer; a read goes once more if a reused connection was stale, or, with
+        this one balancer only, if a fresh one broke unanswered (it died: is it back?); with
+        several, the next balancer takes that read."""
         try:
             return await pool.exchange(data, method, timeout_s)
         except SendFailed as exc:
-            if not (exc.stale and method not in _WRITES):
+            again = exc.reused or len(self._balancers) == 1
+            if not (exc.stale and again and method not in _WRITES):
                 raise
             return await pool.exchange(data, method, timeout_s)  # a read, once more
 
