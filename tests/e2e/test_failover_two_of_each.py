@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -50,7 +51,7 @@ class Todo:
         )
         self.runs: list[Run] = []
 
-    def __call__(self, *args: str) -> Run:
+    def __call__(self, *args: str, code: int = 0) -> Run:
         proc = subprocess.run(
             [sys.executable, "-m", "dtm.cli.main", "--json", *args],
             capture_output=True,
@@ -60,7 +61,7 @@ class Todo:
             timeout=60,
         )
         run = Run(proc.returncode, proc.stdout, proc.stderr)
-        assert run.code == 0, f"todo {' '.join(args)} -> {run.code}: {run.err}"
+        assert run.code == code, f"todo {' '.join(args)} -> {run.code}: {run.err}"
         self.runs.append(run)
         return run
 
@@ -84,10 +85,8 @@ def _texts(listed: dict[str, list[dict[str, Any]]]) -> dict[str, str]:
     return {t["text"]: t["status"] for t in listed["open"] + listed["complete"]}
 
 
-@pytest.mark.timeout(180)
-def test_killing_a_balancer_then_a_handler_fails_no_command(
-    cluster: Callable[..., LocalCluster], tmp_path: Path
-) -> None:
+def _two_of_each(cluster: Callable[..., LocalCluster]) -> LocalCluster:
+    """Two data nodes, the sync, two balancers, two handlers each given both balancers."""
     c = cluster(nodes=2, sections={"balancer": FAST_HEALTH})
     c.ports["balancer2"] = free_port()
     balancers = [f"127.0.0.1:{c.ports[b]}" for b in ("balancer", "balancer2")]
@@ -99,6 +98,15 @@ def test_killing_a_balancer_then_a_handler_fails_no_command(
     c.start_another("balancer", "balancer2")
     c.start("handler")
     c.start_another("handler", "handler2")
+    return c
+
+
+@pytest.mark.timeout(180)
+def test_killing_a_balancer_then_a_handler_fails_no_command(
+    cluster: Callable[..., LocalCluster], tmp_path: Path
+) -> None:
+    c = _two_of_each(cluster)
+    balancers = [f"127.0.0.1:{c.ports[b]}" for b in ("balancer", "balancer2")]
     status = request("GET", c.url("handler2") + "/v1/status").json()
     assert status["balancer"] == ", ".join(f"http://{b}" for b in balancers)
     todo = Todo(tmp_path / "home", [c.url("handler"), c.url("handler2")], c.user_token)
@@ -156,3 +164,28 @@ def test_killing_a_balancer_then_a_handler_fails_no_command(
     wait_until(lambda: request("GET", c.url("handler") + "/healthz").status == 200, 10)
     assert _texts(todo("list").json())["written just before"] == "open"
     assert todo.last_handler() == c.url("handler2")
+
+
+@pytest.mark.timeout(120)
+def test_a_write_in_flight_to_a_hung_handler_may_have_been_applied(
+    cluster: Callable[..., LocalCluster], tmp_path: Path
+) -> None:
+    """A handler that accepts connections but never answers (SIGSTOP): a `todo add` sent to it is
+    exit 11 and not sent again; a read goes on to the other handler after the timeout."""
+    c = _two_of_each(cluster)
+    todo = Todo(tmp_path / "home", [c.url("handler"), c.url("handler2")], c.user_token)
+    config = tmp_path / "home" / "config" / "dtm"
+    config.mkdir(parents=True)
+    (config / "config.toml").write_text("timeout = 2\n")
+    task = todo("add", "before").json()
+    c.procs["handler"].signal(signal.SIGSTOP)
+    lost = todo("add", "in", "flight", code=11)
+    assert lost.out == "" and "ErrMaybeApplied" in lost.err and "may have" in lost.err
+    shown = todo("show", task["id"])  # a read: on to the other handler
+    assert shown.json()["text"] == "before" and c.url("handler") in shown.err
+    assert todo.last_handler() == c.url("handler2")
+    assert todo("done", task["id"]).json()["status"] == "complete"
+    c.procs["handler"].signal(signal.SIGCONT)
+    # The lost write did or did not happen; never twice.
+    texts = [t["text"] for t in todo("list", "--all").json()["open"]]
+    assert texts.count("in flight") <= 1
