@@ -19,6 +19,7 @@ so one file describes a one-machine cluster and a many-machine one alike.
     [handler]
     # balancers = ["lb1:7401", "lb2:7401"]   # optional: the balancers it fails over between
                                               # (default: the [balancer] address)
+    # write_copies = 2             # optional: acknowledge a write once 2 nodes hold it
     [sync]
 
     [tls]                          # optional: TLS on every hop (see docs/security.md)
@@ -141,6 +142,10 @@ class HandlerConfig(_Listener, frozen=True, forbid_unknown_fields=True, kw_only=
     balancers: tuple[str, ...] = ()
     # With several balancers, how long a connection to one may take before the next is tried.
     connect_timeout_ms: int = 1000
+    # How many nodes hold a write before it is acknowledged (dtm.handler.copies): 1 = the node
+    # that took it; 2 = also another one (the sync copied it), waited for up to copy_wait_ms.
+    write_copies: int = 1
+    copy_wait_ms: int = 1000
 
 
 class SyncConfig(_Listener, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -287,6 +292,12 @@ def _check(cfg: ClusterConfig) -> None:
         raise ErrSyntaxInvalidArgs("cluster config: [handler] balancers lists one twice")
     if cfg.handler.connect_timeout_ms <= 0:
         raise ErrSyntaxInvalidArgs("cluster config: [handler] connect_timeout_ms must be > 0")
+    if not 1 <= cfg.handler.write_copies <= len(cfg.node):
+        raise ErrSyntaxInvalidArgs(
+            f"cluster config: [handler] write_copies must be 1..{len(cfg.node)} (the nodes)"
+        )
+    if not 0 < cfg.handler.copy_wait_ms <= 10_000:
+        raise ErrSyntaxInvalidArgs("cluster config: [handler] copy_wait_ms must be 1..10000")
     ports = [(c.host, c.port) for _, c in cfg.components]
     for host, port in ports:
         if not 0 < port < 65536:

@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 
 from dtm import edge
 from dtm.handler.app import make_app
+from dtm.handler.copies import CopyWait
 from dtm.handler.metrics import HandlerMetrics
 from dtm.handler.reads import SessionReads
 from dtm.handler.service import TaskService
@@ -74,7 +75,8 @@ async def _build(
     reads = SessionReads(
         upstream, nodes, metrics, start.cluster.sync.url, client_ssl=start.client_ssl()
     )
-    service = TaskService(upstream, metrics, now_ms, secrets.token_bytes, reads)
+    copies = CopyWait(upstream, nodes, metrics, cfg.write_copies, cfg.copy_wait_ms)
+    service = TaskService(upstream, metrics, now_ms, secrets.token_bytes, reads, copies)
     users = UserDirectory(start.cluster.users_path, time.monotonic)
     app = make_app(upstream, service, metrics, f"{where.host}:{where.port}", users)
     app.on_startup.append(_settle_heap)

@@ -244,15 +244,17 @@ class Upstream:
 
     # ------------------------------------------------------------ writes
 
-    async def put(self, key: str, value: bytes, s: Session, node: str | None = None) -> None:
-        """Write ``value`` (JSON bytes) under ``key``. Sent once: a lost answer is
-        ErrMaybeApplied (the balancer itself may retry it on another node: it is idempotent)."""
+    async def put(self, key: str, value: bytes, s: Session, node: str | None = None) -> Reply:
+        """Write ``value`` (JSON bytes) under ``key``; the node's answer. Sent once: a lost
+        answer is ErrMaybeApplied (the balancer itself may retry it on another node: it is
+        idempotent)."""
         extra = f"{wire.HLC_HEADER}: {s.hlc}\r\n"
         body = b'{"value":' + value + b"}"
         reply = await self._send("PUT", f"/v1/kv/{key}", extra, body=body, node=node)
         if reply.status != 200:
             raise self._error(reply)
         s.absorb(reply.session)
+        return reply
 
 
 def _reply(answer: Answer) -> Reply:
