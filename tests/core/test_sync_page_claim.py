@@ -113,3 +113,25 @@ def test_a_page_cut_by_bytes_claims_nothing_either() -> None:
     _round(eng, a, b, limit=100)  # the rest of the feed: k1@4, and the claim
     assert not session.unmet(token, "b", EB, b.last_version(), b.stats().applied)
     assert _stale(b, token, {"k1": mine.hlc}) == []
+
+
+def test_a_batch_with_a_row_held_back_claims_nothing() -> None:
+    """A row held back (stamped beyond the target's clock) may supersede the session's write
+    below it: the target claims nothing of the batch until the row is admitted."""
+    a_now, b_now = [NOW], [NOW]
+    a = MemoryStore("a", EA, lambda: a_now[0])
+    b = MemoryStore("b", EB, lambda: b_now[0])
+    eng = SyncEngine(NODES)
+    eng.learn_epoch("b", EB, 0)
+    mine = asyncio.run(a.put("k1", msgspec.Raw(b"1")))  # the session's write, version 1
+    asyncio.run(a.put("k2", msgspec.Raw(b"1")))
+    a_now[0] = NOW + 10_000  # a's clock runs far ahead of b's
+    asyncio.run(a.put("k1", msgspec.Raw(b"2")))  # version 3: b holds it back
+    token = SessionToken({"a": mine.version}, {"a": EA}, 0)
+    _round(eng, a, b, limit=100)
+    assert b.get("k2") is not None and b.get("k1") is None
+    assert _stale(b, token, {"k1": mine.hlc}) == [], b.stats().applied
+    b_now[0] = NOW + 10_000  # b's clock admits it now: delivered again, it is applied
+    _round(eng, a, b, limit=100)
+    assert not session.unmet(token, "b", EB, b.last_version(), b.stats().applied)
+    assert _stale(b, token, {"k1": mine.hlc}) == []
