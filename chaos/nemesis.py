@@ -146,10 +146,10 @@ def short_plan(nodes: list[str]) -> list[Fault]:
     n1, n2 = nodes[0], nodes[1 % len(nodes)]
     steps: list[list[tuple[str, tuple[str, ...], int]]] = [
         [("kill", (n1,), 0)],
-        [("pause", (n2,), 0), ("sync-crash-at", ("sync",), crashpoint.STEPS.index("applied"))],
+        [("pause", (n2,), 0)],
         [("isolate", ("sync",), 0)],
         [("split", ("balancer", n1), 0)],
-        [("skew", (n2,), 30000)],
+        [("skew", (n2,), 30000), ("sync-crash-at", ("sync",), crashpoint.STEPS.index("applied"))],
         [("kill", ("balancer",), 0), ("one-way", (n1, n2), 0)],
         [("sync-crash", ("sync",), 0), ("loss", (n2,), 25)],
         [("wipe-synced", (nodes[-1],), 0)],

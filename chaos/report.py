@@ -235,8 +235,8 @@ read from the process's environment only, `dtm.core.crashpoint`): it SIGKILLs it
 COUNT-th time an answer of STEP comes back, before its loop takes it in (after a page was
 fetched; after a replicate batch was applied, its cursor neither moved nor saved; after a purge;
 after an anti-entropy repair; after a cursor save), and is started armed again until the fault
-heals. The step is seeded (the short mode's is *applied*); the simulation crashes its sync at
-every one of these boundaries again and again
+heals. The step is seeded (the short mode's is *applied*, beside a skewed node); the
+simulation crashes its sync at every one of these boundaries again and again
 (`tests/sim/test_sync_sim.py::test_sim_crash_at_every_step_boundary`).
 """
 
