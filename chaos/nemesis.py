@@ -11,7 +11,8 @@ distinct components, holds them, heals them all, and leaves a quiet gap.
     split A|B     hosts A and B cut from each other only
     one-way A>B   packets from A to B dropped, B to A delivered
     loss H        P % of H's packets dropped each way at random
-    latency H     H's packets delayed by P ms (tc netem; skipped when the kernel lacks it)
+    latency H     H's packets delayed by P ms (tc netem; without sch_netem, an NFQUEUE rule
+                  and a userspace delayer, chaos.delay)
     skew N        node N restarted with its clock P ms off; restarted at 0 when it heals
     wipe N        node N SIGKILLed, its database deleted, restarted at once (a new epoch): a
                   disk lost with whatever writes the sync had not copied yet
