@@ -31,10 +31,12 @@ WRITE_COPIES = 2
 
 
 class Proc:
-    def __init__(self, name: str, argv: list[str], log: Path) -> None:
+    def __init__(
+        self, name: str, argv: list[str], log: Path, extra_env: dict[str, str] | None = None
+    ) -> None:
         self.name = name
         self._logf = open(log, "ab")  # noqa: SIM115 (closed in stop)
-        env = dict(os.environ, DTM_DIE_WITH_PARENT="1", PYTHONUNBUFFERED="1")
+        env = dict(os.environ, DTM_DIE_WITH_PARENT="1", PYTHONUNBUFFERED="1", **(extra_env or {}))
         self.popen = subprocess.Popen(
             argv, stdout=self._logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
         )
@@ -132,13 +134,14 @@ class Cluster:
 
     # ------------------------------------------------------------ processes
 
-    def start(self, component: str) -> Proc:
+    def start(self, component: str, env: dict[str, str] | None = None) -> Proc:
+        """Start ``component`` (``env``: more environment, e.g. the sync's crash point)."""
         kind = "node" if component in self.nodes else component
         argv = [sys.executable, "-m", "dtm.run", kind, "--config", str(self.config)]
         if kind == "node":
             argv += ["--name", component]
         argv = [*self.hosts.exec_prefix(component), *argv]
-        proc = Proc(component, argv, self.root / "logs" / f"{component}.log")
+        proc = Proc(component, argv, self.root / "logs" / f"{component}.log", env)
         self.procs[component] = proc
         self._all.append(proc)
         return proc

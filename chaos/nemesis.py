@@ -11,7 +11,8 @@ distinct components, holds them, heals them all, and leaves a quiet gap.
     split A|B     hosts A and B cut from each other only
     one-way A>B   packets from A to B dropped, B to A delivered
     loss H        P % of H's packets dropped each way at random
-    latency H     H's packets delayed by P ms (tc netem; skipped when the kernel lacks it)
+    latency H     H's packets delayed by P ms (tc netem; without sch_netem, an NFQUEUE rule
+                  and a userspace delayer, chaos.delay)
     skew N        node N restarted with its clock P ms off; restarted at 0 when it heals
     wipe N        node N SIGKILLed, its database deleted, restarted at once (a new epoch): a
                   disk lost with whatever writes the sync had not copied yet
@@ -19,6 +20,10 @@ distinct components, holds them, heals them all, and leaves a quiet gap.
                   balancer meanwhile; not done if they lack them after 30 s): a lost disk whose
                   data survives elsewhere
     sync-crash    the sync SIGKILLed and restarted again and again, at random points of its work
+    sync-crash-at the sync restarted with a crash point armed (`dtm.core.crashpoint`: after a
+                  page fetched, a batch applied before its cursor moved, a purge, a repair,
+                  a cursor save; the step seeded, the count 1 to 3): it kills itself there,
+                  and is restarted armed again until the fault heals, then restarted clean
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from dataclasses import dataclass
 from chaos.cluster import SERVICES, Cluster
 from chaos.history import Window
 from chaos.net import Hosts
+from dtm.core import crashpoint
 
 KINDS = (
     "kill",
@@ -44,7 +50,9 @@ KINDS = (
     "wipe",
     "wipe-synced",
     "sync-crash",
+    "sync-crash-at",
 )
+SYNC_KINDS = ("sync-crash", "sync-crash-at")  # both restart the sync again and again
 WARMUP_S = 5.0
 COOLDOWN_S = 5.0
 SYNCED_WAIT_S = 30.0  # how long wipe-synced waits for the others to hold the node's writes
@@ -64,6 +72,8 @@ class Fault:
     def target(self) -> str:
         sep = {"split": "|", "one-way": ">"}.get(self.kind, ",")
         t = sep.join(self.targets)
+        if self.kind == "sync-crash-at":
+            return f"{t} after {crashpoint.STEPS[self.param]}"
         return f"{t} {self.param:+d}ms" if self.kind == "skew" else t
 
     @property
@@ -75,7 +85,7 @@ class Fault:
         sep = {"split": "|", "one-way": ">"}.get(self.kind, ",")
         if self.kind == "skew":
             return "skew node (beyond max offset)" if abs(self.param) > 500 else "skew node (small)"
-        if self.kind in ("wipe", "wipe-synced", "sync-crash"):
+        if self.kind in ("wipe", "wipe-synced", *SYNC_KINDS):
             return self.kind
         return f"{self.kind} {sep.join(cls)}"
 
@@ -85,7 +95,7 @@ def _targets(kind: str, rng: random.Random, nodes: list[str], busy: set[str]) ->
     free = [h for h in hosts if h not in busy]
     if kind in ("skew", "wipe", "wipe-synced"):
         free = [n for n in nodes if n not in busy]
-    if kind == "sync-crash":
+    if kind in SYNC_KINDS:
         free = [] if "sync" in busy else ["sync"]
     if kind in ("split", "one-way"):
         pool = [h for h in free if h != "handler"]
@@ -105,6 +115,8 @@ def _param(kind: str, rng: random.Random) -> int:
         return rng.choice((50, 200, 700))
     if kind == "skew":
         return rng.choice((-1, 1)) * rng.choice((300, 5000, 30000))
+    if kind == "sync-crash-at":
+        return rng.randrange(len(crashpoint.STEPS))
     return 0
 
 
@@ -138,7 +150,7 @@ def short_plan(nodes: list[str]) -> list[Fault]:
         [("pause", (n2,), 0)],
         [("isolate", ("sync",), 0)],
         [("split", ("balancer", n1), 0)],
-        [("skew", (n2,), 30000)],
+        [("skew", (n2,), 30000), ("sync-crash-at", ("sync",), crashpoint.STEPS.index("applied"))],
         [("kill", ("balancer",), 0), ("one-way", (n1, n2), 0)],
         [("sync-crash", ("sync",), 0), ("loss", (n2,), 25)],
         [("wipe-synced", (nodes[-1],), 0)],
@@ -163,6 +175,7 @@ class Executor:
         self.skipped: list[str] = []
         self._active: dict[int, tuple[Fault, float]] = {}
         self._next_crash = 0.0
+        self.crash_points = 0  # sync starts with a crash point armed
 
     def run(self, faults: list[Fault], t0: float, until: float) -> None:
         """Drive ``faults`` (offsets from ``t0``) until monotonic time ``until``."""
@@ -176,6 +189,8 @@ class Executor:
                     self.heal(fid)
                 elif f.kind == "sync-crash" and now >= self._next_crash:
                     self._crash_sync()
+                elif f.kind == "sync-crash-at" and not self.cluster.procs["sync"].alive():
+                    self._arm_sync(f)  # it died at its crash point: again, armed anew
             time.sleep(0.05)
         self.heal_all()
 
@@ -217,7 +232,16 @@ class Executor:
             c.start(f.targets[0])
         elif f.kind == "sync-crash":
             self._next_crash = time.monotonic() + self.rng.uniform(0.1, 1.5)
+        elif f.kind == "sync-crash-at":
+            self._arm_sync(f)
         self._active[f.id] = (f, time.monotonic())
+
+    def _arm_sync(self, f: Fault) -> None:
+        """The sync (SIGKILLed if alive) started with a crash point: f's step, a seeded count."""
+        self.crash_points += 1
+        point = f"{crashpoint.STEPS[f.param]}:{self.rng.randint(1, 3)}"
+        self.cluster.kill("sync")
+        self.cluster.start("sync", env={crashpoint.ENV: point})
 
     def _crash_sync(self) -> None:
         self.cluster.kill("sync")
@@ -235,6 +259,9 @@ class Executor:
             c.procs[f.targets[0]].signal(signal.SIGCONT)
         elif f.kind == "skew":
             c.set_offset(f.targets[0], 0, wait=False)
+        elif f.kind == "sync-crash-at":  # disarmed: a clean sync
+            c.kill("sync")
+            c.start("sync")
         elif f.kind not in ("wipe", "wipe-synced", "sync-crash"):
             self.hosts.heal(str(f.id))
         self.windows.append(Window(f.label, f.target, start, time.monotonic()))

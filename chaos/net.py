@@ -6,7 +6,9 @@
 
 Every fault is an nftables table of its own inside the namespaces it concerns (packets are
 dropped, never rejected, so connects hang as across a real network); healing deletes the table.
-Latency is `tc netem` on the host's link when the kernel has it. `teardown()` removes every
+Latency is `tc netem` on the host's link when the kernel has it, else an iptables-nft NFQUEUE
+rule on the host's outgoing packets and a delayer process (`chaos.delay`) answering each packet's
+verdict late. `teardown()` removes every
 namespace and the bridge this object made; `sweep_stale()` removes those of dead runs.
 """
 
@@ -17,8 +19,12 @@ import os
 import re
 import shutil
 import subprocess
+import sys
+import time
+from pathlib import Path
 
 PREFIX = "dtmc"
+ROOT = Path(__file__).resolve().parent.parent  # where `python -m chaos.delay` runs
 
 
 class NetError(RuntimeError):
@@ -75,6 +81,30 @@ def netem_missing() -> str | None:
         subprocess.run(["ip", "netns", "del", probe], capture_output=True)
 
 
+def _nfqueue_rule(queue: int) -> list[str]:
+    """The iptables-nft rule that queues a host's outgoing packets (none if nobody listens)."""
+    return ["OUTPUT", "!", "-o", "lo", "-j", "NFQUEUE", "--queue-num", str(queue), "--queue-bypass"]
+
+
+def nfqueue_missing() -> str | None:
+    """None if an NFQUEUE rule works in a namespace (the userspace delay), else why not."""
+    if shutil.which("iptables-nft") is None:
+        return "the `iptables-nft` command (iptables) is missing"
+    probe = f"{PREFIX}nfq{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", probe], capture_output=True)
+    try:
+        res = subprocess.run(
+            ["ip", "netns", "exec", probe, "iptables-nft", "-A", *_nfqueue_rule(1)],
+            capture_output=True,
+            text=True,
+        )
+        if res.returncode != 0:
+            return f"no NFQUEUE in a namespace ({res.stderr.strip()})"
+        return None
+    finally:
+        subprocess.run(["ip", "netns", "del", probe], capture_output=True)
+
+
 def sweep_stale() -> list[str]:
     """Remove the namespaces and bridges of earlier runs whose process is gone; their names."""
     removed: list[str] = []
@@ -126,6 +156,9 @@ class Hosts:
         self._made: list[tuple[str, str]] = []
         self._faults: dict[str, list[str]] = {}  # fault id -> hosts whose namespaces hold it
         self._netem: set[str] = set()
+        self.nfqueue = False  # latency by NFQUEUE and `chaos.delay` (the kernel has no netem)
+        self._delayers: dict[str, tuple[str, int, subprocess.Popen[bytes]]] = {}
+        self._queues = 0
 
     def setup(self) -> None:
         subnet = _free_subnet()
@@ -199,7 +232,19 @@ class Hosts:
         self._table(fid, host, f'iifname != "lo" {rule}', f'oifname != "lo" {rule}')
 
     def delay(self, fid: str, host: str, ms: int, jitter_ms: int) -> None:
-        """Delay ``host``'s outgoing packets by ``ms`` ± ``jitter_ms`` (needs sch_netem)."""
+        """Delay ``host``'s outgoing packets by ``ms`` ± ``jitter_ms`` (sch_netem, or NFQUEUE)."""
+        if self.nfqueue:
+            self._queues += 1
+            queue = 100 + self._queues  # one netfilter queue per fault
+            argv = [sys.executable, "-m", "chaos.delay", str(queue), str(ms), str(jitter_ms)]
+            proc = subprocess.Popen(
+                [*self.exec_prefix(host), *argv], cwd=ROOT, stdin=subprocess.DEVNULL
+            )
+            time.sleep(0.2)  # bound to its queue (until then the rule lets packets by)
+            _run([*self.exec_prefix(host), "iptables-nft", "-A", *_nfqueue_rule(queue)])
+            self._delayers[fid] = (host, queue, proc)
+            self._faults.setdefault(fid, []).append(f"nfq:{host}")
+            return
         dev = self._veth[host] + "p"
         argv = ["tc", "qdisc", "replace", "dev", dev, "root", "netem"]
         argv += ["delay", f"{ms}ms", f"{jitter_ms}ms"]
@@ -209,7 +254,12 @@ class Hosts:
 
     def heal(self, fid: str) -> None:
         for host in self._faults.pop(fid, []):
-            if host.startswith("netem:"):
+            if host.startswith("nfq:"):
+                h, queue, proc = self._delayers.pop(fid)
+                _run([*self.exec_prefix(h), "iptables-nft", "-D", *_nfqueue_rule(queue)], False)
+                proc.kill()
+                proc.wait(5)
+            elif host.startswith("netem:"):
                 h = host.split(":", 1)[1]
                 dev = self._veth[h] + "p"
                 _run([*self.exec_prefix(h), "tc", "qdisc", "del", "dev", dev, "root"], False)

@@ -224,6 +224,20 @@ written by one session only, so "the last acknowledged write" is always defined:
 value must be that write's, or one of the unanswered writes that followed it.
 After the last fault heals the harness waits until every node's digest is equal (nodes
 identical) and then reads every node's rows with the cluster credential.
+
+A killed balancer, handler or sync is started again at once, as supervisord does; a Python start
+takes 0.5 to 1.7 s on a loaded two-core machine (`tests/e2e/test_crash_recovery.py` prints the
+time from SIGKILL to the first successful answer). While the balancer is down, the handler holds
+each request that no connection could carry and tries it again every 50 ms for up to 5 s
+(`dtm.handler.upstream`): a balancer crash costs latency, not failed operations.
+*sync-crash-at* restarts the sync with a crash point armed (`DTM_SYNC_CRASH_AFTER=STEP:COUNT`,
+read from the process's environment only, `dtm.core.crashpoint`): it SIGKILLs itself the
+COUNT-th time an answer of STEP comes back, before its loop takes it in (after a page was
+fetched; after a replicate batch was applied, its cursor neither moved nor saved; after a purge;
+after an anti-entropy repair; after a cursor save), and is started armed again until the fault
+heals. The step is seeded (the short mode's is *applied*, beside a skewed node); the
+simulation crashes its sync at every one of these boundaries again and again
+(`tests/sim/test_sync_sim.py::test_sim_crash_at_every_step_boundary`).
 """
 
 

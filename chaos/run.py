@@ -17,7 +17,7 @@ from typing import Any
 from chaos import checker, nemesis, report
 from chaos.cluster import Cluster, http_json
 from chaos.history import Final, load_ops
-from chaos.net import Hosts, netem_missing, sweep_stale
+from chaos.net import Hosts, netem_missing, nfqueue_missing, sweep_stale
 
 ROOT = Path(__file__).resolve().parents[1]
 CONVERGE_TIMEOUT_S = 120.0
@@ -86,7 +86,11 @@ def run_once(
     workload: subprocess.Popen[bytes] | None = None
     seconds = nemesis.SHORT_S if short else minutes * 60
     no_netem = netem_missing()
-    kinds = tuple(k for k in nemesis.KINDS if not (k == "latency" and no_netem))
+    no_delay = nfqueue_missing() if no_netem else None  # else latency by NFQUEUE
+    if no_delay:
+        no_delay = f"{no_netem}; {no_delay}"
+    hosts.nfqueue = no_netem is not None and no_delay is None
+    kinds = tuple(k for k in nemesis.KINDS if not (k == "latency" and no_delay))
     faults = nemesis.short_plan(names) if short else nemesis.plan(seed, seconds, names, kinds)
     final = Final()
     try:
@@ -107,9 +111,11 @@ def run_once(
                 stdin=subprocess.DEVNULL,
             )
         t0 = time.monotonic()
-        ex = nemesis.Executor(cluster, hosts, seed, no_netem)
-        if no_netem:
-            ex.skipped.append(f"latency: {no_netem}")
+        ex = nemesis.Executor(cluster, hosts, seed, no_delay)
+        if no_delay:
+            ex.skipped.append(f"latency: {no_delay}")
+        elif hosts.nfqueue:
+            ex.skipped.append(f"latency: by NFQUEUE and a userspace delayer ({no_netem})")
         ex.run(faults, t0, t0 + seconds)
         try:
             workload.wait(timeout=60)

@@ -197,13 +197,15 @@ class RowPage(Wire, frozen=True):
     next: Key | None
 
 
-class ChangesPage(Wire, frozen=True):
-    """`GET /v1/changes?since=V&limit=N&wait=MS`: rows with version > V in version order."""
+class ChangesPage(Wire, frozen=True, omit_defaults=True):
+    """`GET /v1/changes?since=V&limit=N&wait=MS`: rows with version > V in version order.
+    ``more``: the page was cut at the node's byte cap (more rows may follow; sent only then)."""
 
     node: NodeName
     epoch: Epoch
     last_version: Version
     rows: PageRows
+    more: bool = False
 
 
 class ReplicateRequest(Wire, frozen=True, omit_defaults=True):

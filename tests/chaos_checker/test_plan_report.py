@@ -34,7 +34,8 @@ def test_the_short_mix_fits_its_run_and_covers_every_family() -> None:
     faults = short_plan(NODES)
     assert max(f.at + f.hold for f in faults) <= SHORT_S - 5
     assert {f.kind for f in faults} >= {
-        "kill", "pause", "isolate", "split", "one-way", "loss", "skew", "wipe-synced", "sync-crash"
+        "kill", "pause", "isolate", "split", "one-way", "loss", "skew", "wipe-synced", "sync-crash",
+        "sync-crash-at",
     }  # fmt: skip
 
 

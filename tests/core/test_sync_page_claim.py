@@ -89,3 +89,49 @@ def test_no_page_lets_a_target_serve_a_session_without_its_writes(
         _round(eng, a, b, limit)
     assert _stale(b, token, wrote) == []
     assert not session.unmet(token, "b", EB, b.last_version(), b.stats().applied)
+
+
+def test_a_page_cut_by_bytes_claims_nothing_either() -> None:
+    """A page the node cut at its byte cap has fewer rows than asked but says ``more``: its batch
+    claims nothing (the write overwritten beyond it is not held), the page that ends the feed
+    claims it all."""
+    a, b = MemoryStore("a", EA, lambda: NOW), MemoryStore("b", EB, lambda: NOW)
+    eng = SyncEngine(NODES)
+    eng.learn_epoch("b", EB, 0)
+    mine = asyncio.run(a.put("k1", msgspec.Raw(b"1")))
+    for k in ("k2", "k3"):
+        asyncio.run(a.put(k, msgspec.Raw(b"1")))
+    asyncio.run(a.put("k1", msgspec.Raw(b"2")))
+    token = SessionToken({"a": mine.version}, {"a": EA}, 0)
+    rows = a.changes(0, 2)  # as if the byte cap stopped the page after k2@2, k3@3
+    page = ChangesPage("a", EA, rows[-1].version, rows, more=True)
+    (batch,) = eng.on_page("a", 0, 100, page, NODES, NOW).batches
+    assert batch.request().source_version == 0
+    eng.on_ack(batch, asyncio.run(b.replicate(batch.request())), NOW)
+    assert eng.applied_batch(("a", "b")) is None
+    assert _stale(b, token, {"k1": mine.hlc}) == [], b.stats().applied
+    _round(eng, a, b, limit=100)  # the rest of the feed: k1@4, and the claim
+    assert not session.unmet(token, "b", EB, b.last_version(), b.stats().applied)
+    assert _stale(b, token, {"k1": mine.hlc}) == []
+
+
+def test_a_batch_with_a_row_held_back_claims_nothing() -> None:
+    """A row held back (stamped beyond the target's clock) may supersede the session's write
+    below it: the target claims nothing of the batch until the row is admitted."""
+    a_now, b_now = [NOW], [NOW]
+    a = MemoryStore("a", EA, lambda: a_now[0])
+    b = MemoryStore("b", EB, lambda: b_now[0])
+    eng = SyncEngine(NODES)
+    eng.learn_epoch("b", EB, 0)
+    mine = asyncio.run(a.put("k1", msgspec.Raw(b"1")))  # the session's write, version 1
+    asyncio.run(a.put("k2", msgspec.Raw(b"1")))
+    a_now[0] = NOW + 10_000  # a's clock runs far ahead of b's
+    asyncio.run(a.put("k1", msgspec.Raw(b"2")))  # version 3: b holds it back
+    token = SessionToken({"a": mine.version}, {"a": EA}, 0)
+    _round(eng, a, b, limit=100)
+    assert b.get("k2") is not None and b.get("k1") is None
+    assert _stale(b, token, {"k1": mine.hlc}) == [], b.stats().applied
+    b_now[0] = NOW + 10_000  # b's clock admits it now: delivered again, it is applied
+    _round(eng, a, b, limit=100)
+    assert not session.unmet(token, "b", EB, b.last_version(), b.stats().applied)
+    assert _stale(b, token, {"k1": mine.hlc}) == []

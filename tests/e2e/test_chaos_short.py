@@ -51,8 +51,8 @@ def test_short_run_strikes_every_fault_and_converges_on_written_values(
     kinds = {w["kind"] for w in r["windows"]}
     # a wipe-synced is left out (and says so) when the others never got the node's writes
     not_wiped = [s for s in r["skipped"] if s.startswith("wipe-synced")]
-    assert len(r["windows"]) + len(not_wiped) == 10, (kinds, r["skipped"])
-    assert {"kill node", "pause node", "isolate sync", "sync-crash"} <= kinds
+    assert len(r["windows"]) + len(not_wiped) == 11, (kinds, r["skipped"])
+    assert {"kill node", "pause node", "isolate sync", "sync-crash", "sync-crash-at"} <= kinds
     assert r["identical"], "the nodes differ after healing"
     bad = {k: n for k, n in r["counts"].items() if k in ("phantom", "duplicate", "diverged")}
     assert not bad, [a for a in r["anomalies"] if a["kind"] in bad][:10]

@@ -69,6 +69,8 @@ def test_scan_and_feed_pages_stop_at_the_byte_cap_and_reach_every_row(
         assert r.status == 200 and len(r.body) <= PAGE_BYTES + ROW_MAX, len(r.body)
         page = r.json()
         versions += [row["version"] for row in page["rows"]]
+        # A page cut at the byte cap says so; a page that ends the feed carries no `more`.
+        assert page.get("more", False) == (len(versions) < n), (len(versions), page.get("more"))
         # What dtm.core.syncplan.page_reach does with a page that is not full (fewer rows than
         # asked): it takes the page as complete up to last_version, which must not skip a row.
         since = max(since, page["last_version"])

@@ -88,8 +88,13 @@ def test_wiped_node_refills_completely(cluster: Callable[..., LocalCluster]) -> 
     c.start("sync")
     s2 = c.node_urls[1]
     w = Writers(c.node_urls, keys=1500)
+
+    def touched() -> bool:  # writes until 400 keys were written, however slow the machine
+        w.run_for(0.5)
+        return len({r["key"] for r in w.acked}) >= 400
+
     try:
-        w.run_for(1.5)
+        wait_until(touched, 120, 0, "writers to write 400 keys")
     finally:
         w.close()
     before = converged(c)

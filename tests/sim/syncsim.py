@@ -564,8 +564,9 @@ def simulate(seed: int, steps: int | None = None, crash_after: str | None = None
     """One full run: chaos, heal, quiesce, verify; returns the simulation for inspection.
     ``crash_after``: the sync also crashes at that crash point, again and again until healed."""
     rng = random.Random(seed ^ 0x5EED)
+    n = rng.randint(2, 5)
     limit = rng.choice([1, 2, 3, 5, 100])
-    sim = Sim(seed, n=rng.randint(2, 5), limit=limit, two_syncs=0.3, crash_after=crash_after)
+    sim = Sim(seed, n=n, limit=limit, two_syncs=0.3, crash_after=crash_after)
     for _ in range(steps if steps is not None else rng.randint(50, 400)):
         sim.step()
     sim.quiesce()

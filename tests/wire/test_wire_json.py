@@ -104,7 +104,11 @@ EXAMPLES: dict[type[Any], list[tuple[Any, str]]] = {
         (
             ChangesPage("store1", "ab12ab12ab12ab12", 4, [ROW, TOMB]),
             f'{{"node":"store1","epoch":"ab12ab12ab12ab12","last_version":4,"rows":[{ROW_JSON},{TOMB_JSON}]}}',
-        )
+        ),
+        (
+            ChangesPage("store1", "ab12ab12ab12ab12", 4, [ROW], True),
+            f'{{"node":"store1","epoch":"ab12ab12ab12ab12","last_version":4,"rows":[{ROW_JSON}],"more":true}}',
+        ),
     ],
     ReplicateRequest: [
         (

@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass
 
 from dtm.core.conflicts import Conflict
-from dtm.core.syncplan import Pair
+from dtm.core.syncplan import Pair, page_complete
 from dtm.core.syncstate import SyncEngine
 from dtm.core.syncwork import (
     DEBUG,
@@ -322,7 +322,7 @@ class SyncLoop:
         if out.refetch:
             self._note(DEBUG, f"reading {f.source}'s feed again from a lower cursor")
             return
-        full = len(page.rows) >= f.limit
+        full = not page_complete(page, f.limit)
         for b in out.batches:
             if not b.rows:  # the target holds all of it: no call now, `applied` follows later
                 eng.settle(b, self.now)

@@ -91,8 +91,9 @@ def fetch_since(
 
 
 def page_complete(page: ChangesPage, limit: int) -> bool:
-    """The page ends the feed as it was read (not cut at ``limit`` rows)."""
-    return not (page.rows and len(page.rows) >= limit)
+    """The page ends the feed as it was read (not cut at ``limit`` rows, nor at the node's byte
+    cap: ``more``)."""
+    return not (page.rows and (len(page.rows) >= limit or page.more))
 
 
 def page_reach(page: ChangesPage, since: int, limit: int) -> int:

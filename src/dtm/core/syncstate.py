@@ -20,7 +20,6 @@ from dtm.core.syncplan import (
     Batch,
     Cursor,
     Pair,
-    acked_reach,
     advance,
     cursor_of,
     fetch_since,
@@ -212,8 +211,8 @@ class SyncEngine:
             self.cursors[pair] = new
             self.dirty = True
         self.owed_applied.pop(pair, None)
-        if batch.complete:
-            self._claim(batch, acked_reach(batch, resp.held_from))
+        if batch.complete and not resp.held_from:  # a held row may supersede one below it
+            self._claim(batch, batch.reach)
         if before is None:
             before = self.last_versions.get(batch.target)
         if resp.last_version >= self.last_versions.get(batch.target, 0):
@@ -264,7 +263,8 @@ class SyncEngine:
             if not all(self.held[x].holds(r) for r in batch.rows):
                 continue
             self.cursors[(t, x)] = Cursor(self.epochs[t], self.epochs[x], after)
-            self.claims[(t, x)] = self.cursors[(t, x)]
+            if cursor_of(self.claims, t, x, self.epochs) == before:  # else full pages owe it
+                self.claims[(t, x)] = self.cursors[(t, x)]
             self.owed_applied.setdefault((t, x), now_ms)
             self.dirty = True
 

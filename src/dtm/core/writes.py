@@ -174,10 +174,12 @@ def wrong_epoch(epoch: str, batch: ReplicateRequest) -> ErrNotCaughtUp | None:
 
 
 def applied_through(source_version: int, held_versions: list[int]) -> int:
-    """How far a batch brings its source's feed: all of it, or only below the first row held."""
+    """How far a batch brings its source's feed: all of it, or nothing if a row was held back
+    (a feed keeps each key's newest write only: the held row may supersede a write below it
+    that the batch does not carry, so no version of the batch is known to be held)."""
     if not held_versions:
         return source_version
-    return max(0, min(source_version, min(held_versions) - 1))
+    return 0
 
 
 def advance_applied(current: PeerApplied | None, epoch: str, version: int) -> PeerApplied:

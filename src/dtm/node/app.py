@@ -254,12 +254,13 @@ class NodeService:
         rows = store.changes(since, limit, self.cfg.max_page_bytes)
         # Versions have no holes, so seeing a row at V proves everything up to V is committed.
         version = max([version, *(r.version for r in rows)])
-        if len(rows) < limit and page_is_full(rows, self.cfg.max_page_bytes):
-            # Cut short by bytes: answer as if the node were at the last row's version, so a
-            # reader that takes a short page as complete (dtm.core.syncplan) asks for the rest.
+        more = len(rows) < limit and page_is_full(rows, self.cfg.max_page_bytes)
+        if more:
+            # Cut short by bytes: say so (``more``), and answer as if the node were at the last
+            # row's version, so a reader that takes a short page as complete asks for the rest.
             version = rows[-1].version
         self._claim(request, version, _max_hlc(rows))
-        return _json(wire.ChangesPage(store.node, store.epoch, version, rows))
+        return _json(wire.ChangesPage(store.node, store.epoch, version, rows, more))
 
     async def replicate(self, request: web.Request) -> web.Response:
         params.query(request, {})

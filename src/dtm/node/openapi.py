@@ -202,7 +202,8 @@ def build_document(server_url: str) -> Doc:
             "get": _op(
                 "changes",
                 "Rows with version > since, in version order (tombstones too); a page stops at "
-                "limit rows or at max_page_bytes, and then last_version is its last row's.",
+                "limit rows or at max_page_bytes, and then last_version is its last row's (cut at "
+                "max_page_bytes, more is true: sent only then).",
                 _answers("ChangesPage", "A page of the change feed.", ("409",), session=True),
                 parameters=[
                     _query("since", _int(params.SINCE, "a version")),

@@ -112,7 +112,7 @@ def replicate(
     conn: sqlite3.Connection, snap: Snapshot, batch: ReplicateRequest, now_ms: Callable[[], int]
 ) -> tuple[Snapshot, ReplicateResponse]:
     """Merge each row by the LWW rule (holding back rows too far ahead), then record how far this
-    node has applied the source: below the first row held back, if any."""
+    node has applied the source: all of it, or nothing new if a row was held back."""
     applied = ignored = 0
     losers: list[Row] = []
     held: list[int] = []
