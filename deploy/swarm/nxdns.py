@@ -6,10 +6,10 @@ task, between two tasks). A real host's resolver says "no such name" at once; th
     python3 deploy/swarm/nxdns.py ADDRESS
 """
 
-import socket
 import socketserver
 import struct
 import sys
+import threading
 
 
 def nxdomain(query: bytes) -> bytes:
@@ -41,13 +41,7 @@ class Tcp(socketserver.StreamRequestHandler):
 def main() -> None:
     address = sys.argv[1]
     udp = socketserver.ThreadingUDPServer((address, 53), Udp)
-    tcp = socketserver.ThreadingTCPServer((address, 53), Tcp, bind_and_activate=False)
-    tcp.allow_reuse_address = True
-    tcp.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    tcp.server_bind()
-    tcp.server_activate()
-    import threading
-
+    tcp = socketserver.ThreadingTCPServer((address, 53), Tcp)
     threading.Thread(target=tcp.serve_forever, daemon=True).start()
     udp.serve_forever()
 
