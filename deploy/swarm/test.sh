@@ -242,7 +242,7 @@ replication() {
 }
 
 balancer() {
-    local where t0 fails=0 first="" n=0 deadline
+    local where t0 fails=0 first="" n=0 deadline late=0
     where=$(dk h1 ps -q --filter label=com.docker.swarm.service.name=dtm_balancer | head -1)
     [[ -n $where ]] || { say "no balancer task on h1"; return 1; }
     todo_at h1 list >/dev/null
@@ -256,13 +256,17 @@ balancer() {
             [[ -n $first ]] || first=$(since "$t0")
         else
             fails=$((fails + 1))
-            [[ -n $first ]] && { say "a request failed after the first success:"; cat "$dir/balancer.err"; }
+            [[ -n $first ]] && { say "a request failed after the first success:"; cat "$dir/balancer.err"; late=1; }
         fi
         sleep 0.2
     done
     [[ -n $first ]] || { say "FAILED: h1's handler answered nothing for 10 s"; cat "$dir/balancer.err"; diagnose; return 1; }
     say "balancer task on h1 killed: h1's handler answered again after $first s" \
         "($fails of $n requests in 10 s failed)"
+    if ((late)) || awk -v f="$first" 'BEGIN {exit !(f > 5)}'; then
+        say "FAILED: the handler should serve again within 5 s, and then without a failure"
+        return 1
+    fi
     poll 60 "the killed balancer task replaced (2/2)" all_running || { diagnose; return 1; }
     say "swarm replaced the balancer task: 2/2 after $(since "$t0") s"
 }
