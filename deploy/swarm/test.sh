@@ -411,6 +411,8 @@ replication | balancer | partition | reschedule | down) "$cmd" ;;
 clean) clean ;;
 all)
     trap clean EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
     tar=${2:?the image tar}
     for step in up replication balancer partition reschedule down; do
         t=$SECONDS
