@@ -132,7 +132,7 @@ diagnose() { # the last lines of every task, when a check failed
 
 # ---------------------------------------------------------------- up
 
-free_subnet() { # the first 10.241.S.0/24 that no address or route here or in any namespace uses
+free_subnet() { # a 10.241.S.0/24 that no address or route here or in any namespace uses
     local s taken
     taken=$( { ip -o addr; ip route; for n in $(ip netns list | awk '{print $1}'); do
         ip -n "$n" -o addr 2>/dev/null; done; } | grep -o '10\.241\.[0-9]*\.' | sort -u || true)
