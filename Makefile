@@ -51,7 +51,7 @@ help: ## list the targets
 	@echo "make compose-exec        the todo shell, in the compose cluster"
 	@echo "make compose-logs-<c>    last 200 lines of a component's log (FOLLOW=1 to follow)"
 	@echo "make compose-down        stop the compose cluster, keep data;  compose-rm: delete it"
-	@echo "make deploy-test         image, compose scenarios, manifest and unit checks (root)"
+	@echo "make deploy-test         image, compose and swarm scenarios, manifest and unit checks (root)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -161,6 +161,6 @@ $(DEPLOY_STAMP): pyproject.toml $(DEV_STAMP)
 	$(BIN)/python -m pip install -q -e '.[dev,deploy]'
 	touch $@
 
-# Runs the Docker engine in a network namespace of its own; skipped (with the reason) without root.
+# Runs each Docker engine in a network namespace of its own; skipped (with the reason) without root.
 deploy-test: $(DEPLOY_STAMP)
 	deploy/test.sh

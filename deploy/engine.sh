@@ -2,6 +2,9 @@
 # A Docker engine of its own, inside a network namespace of its own, for tests:
 #   eval "$(deploy/engine.sh start DIR)"    start one; prints DOCKER_HOST=... and DTM_ENGINE_NS=...
 #   deploy/engine.sh stop DIR               stop it, unmount and delete its namespace and DIR
+# With DTM_ENGINE_NETNS=NAME the engine runs in that existing namespace (a "host" of a multi-host
+# test), which `stop` leaves to its owner; DTM_ENGINE_HOSTNAME=NAME gives it a UTS namespace of its
+# own with that host name (a swarm node's name); DTM_ENGINE_ARGS adds options to dockerd's.
 # Its bridges, NAT rules and FORWARD policy stay inside the namespace and vanish with it; the
 # machine's own firewall is never touched. `nsenter --net=`, not `ip netns exec`: the latter
 # remounts /sys, and dockerd then dies with "Devices cgroup isn't mounted". The namespace has no
@@ -14,12 +17,19 @@ dockerd=$(command -v dockerd || echo /usr/sbin/dockerd)
 case $cmd in
 start)
     mkdir -p "$dir"
-    ns=dtmeng$$
-    ip netns add "$ns"
-    echo "$ns" >"$dir/netns"
-    ip -n "$ns" link set lo up
-    nsenter --net="/run/netns/$ns" "$dockerd" --data-root "$dir/data" --exec-root "$dir/exec" \
-        -H "unix://$dir/docker.sock" --pidfile "$dir/docker.pid" >"$dir/dockerd.log" 2>&1 &
+    ns=${DTM_ENGINE_NETNS:-}
+    if [[ -z $ns ]]; then
+        ns=dtmeng$$
+        ip netns add "$ns"
+        echo "$ns" >"$dir/netns" # ours: `stop` deletes it
+        ip -n "$ns" link set lo up
+    fi
+    uts=()
+    [[ -n ${DTM_ENGINE_HOSTNAME:-} ]] && uts=(unshare --uts sh -c 'hostname "$0" && exec "$@"' "$DTM_ENGINE_HOSTNAME")
+    # shellcheck disable=SC2086
+    nsenter --net="/run/netns/$ns" "${uts[@]}" "$dockerd" --data-root "$dir/data" \
+        --exec-root "$dir/exec" -H "unix://$dir/docker.sock" --pidfile "$dir/docker.pid" \
+        ${DTM_ENGINE_ARGS:-} >"$dir/dockerd.log" 2>&1 &
     echo $! >"$dir/dockerd.pid"
     for _ in $(seq 1 120); do
         DOCKER_HOST=unix://$dir/docker.sock docker info >/dev/null 2>&1 && break

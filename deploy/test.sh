@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# `make deploy-test`: build the image, run the compose scenario, check the Kubernetes manifests
+# `make deploy-test`: build the image, run the compose scenario, run the swarm scenario (three
+# engines in three network-namespace hosts: deploy/swarm/test.sh), check the Kubernetes manifests
 # and the systemd units, and boot the units in systemd-nspawn (deploy/systemd/boot-test.sh, when
-# systemd-nspawn is installed). The Docker engine runs inside a network namespace of its own (see
-# deploy/engine.sh), so the machine's firewall and network are never changed; the engine, its
-# namespace, its containers, volumes and images, and the scratch files are removed on every exit.
+# systemd-nspawn is installed). Every Docker engine runs inside a network namespace of its own (see
+# deploy/engine.sh), so the machine's firewall and network are never changed; the engines, their
+# namespaces, containers, volumes and images, and the scratch files are removed on every exit.
 # Skipped, with the reason, without root or without DEPLOY_TEST_MIN_FREE_MB of free disk.
 # The last line is "deploy-test: N passed, M failed" (or "... skipped: why").
 set -euo pipefail
@@ -47,6 +48,7 @@ cleanup() {
         DTM_COMPOSE_STATE=$work/compose deploy/compose.sh rm >/dev/null 2>&1
     fi
     deploy/engine.sh stop "$engine"
+    [[ -d $work/swarm ]] && deploy/swarm/test.sh clean "$work/swarm"
     rm -rf "$work"
     exit "$rc"
 }
@@ -165,6 +167,15 @@ compose_down() {
     [[ -z $(docker volume ls -q) ]] || { echo "volumes left: $(docker volume ls -q)"; return 1; }
 }
 
+# ---------------------------------------------------------------- swarm (deploy/swarm/test.sh)
+
+swarm_up() { deploy/swarm/test.sh up "$work/swarm" "$work/image.tar"; }
+swarm_replication() { deploy/swarm/test.sh replication "$work/swarm"; }
+swarm_balancer() { deploy/swarm/test.sh balancer "$work/swarm"; }
+swarm_partition() { deploy/swarm/test.sh partition "$work/swarm"; }
+swarm_reschedule() { deploy/swarm/test.sh reschedule "$work/swarm"; }
+swarm_down() { deploy/swarm/test.sh down "$work/swarm"; }
+
 # ---------------------------------------------------------------- manifests and units
 
 boot() {
@@ -207,8 +218,24 @@ if ((ok == 0)); then
         step "compose paused node converges" compose_paused_node
         step "compose down (every component stops on SIGTERM, volumes removed)" compose_down
     fi
+    if ! docker save -o "$work/image.tar" dtm:test; then # for the swarm's engines: no registry
+        echo "deploy-test: docker save failed: no swarm scenario"
+        failed=$((failed + 1))
+    fi
 fi
 deploy/engine.sh stop "$engine" # the engine, its images and volumes are no longer needed
+if [[ -s $work/image.tar ]]; then
+    step "swarm up (3 engines in 3 namespace hosts, one swarm, the stack's 7 tasks healthy)" swarm_up
+    if ((ok == 0)); then
+        step "swarm: writes replicate across hosts" swarm_replication
+        step "swarm: a balancer task killed, the handler keeps serving" swarm_balancer
+        step "swarm: a host partitioned and healed converges" swarm_partition
+        step "swarm: a node moved to another host (new address) is replicated again" \
+            swarm_reschedule
+    fi
+    step "swarm down (stack removed, engines and hosts gone)" swarm_down
+    rm -f "$work/image.tar"
+fi
 step "manifests and units (kubernetes-validate, systemd-analyze verify)" manifests
 if [[ -n $boot_root_pid ]]; then
     wait "$boot_root_pid" || true
@@ -220,5 +247,6 @@ else
     echo "deploy-test: systemd boot: skipped: no systemd-nspawn (Debian systemd-container," \
         "pinned to the installed systemd's version; .ci/run installs it)"
 fi
+echo "deploy-test: whole run $((SECONDS / 60)) min $((SECONDS % 60)) s"
 echo "deploy-test: $passed passed, $failed failed"
 ((failed == 0))

@@ -124,3 +124,18 @@ def test_the_swarm_stack_runs_its_configs_components_each_at_its_own_address() -
         assert f"/run/secrets/{secret['target']}" == cfg.cluster.secret_file
         assert (secret["uid"], secret["mode"]) == ("10001", 0o400)
     assert stack["configs"]["dtm_cluster_toml"]["file"] == "./cluster.swarm.toml"
+
+
+def test_the_swarm_stack_runs_two_balancers_and_two_handlers_on_separate_hosts() -> None:
+    stack = yaml.safe_load((ROOT / "deploy" / "swarm" / "stack.yaml").read_text())
+    cfg = parse_config((ROOT / "deploy" / "swarm" / "cluster.swarm.toml").read_text())
+    for name in ("balancer", "handler"):
+        deploy = stack["services"][name]["deploy"]
+        assert deploy["replicas"] == 2
+        assert deploy["placement"]["max_replicas_per_node"] == 1
+    handler = stack["services"]["handler"]
+    assert handler["ports"][0]["mode"] == "host"  # one handler per host, each published there
+    # both handlers read one users file: a swarm secret, not a host's volume
+    users = {s["target"]: s for s in handler["secrets"]}["dtm_users"]
+    assert f"/run/secrets/{users['target']}" == str(cfg.users_path)
+    assert (users["uid"], users["mode"]) == ("10001", 0o400)
