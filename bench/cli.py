@@ -38,6 +38,9 @@ def run(plan: Plan, res: Results, workdir: Path) -> None:
         home = workdir / "cli" / "home"
         env = dict(os.environ, TODO_URL=stack.c.url("handler"), TODO_TOKEN=stack.c.user_token)
         env.update(HOME=str(home), XDG_CONFIG_HOME=f"{home}/config", XDG_STATE_HOME=f"{home}/state")
+        # As installed: bytecode is cached (pip compiles it), so the warm-up runs may write it
+        # here too; with PYTHONDONTWRITEBYTECODE every run would recompile the project's modules.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         todo = str(Path(sys.executable).parent / "todo")
         cmds = [[sys.executable, "-c", "pass"], [todo, "list"], [todo, "add", "bench", "task"]]
         names = ["python -c pass", f"todo list ({plan.cli_tasks:,} tasks)", "todo add"]

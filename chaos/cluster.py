@@ -26,6 +26,8 @@ from chaos.net import Hosts
 
 PORTS = {"balancer": 7401, "handler": 7400, "sync": 7420, "node": 7411}
 SERVICES = ("balancer", "handler", "sync")
+# The handler acknowledges a write once this many nodes hold it (dtm.handler.copies).
+WRITE_COPIES = 2
 
 
 class Proc:
@@ -115,6 +117,8 @@ class Cluster:
             lines += [f"port = {PORTS['node']}", f"clock_offset_ms = {self.offsets[n]}", ""]
         for comp in SERVICES:
             lines += [f"[{comp}]", f'host = "{self.hosts.addr[comp]}"', f"port = {PORTS[comp]}"]
+            if comp == "handler":  # a wiped node must not take an acknowledged write with it
+                lines.append(f"write_copies = {WRITE_COPIES}")
             lines.append("")
         tmp = self.config.with_suffix(".tmp")
         tmp.write_text("\n".join(lines))

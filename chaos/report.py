@@ -251,7 +251,10 @@ def markdown(runs: list[RunSummary], command: str) -> str:
         f"{total_faults} faults. Each run starts every data node, the balancer, the request "
         "handler, the sync and the clients on hosts of their own (Linux network namespaces on "
         "one bridge), runs the clients while the nemeses strike, heals everything, waits for "
-        "the nodes to agree and checks the history (`chaos/`; `python -m chaos --help`).",
+        "the nodes to agree and checks the history (`chaos/`; `python -m chaos --help`). "
+        "The handler acknowledges a write once two nodes hold it (`[handler] write_copies = 2`, "
+        "`dtm.handler.copies`): with the default of 1, a node wiped within the replication lag "
+        "after acknowledging a write takes that write with it.",
         "",
         table(runs),
         "",

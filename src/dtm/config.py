@@ -17,6 +17,9 @@ so one file describes a one-machine cluster and a many-machine one alike.
 
     [balancer]                     # host, port, timeouts ...
     [handler]
+    # balancers = ["lb1:7401", "lb2:7401"]   # optional: the balancers it fails over between
+                                              # (default: the [balancer] address)
+    # write_copies = 2             # optional: acknowledge a write once 2 nodes hold it
     [sync]
 
     [tls]                          # optional: TLS on every hop (see docs/security.md)
@@ -134,6 +137,15 @@ class HandlerConfig(_Listener, frozen=True, forbid_unknown_fields=True, kw_only=
     catch_up_wait_ms: int = 1000
     # The users and their token hashes (see `dtm user`); relative to the config file.
     users_file: str = "users.json"
+    # The load balancers it sends to, "host:port" each ("[v6]:port"), failing over between
+    # them (dtm.handler.upstream); empty: the [balancer] section's address alone.
+    balancers: tuple[str, ...] = ()
+    # With several balancers, how long a connection to one may take before the next is tried.
+    connect_timeout_ms: int = 1000
+    # How many nodes hold a write before it is acknowledged (dtm.handler.copies): 1 = the node
+    # that took it; 2 = also another one (the sync copied it), waited for up to copy_wait_ms.
+    write_copies: int = 1
+    copy_wait_ms: int = 1000
 
 
 class SyncConfig(_Listener, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -209,6 +221,15 @@ class ClusterConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=T
     def users_path(self) -> Path:
         return Path(self.base_dir) / self.handler.users_file
 
+    @property
+    def balancer_urls(self) -> list[str]:
+        """Where the handler reaches the load balancers: ``[handler] balancers``, else the
+        [balancer] section's address."""
+        if not self.handler.balancers:
+            return [self.balancer.url]
+        scheme = "https" if self.tls is not None else "http"
+        return [f"{scheme}://{entry}" for entry in self.handler.balancers]
+
 
 def parse_config(text: str, base_dir: str = ".") -> ClusterConfig:
     """Parse the TOML text of a cluster config; every problem is an ErrSyntaxInvalidArgs."""
@@ -265,12 +286,43 @@ def _check(cfg: ClusterConfig) -> None:
     for n in cfg.node:
         if re.search(NODE_NAME_PATTERN, n.name) is None:  # what the wire's NodeName accepts
             raise ErrSyntaxInvalidArgs(f"cluster config: bad node name {n.name!r}")
+    for entry in cfg.handler.balancers:
+        host_port(entry, "[handler] balancers")
+    if len(set(cfg.handler.balancers)) != len(cfg.handler.balancers):
+        raise ErrSyntaxInvalidArgs("cluster config: [handler] balancers lists one twice")
+    if cfg.handler.connect_timeout_ms <= 0:
+        raise ErrSyntaxInvalidArgs("cluster config: [handler] connect_timeout_ms must be > 0")
+    if not 1 <= cfg.handler.write_copies <= len(cfg.node):
+        raise ErrSyntaxInvalidArgs(
+            f"cluster config: [handler] write_copies must be 1..{len(cfg.node)} (the nodes)"
+        )
+    if not 0 < cfg.handler.copy_wait_ms <= 10_000:
+        raise ErrSyntaxInvalidArgs("cluster config: [handler] copy_wait_ms must be 1..10000")
     ports = [(c.host, c.port) for _, c in cfg.components]
     for host, port in ports:
         if not 0 < port < 65536:
             raise ErrSyntaxInvalidArgs(f"cluster config: bad port {port} for {host}")
     if len(set(ports)) != len(ports):
         raise ErrSyntaxInvalidArgs("cluster config: two components share one address")
+
+
+def host_port(entry: str, where: str) -> tuple[str, int]:
+    """A ``host:port`` (or ``[v6]:port``) entry as its parts; ErrSyntaxInvalidArgs naming it."""
+    bad = ErrSyntaxInvalidArgs(f"cluster config: {where}: {entry!r} is not host:port")
+    if entry.startswith("["):
+        host, close, rest = entry[1:].partition("]")
+        if not close or not rest.startswith(":"):
+            raise bad
+        port_text = rest[1:]
+    else:
+        host, _, port_text = entry.rpartition(":")
+        if ":" in host:
+            raise bad
+    if not host or re.fullmatch(r"[A-Za-z0-9._:-]+", host) is None:
+        raise bad
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise bad
+    return host, int(port_text)
 
 
 def default_config_text(nodes: int = 2, host: str = "127.0.0.1", base: int = 7400) -> str:

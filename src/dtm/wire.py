@@ -566,7 +566,7 @@ class HandlerStatus(Wire, frozen=True):
     ``invalid_rows`` rows skipped because their value was not a task."""
 
     component: Literal["handler"]
-    balancer: str
+    balancer: str  # its balancers' URLs, joined by ", " when there are several
     requests: Count
     in_flight: Count
     failed: Count

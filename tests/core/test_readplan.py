@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from dtm.core import deleteplan
 from dtm.core import readplan as plan
 from dtm.core.session import contribution, unmet
-from dtm.errors import ErrNotCaughtUp, ErrUnavailable
+from dtm.errors import ErrClockSkew, ErrNotCaughtUp, ErrUnavailable
 from dtm.wire import PeerApplied, SessionToken
 
 NODES = ("s1", "s2", "s3")
@@ -197,3 +197,27 @@ def test_the_delete_plan(rounds: int, outcome: str) -> None:
         assert isinstance(pinned, plan.Fail)
     assert deleteplan.after_read_back(True, "s2") == deleteplan.DeleteOn("s2")
     assert isinstance(deleteplan.after_read_back(False, None), deleteplan.Deleted)
+
+
+@given(st.integers(0, 3), st.booleans(), st.sampled_from([None, "s2"]))
+def test_a_fenced_node_hands_the_delete_to_an_unfenced_one(
+    rounds: int, pinned: bool, elsewhere: str | None
+) -> None:
+    step = deleteplan.next_delete(rounds, "fenced", pinned, elsewhere)
+    if elsewhere is not None and rounds > 0:
+        assert step == deleteplan.DeleteOn(elsewhere)
+    else:
+        assert isinstance(step, plan.Fail) and isinstance(step.error, ErrClockSkew)
+        assert "clock" in step.error.message
+
+
+def test_a_read_back_served_by_a_fenced_node_goes_to_the_first_unfenced_one() -> None:
+    nodes = ("s1", "s2", "s3")
+    fenced = frozenset({"s1"})
+    assert deleteplan.unfenced(nodes, fenced) == "s2"
+    assert deleteplan.unfenced(nodes, frozenset(nodes)) is None
+    assert deleteplan.after_read_back(True, "s1", fenced, nodes) == deleteplan.DeleteOn("s2")
+    assert deleteplan.after_read_back(True, "s3", fenced, nodes) == deleteplan.DeleteOn("s3")
+    every = frozenset(nodes)
+    assert deleteplan.after_read_back(True, "s1", every, nodes) == deleteplan.DeleteOn(None)
+    assert isinstance(deleteplan.after_read_back(False, "s1", fenced, nodes), deleteplan.Deleted)

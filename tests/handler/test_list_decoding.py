@@ -19,7 +19,7 @@ TIME = "2026-12-02T00:59:25.460Z"
 
 
 def service() -> TaskService:
-    return TaskService(None, HandlerMetrics("x"), lambda: 0, bytes, None)  # type: ignore[arg-type]
+    return TaskService(None, HandlerMetrics("x"), lambda: 0, bytes, None, None)  # type: ignore[arg-type]
 
 
 def value(text: str = "t", created: str = TIME, status: str = "open") -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""`dtm balancer --config FILE`: the HTTP load balancer in front of the data nodes.
+"""`dtm balancer --config FILE [--listen ADDRESS] [--port P]`: the HTTP load balancer in front of
+the data nodes (a second one on the same machine takes ``--port``).
 
 Rule: start-up goes through the shared edge (`dtm.edge`: config, credential, private umask, the
 listen refusal, one start-up error reporter); the balancer serves with its own asyncio protocol,
@@ -21,14 +22,15 @@ from dtm.errors import ErrUnavailable
 log = logging.getLogger("dtm.balancer")
 
 
-async def serve(start: edge.Startup, listen: str = "") -> int:
+async def serve(start: edge.Startup, listen: str = "", port: int | None = None) -> int:
     from dtm.balancer.downstream import ClientConn
     from dtm.balancer.health import run_health_checks
     from dtm.balancer.proxy import Balancer
 
     cfg = start.cluster
     loop = asyncio.get_running_loop()
-    host, port = listen or cfg.balancer.bind_host, cfg.balancer.port
+    host = listen or cfg.balancer.bind_host
+    port = cfg.balancer.port if port is None else port
     server_ssl = start.server_ssl()
     balancer = Balancer(cfg.balancer, cfg.node, start.credential, start.client_ssl())
     try:
@@ -63,13 +65,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--listen", metavar="ADDRESS", help="bind this address instead of the config's"
     )
+    parser.add_argument("--port", type=int, help="listen on this port instead of [balancer] port")
     args = parser.parse_args(argv)
     edge.configure_logging("balancer")
 
     def start() -> int:
         startup = edge.prepare(args.config, "balancer")
         b = startup.cluster.balancer
-        edge.check_listen(args.listen or b.bind_host, b.port, startup.credential)
-        return uvloop.run(serve(startup, args.listen or ""))
+        port = b.port if args.port is None else args.port
+        edge.check_listen(args.listen or b.bind_host, port, startup.credential)
+        return uvloop.run(serve(startup, args.listen or "", port))
 
     return edge.report(start)

@@ -10,7 +10,7 @@ Pure: no I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import msgspec
 
 from dtm.cli.parsed import (
     ClusterView,
@@ -61,10 +61,9 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class Invocation:
+class Invocation(msgspec.Struct, frozen=True):
     command: Command
-    options: Options = field(default_factory=Options)
+    options: Options = msgspec.field(default_factory=Options)
 
 
 def parse(words: Words, *, in_shell: bool = False) -> Invocation:

@@ -40,7 +40,8 @@ def _common(spec: Spec | None, in_shell: bool) -> list[str]:
         ]
     if not in_shell and (spec is None or spec.where != "shell"):
         lines += [
-            "  --url URL       the request handler; else $TODO_URL, else url in",
+            "  --url URL       the request handler, or several: URL,URL,... (the next is tried",
+            "                  when one does not answer); else $TODO_URL, else url in",
             "                  $XDG_CONFIG_HOME/dtm/config.toml, else http://127.0.0.1:7400",
             "  --token TOKEN   your user token; else $TODO_TOKEN, else token (or token_file)",
             "                  in $XDG_CONFIG_HOME/dtm/config.toml, else the file",

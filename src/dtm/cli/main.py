@@ -57,16 +57,22 @@ def _run(inv: Invocation, console: Console, env: Mapping[str, str]) -> int:
         user_token = read_token(source)
     except DtmError as err:
         return report(console, err)
-    store = SessionStore(state_dir(env), str(settings.url), console.warn)
+    names = [str(u) for u in settings.urls]
+    store = SessionStore(state_dir(env), names, console.warn)
+    last = store.last_handler()
     client = TaskClient(
-        settings.url,
+        settings.urls,
         timeout=settings.timeout,
         token=store.load(),
         on_token=store.save,
         user_token=user_token,
         user_token_source=source.source if source is not None else "",
         node=inv.options.node,
+        start=settings.urls[names.index(last)] if last is not None else None,
+        on_answered=lambda url: store.answered(str(url)),
+        on_note=console.warn,
     )
+    where = ", ".join(names)
 
     def forget() -> str:
         client.token = SessionToken()
@@ -77,8 +83,8 @@ def _run(inv: Invocation, console: Console, env: Mapping[str, str]) -> int:
                 f"cannot change the session file {store.path}: {exc.strerror or exc}"
             ) from None
         if forgot:
-            return f"Forgot the session token for {settings.url} (in {store.path})"
-        return f"No session token was kept for {settings.url}"
+            return f"Forgot the session token for {where} (in {store.path})"
+        return f"No session token was kept for {where}"
 
     ctx = Context(client, console, pager=inv.options.pager, env=env, forget_session=forget)
     if isinstance(cmd, Shell):

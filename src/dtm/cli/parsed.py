@@ -6,21 +6,19 @@ prefixes, due dates as typed (resolved against today's date when the command run
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 from dtm.core.tasks import Show, SortKey, Status
 from dtm.errors import ErrSyntaxInvalidArgs
 
 
-@dataclass(frozen=True, slots=True)
-class Create:
+class Create(msgspec.Struct, frozen=True):
     text: str
     due: str | None = None
     tags: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class ListTasks:
+class ListTasks(msgspec.Struct, frozen=True):
     show: Show = "all"
     words: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
@@ -30,13 +28,11 @@ class ListTasks:
     ids: bool = False  # only the full IDs, one per line
 
 
-@dataclass(frozen=True, slots=True)
-class ShowTask:
+class ShowTask(msgspec.Struct, frozen=True):
     refs: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Update:
+class Update(msgspec.Struct, frozen=True):
     refs: tuple[str, ...]
     status: Status | None = None
     text: str | None = None
@@ -44,71 +40,58 @@ class Update:
     tags: tuple[str, ...] | None = None  # () clears them
 
 
-@dataclass(frozen=True, slots=True)
-class Delete:
+class Delete(msgspec.Struct, frozen=True):
     refs: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Export:
+class Export(msgspec.Struct, frozen=True):
     pass
 
 
-@dataclass(frozen=True, slots=True)
-class Import:
+class Import(msgspec.Struct, frozen=True):
     path: str
 
 
-@dataclass(frozen=True, slots=True)
-class SessionReset:
+class SessionReset(msgspec.Struct, frozen=True):
     pass
 
 
-@dataclass(frozen=True, slots=True)
-class Completion:
+class Completion(msgspec.Struct, frozen=True):
     shell: str
 
 
-@dataclass(frozen=True, slots=True)
-class ClusterView:
+class ClusterView(msgspec.Struct, frozen=True):
     """`cluster <view> …`: its own options are read by the view's module."""
 
     view: str
     args: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Help:
+class Help(msgspec.Struct, frozen=True):
     topic: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Version:
+class Version(msgspec.Struct, frozen=True):
     pass
 
 
-@dataclass(frozen=True, slots=True)
-class Shell:
+class Shell(msgspec.Struct, frozen=True):
     pass
 
 
-@dataclass(frozen=True, slots=True)
-class Exit:
+class Exit(msgspec.Struct, frozen=True):
     pass
 
 
-@dataclass(frozen=True, slots=True)
-class Clear:
+class Clear(msgspec.Struct, frozen=True):
     pass
 
 
-@dataclass(frozen=True, slots=True)
-class Empty:
+class Empty(msgspec.Struct, frozen=True):
     """A blank or comment line in the shell."""
 
 
-@dataclass(frozen=True, slots=True)
-class Invalid:
+class Invalid(msgspec.Struct, frozen=True):
     error: ErrSyntaxInvalidArgs
 
 

@@ -10,8 +10,9 @@ Pure: no I/O.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date
+
+import msgspec
 
 from dtm.cli.parsed import (
     ClusterView,
@@ -68,8 +69,7 @@ def check_due_word(word: str, clearable: bool = False) -> str:
 # ---------------------------------------------------------------- parsers
 
 
-@dataclass(slots=True)
-class _Fields:
+class _Fields(msgspec.Struct):
     text: str | None = None
     due: str | None = None
     tags: tuple[str, ...] | None = None

@@ -11,7 +11,8 @@ Pure: no I/O. Every mistake is an `ErrSyntaxInvalidArgs`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+import msgspec
 
 from dtm.errors import ErrSyntaxInvalidArgs
 
@@ -19,8 +20,7 @@ _WORD = re.compile(r"\S+")
 _NODE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # = dtm.wire.NODE_NAME_PATTERN
 
 
-@dataclass(frozen=True, slots=True)
-class Words:
+class Words(msgspec.Struct, frozen=True):
     """The words of one command and, for each word, the text from it to the end."""
 
     items: tuple[str, ...]
@@ -43,8 +43,7 @@ class Words:
         return len(self.items)
 
 
-@dataclass(frozen=True, slots=True)
-class Options:
+class Options(msgspec.Struct, frozen=True):
     """The common options of one command."""
 
     json: bool = False
@@ -54,8 +53,7 @@ class Options:
     pager: bool = True  # False: --no-pager
 
 
-@dataclass(slots=True)
-class Scanner:
+class Scanner(msgspec.Struct):
     """Walks the words after the command word, applying options until the text begins."""
 
     words: Words

@@ -1,16 +1,18 @@
 """Where the CLI finds the request handler, and how long it waits for it.
 
-Rule: the handler URL is the first of ``--url``, ``$TODO_URL``, ``url`` in the config file
-(``$XDG_CONFIG_HOME/dtm/config.toml``), and ``http://127.0.0.1:7400``; the config file is read
-only when it exists, and an unknown key, a bad value or bad TOML in it is ErrSyntaxInvalidArgs
-naming the file.
+Rule: the handler URLs are the first of ``--url``, ``$TODO_URL``, ``url`` in the config file
+(``$XDG_CONFIG_HOME/dtm/config.toml``), and ``http://127.0.0.1:7400``; each may list several
+handlers, comma-separated (the file's ``url`` also as a TOML list), which the CLI fails over
+between (dtm.cli.client); the config file is read only when it exists, and an unknown key, a
+bad value or bad TOML in it is ErrSyntaxInvalidArgs naming the file (a bad URL is named too).
 
 The user token is the first of ``--token``, ``$TODO_TOKEN``, ``token`` (or the file named by
 ``token_file``) in the config file, and the file ``$XDG_CONFIG_HOME/dtm/local.token`` that
 `dtm cluster up` keeps for the local cluster; with none, requests go without one (401).
 
     # ~/.config/dtm/config.toml
-    url = "http://127.0.0.1:7400"   # the request handler
+    url = "http://127.0.0.1:7400"   # the request handler; several: "http://a:7400,http://b:7400"
+                                     # or a list: ["http://a:7400", "http://b:7400"]
     timeout = 15                     # seconds one command waits for an answer
     token = "dtmu_…"                 # or: token_file = "~/secrets/dtm.token"
     ca_file = "~/dtm/ca.pem"         # the CA of an https:// handler (else $TODO_CA_FILE)
@@ -24,7 +26,7 @@ from pathlib import Path
 
 import msgspec
 
-from dtm.cli.transport import BaseUrl, parse_url
+from dtm.cli.transport import BaseUrl, check_urls, parse_urls
 from dtm.errors import ErrSyntaxInvalidArgs
 
 DEFAULT_URL = "http://127.0.0.1:7400"
@@ -38,7 +40,7 @@ LOCAL_TOKEN_FILE = "local.token"  # in the CLI's config folder, written by `dtm 
 class ClientConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """The CLI's config file."""
 
-    url: str | None = None
+    url: str | list[str] | None = None
     timeout: float | None = None
     token: str | None = None
     token_file: str | None = None
@@ -47,9 +49,14 @@ class ClientConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    url: BaseUrl
-    source: str  # where the URL came from, for messages: "--url", "TODO_URL", a path, "default"
+    urls: tuple[BaseUrl, ...]  # one or more request handlers, in the order given
+    source: str  # where the URLs came from, for messages: "--url", "TODO_URL", a path, "default"
     timeout: float
+
+    @property
+    def url(self) -> BaseUrl:
+        """The first handler URL."""
+        return self.urls[0]
 
 
 def read_config(path: Path) -> ClientConfig | None:
@@ -87,11 +94,12 @@ def parse_config(data: bytes, where: str) -> ClientConfig:
 def resolve(flag_url: str | None, env: Mapping[str, str], cfg: ClientConfig | None) -> Settings:
     """Apply the precedence rule (pure: the caller reads the environment and the file)."""
     found = _resolve_url(flag_url, env, cfg)
-    if not found.url.tls:
+    if not any(u.tls for u in found.urls):
         return found
     ca = env.get(CA_FILE_ENV, "") or (cfg.ca_file if cfg is not None and cfg.ca_file else "")
     ca = str(Path(ca).expanduser()) if ca else ""
-    return Settings(replace(found.url, ca_file=ca), found.source, found.timeout)
+    urls = tuple(replace(u, ca_file=ca) if u.tls else u for u in found.urls)
+    return Settings(urls, found.source, found.timeout)
 
 
 def _resolve_url(
@@ -99,13 +107,16 @@ def _resolve_url(
 ) -> Settings:
     timeout = DEFAULT_TIMEOUT if cfg is None or cfg.timeout is None else cfg.timeout
     if flag_url is not None:
-        return Settings(parse_url(flag_url, "--url"), "--url", timeout)
+        return Settings(parse_urls(flag_url, "--url"), "--url", timeout)
     env_url = env.get(URL_ENV, "")
     if env_url:
-        return Settings(parse_url(env_url, URL_ENV), URL_ENV, timeout)
+        return Settings(parse_urls(env_url, URL_ENV), URL_ENV, timeout)
     if cfg is not None and cfg.url is not None:
-        return Settings(parse_url(cfg.url, "the config file's url"), "config file", timeout)
-    return Settings(parse_url(DEFAULT_URL), "default", timeout)
+        where = "the config file's url"
+        if isinstance(cfg.url, str):
+            return Settings(parse_urls(cfg.url, where), "config file", timeout)
+        return Settings(check_urls(cfg.url, where), "config file", timeout)
+    return Settings(parse_urls(DEFAULT_URL), "default", timeout)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,9 @@ Pure: no I/O.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Literal
+
+import msgspec
 
 from dtm.cli import parsers as p
 from dtm.cli.parsed import Clear as ClearScreen
@@ -35,8 +36,7 @@ Args = Literal["none", "ids", "text", "words", "shells", "file", "views", "comma
 Where = Literal["both", "shell", "one-shot"]
 
 
-@dataclass(frozen=True, slots=True)
-class Spec:
+class Spec(msgspec.Struct, frozen=True):
     """One command."""
 
     name: str

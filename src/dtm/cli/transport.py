@@ -2,7 +2,8 @@
 
 Rule: one request per connection (``Connection: close``), one overall deadline for connecting,
 sending and reading; every network failure becomes `ErrUnavailable` (or `ErrTimeout`) naming the
-address tried, in one line.
+address tried, in one line, and `send` says whether the request may have left (`Unanswered`):
+before the connection (and its TLS handshake) stands, it surely did not.
 
 It uses only `socket` because `http.client` alone costs more start-up time than the rest of a
 one-shot command (it pulls in the e-mail parser and ssl). An ``https://`` handler URL wraps the
@@ -54,7 +55,7 @@ def parse_url(text: str, source: str = "--url") -> BaseUrl:
         port_text = after[1:]
     else:
         host, _, port_text = authority.partition(":")
-    if not host or any(c in host for c in "@?# "):
+    if not host or any(c in host for c in "@?#, "):
         raise ErrSyntaxInvalidArgs(f"{source}: no usable host in {text!r}")
     port = 443 if tls else 80
     if port_text:
@@ -66,11 +67,39 @@ def parse_url(text: str, source: str = "--url") -> BaseUrl:
     return BaseUrl(host.lower(), port, path, tls)
 
 
+def parse_urls(text: str, source: str = "--url") -> tuple[BaseUrl, ...]:
+    """Parse one handler URL or several, comma-separated; each is checked, none may repeat."""
+    return check_urls([part for part in text.split(",")], source)
+
+
+def check_urls(texts: list[str], source: str) -> tuple[BaseUrl, ...]:
+    """Parse a list of handler URLs (at least one; no empty one, no repeat)."""
+    urls: list[BaseUrl] = []
+    for part in texts:
+        if not part.strip():
+            raise ErrSyntaxInvalidArgs(f"{source}: an empty URL in the list {','.join(texts)!r}")
+        url = parse_url(part, source)
+        if url in urls:
+            raise ErrSyntaxInvalidArgs(f"{source}: {str(url)!r} is listed twice")
+        urls.append(url)
+    if not urls:
+        raise ErrSyntaxInvalidArgs(f"{source}: no URL given")
+    return tuple(urls)
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
     status: int
     headers: dict[str, str]  # lower-case names
     body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Unanswered:
+    """No answer came: ``error`` says why; ``sent``: the request's bytes may have left."""
+
+    error: ErrUnavailable
+    sent: bool
 
 
 def _reason(exc: OSError) -> str:
@@ -94,6 +123,24 @@ def exchange(
     timeout: float = 15.0,
 ) -> Answer:
     """Send one request to ``base`` + ``path`` and read the whole answer."""
+    got = send(base, method, path, body=body, headers=headers, timeout=timeout)
+    if isinstance(got, Unanswered):
+        raise got.error
+    return got
+
+
+def send(
+    base: BaseUrl,
+    method: str,
+    path: str,
+    *,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 15.0,
+    connect_timeout: float | None = None,
+) -> Answer | Unanswered:
+    """Like `exchange`, but a missing answer is returned, saying whether the request left;
+    ``connect_timeout`` (at most ``timeout``) bounds the connection and its TLS handshake."""
     where = f"the request handler at {base}"
     deadline = time.monotonic() + timeout
     lines = [
@@ -107,16 +154,18 @@ def exchange(
     if body is not None:
         lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
     request = ("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b"")
+    wait = timeout if connect_timeout is None else min(timeout, connect_timeout)
     try:
         # An ASCII host as bytes skips the IDNA codec (a few ms of start-up).
         host = base.host.encode() if base.host.isascii() else base.host
-        sock = socket.create_connection((host, base.port), timeout)  # type: ignore[arg-type]
+        sock = socket.create_connection((host, base.port), wait)  # type: ignore[arg-type]
         if base.tls:
             sock = _wrap_tls(sock, base)
     except TimeoutError:
-        raise ErrTimeout(f"cannot reach {where} (no connection within {timeout:g} s)") from None
+        late = ErrTimeout(f"cannot reach {where} (no connection within {wait:g} s)")
+        return Unanswered(late, sent=False)
     except OSError as exc:
-        raise ErrUnavailable(f"cannot reach {where} ({_reason(exc)})") from None
+        return Unanswered(ErrUnavailable(f"cannot reach {where} ({_reason(exc)})"), sent=False)
     chunks: list[bytes] = []
     try:
         with sock:
@@ -135,10 +184,14 @@ def exchange(
                 if size > MAX_ANSWER_BYTES:
                     raise ErrUnavailable(f"{where} sent an answer over {MAX_ANSWER_BYTES} bytes")
     except TimeoutError:
-        raise ErrTimeout(f"{where} did not answer within {timeout:g} s") from None
+        return Unanswered(ErrTimeout(f"{where} did not answer within {timeout:g} s"), sent=True)
     except OSError as exc:
-        raise ErrUnavailable(f"lost the connection to {where} ({_reason(exc)})") from None
-    return parse_answer(b"".join(chunks), where)
+        lost = ErrUnavailable(f"lost the connection to {where} ({_reason(exc)})")
+        return Unanswered(lost, sent=True)
+    try:
+        return parse_answer(b"".join(chunks), where)
+    except ErrUnavailable as exc:  # it answered, but not in HTTP: as if it had not
+        return Unanswered(exc, sent=True)
 
 
 def _wrap_tls(sock: socket.socket, base: BaseUrl) -> socket.socket:

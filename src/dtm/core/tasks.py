@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
+
+import msgspec
 
 from dtm.core.keys import MAX_KEY_LEN
 from dtm.errors import ErrAmbiguousID, ErrNoDataFound, ErrPayloadTooLarge, ErrSyntaxInvalidArgs
@@ -105,8 +106,7 @@ def ambiguous(ref: str, candidates: Sequence[str], more: bool = False) -> ErrAmb
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Resolved:
+class Resolved(msgspec.Struct, frozen=True):
     """A reference that matched exactly one task."""
 
     id: str
@@ -354,8 +354,7 @@ SortKey = Literal["created", "due", "text"]
 SORT_KEYS: tuple[SortKey, ...] = ("created", "due", "text")
 
 
-@dataclass(frozen=True, slots=True)
-class Query:
+class Query(msgspec.Struct, frozen=True):
     """Which tasks a list shows: every condition must hold."""
 
     show: Show = "all"

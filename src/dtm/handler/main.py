@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 
 from dtm import edge
 from dtm.handler.app import make_app
+from dtm.handler.copies import CopyWait
 from dtm.handler.metrics import HandlerMetrics
 from dtm.handler.reads import SessionReads
 from dtm.handler.service import TaskService
@@ -57,27 +58,31 @@ async def _build(
     start: edge.Startup, ns: argparse.Namespace, where: edge.Listen
 ) -> AsyncIterator[edge.Served]:
     cfg = start.cluster.handler
-    balancer = start.cluster.balancer.url
+    balancers = start.cluster.balancer_urls
+    balancer = ", ".join(balancers)
+    label = "load balancers" if len(balancers) > 1 else "load balancer"
     metrics = HandlerMetrics(balancer)
     upstream = Upstream(
-        balancer,
+        balancers,
         cfg.timeout_ms,
         cfg.catch_up_wait_ms,
         metrics,
         auth_headers=start.auth_headers,
         client_ssl=start.client_ssl(),
+        connect_timeout_ms=cfg.connect_timeout_ms,
     )
     nodes = [n.name for n in start.cluster.node]
     reads = SessionReads(
         upstream, nodes, metrics, start.cluster.sync.url, client_ssl=start.client_ssl()
     )
-    service = TaskService(upstream, metrics, now_ms, secrets.token_bytes, reads)
+    copies = CopyWait(upstream, nodes, metrics, cfg.write_copies, cfg.copy_wait_ms)
+    service = TaskService(upstream, metrics, now_ms, secrets.token_bytes, reads, copies)
     users = UserDirectory(start.cluster.users_path, time.monotonic)
     app = make_app(upstream, service, metrics, f"{where.host}:{where.port}", users)
     app.on_startup.append(_settle_heap)
     yield edge.Served(
         app,
-        lambda: f"request handler serving on {where.url} (load balancer {balancer})",
+        lambda: f"request handler serving on {where.url} ({label} {balancer})",
         needs_credential=INTERNAL_PATHS.__contains__,
     )
 

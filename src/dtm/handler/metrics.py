@@ -68,6 +68,7 @@ class HandlerMetrics:
         self.n_catch_up = 0
         self.n_stale = 0
         self.n_invalid = 0
+        self.n_short_of_copies = 0
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self))
 
@@ -107,6 +108,9 @@ class HandlerMetrics:
 
     def invalid_row(self) -> None:
         self.n_invalid += 1
+
+    def short_of_copies(self) -> None:
+        self.n_short_of_copies += 1
 
     # ------------------------------------------------------------ pages
 
@@ -174,6 +178,11 @@ class HandlerMetrics:
                 "dtm_handler_invalid_rows",
                 "Rows skipped because their value is not a task",
                 self.n_invalid,
+            ),
+            (
+                "dtm_handler_writes_short_of_copies",
+                "Writes acknowledged with fewer copies than write_copies (the wait ran out)",
+                self.n_short_of_copies,
             ),
         ):
             yield CounterMetricFamily(name, text, value=value)

@@ -4,7 +4,9 @@ Rule: at most ``size`` requests are in flight (the rest wait for a slot within t
 an idle connection is reused only if it is still open and was idle less than ``IDLE_S``, and a
 new one resolves the balancer's name again (no DNS cache); a request's bytes are written at most
 once per call: a failure after the write is `SendFailed` with ``sent=True`` (the caller decides
-what that means for a write), one before it (no connection) ``sent=False``. Answers are framed by
+what that means for a write), one before it (no connection) ``sent=False``. A new connection
+tries each address the name resolves to (several: a swarm's dnsrr), each within the connect
+timeout. Answers are framed by
 the balancer's strict llhttp parser (`dtm.balancer.upstream.UpstreamConn`) and capped at
 ``max_body`` bytes; every step runs under the conn's timer.
 """
@@ -12,6 +14,7 @@ the balancer's strict llhttp parser (`dtm.balancer.upstream.UpstreamConn`) and c
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 from typing import Final
 
@@ -47,14 +50,26 @@ class SendFailed(Exception):
     """No usable answer. ``sent``: the request's bytes were written (they may have been acted
     on); ``timeout``: no answer in time; ``stale``: the connection broke before any byte of an
     answer came (a reused one the balancer had closed while it sat idle, or a balancer that
-    died with the request unanswered)."""
+    died with the request unanswered; ``reused`` says which); ``busy``: every connection stayed
+    in use (the balancer is not to blame)."""
 
-    def __init__(self, why: str, *, sent: bool, timeout: bool = False, stale: bool = False):
+    def __init__(
+        self,
+        why: str,
+        *,
+        sent: bool,
+        timeout: bool = False,
+        stale: bool = False,
+        reused: bool = False,
+        busy: bool = False,
+    ):
         super().__init__(why)
         self.why = why
         self.sent = sent
         self.timeout = timeout
         self.stale = stale
+        self.reused = reused
+        self.busy = busy
 
 
 class Pool:
@@ -91,7 +106,7 @@ class Pool:
                     await slots.acquire()
             except TimeoutError:
                 raise SendFailed(
-                    f"all {self.size} connections stayed busy", sent=False, timeout=True
+                    f"all {self.size} connections stayed busy", sent=False, timeout=True, busy=True
                 ) from None
         else:
             await slots.acquire()
@@ -103,6 +118,7 @@ class Pool:
     async def _exchange(self, data: bytes, method: str, timeout_s: float) -> Answer:
         loop = asyncio.get_running_loop()
         conn = self._pooled(loop.time())
+        reused = conn is not None
         if conn is None:
             conn = await self._connect(loop)
         try:
@@ -116,6 +132,7 @@ class Pool:
                 sent=True,
                 timeout=isinstance(exc, UpstreamTimeout),
                 stale=stale,
+                reused=reused,
             ) from None
         except BaseException:
             conn.close()
@@ -139,25 +156,47 @@ class Pool:
         return None
 
     async def _connect(self, loop: asyncio.AbstractEventLoop) -> UpstreamConn:
-        max_body = self.max_body
+        """A new connection: the name resolved now (no cache), then each address in turn."""
+        wait = self.connect_timeout_s
         try:
-            async with asyncio.timeout(self.connect_timeout_s):
+            async with asyncio.timeout(wait):
+                infos = await loop.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
+        except TimeoutError:
+            raise SendFailed(
+                f"resolving {self.host} timed out after {wait * 1000:.0f} ms",
+                sent=False,
+                timeout=True,
+            ) from None
+        except OSError as exc:
+            raise SendFailed(f"cannot resolve {self.host} ({_reason(exc)})", sent=False) from None
+        failure = SendFailed(f"{self.host} resolves to no address", sent=False)
+        for address in dict.fromkeys(info[4][0] for info in infos):
+            try:
+                return await self._connect_to(loop, str(address))
+            except SendFailed as exc:
+                failure = exc
+        raise failure
+
+    async def _connect_to(self, loop: asyncio.AbstractEventLoop, address: str) -> UpstreamConn:
+        max_body = self.max_body
+        wait = self.connect_timeout_s
+        try:
+            async with asyncio.timeout(wait):
                 _, conn = await loop.create_connection(
                     lambda: UpstreamConn(loop, max_body),
-                    self.host,
+                    address,
                     self.port,
                     ssl=self.client_ssl,
                     server_hostname=self.host if self.client_ssl else None,
                 )
         except TimeoutError:
             raise SendFailed(
-                f"connect timed out after {self.connect_timeout_s * 1000:.0f} ms",
+                f"connect to {address} timed out after {wait * 1000:.0f} ms",
                 sent=False,
                 timeout=True,
             ) from None
         except OSError as exc:
-            reason = exc.strerror or str(exc) or type(exc).__name__
-            raise SendFailed(reason.lower(), sent=False) from None
+            raise SendFailed(_reason(exc), sent=False) from None
         return conn
 
     def close(self) -> None:
@@ -165,3 +204,7 @@ class Pool:
         for conn, _ in self._idle:
             conn.close()
         self._idle.clear()
+
+
+def _reason(exc: OSError) -> str:
+    return (exc.strerror or str(exc) or type(exc).__name__).lower()

@@ -23,6 +23,7 @@ from dtm.core import readplan as plan
 from dtm.core.readmerge import latest, live, merge_pages
 from dtm.errors import (
     DtmError,
+    ErrClockSkew,
     ErrNoDataFound,
     ErrNotCaughtUp,
     ErrTimeout,
@@ -223,29 +224,40 @@ class SessionReads:
 
     async def delete(
         self, key: str, hlc: int, node: str | None, s: Session, pinned: bool = False
-    ) -> None:
+    ) -> Reply | None:
         """Delete the live row ``key`` (stamped ``hlc``) that ``node`` served: on that node (it
         holds the row live, so its tombstone orders after what the session saw), else through
         the balancer with the session's token; a node that no longer holds it live sends us to
-        read it back. ``pinned``: the client chose ``node`` (``--node``): that node only."""
+        read it back. ``pinned``: the client chose ``node`` (``--node``): that node only.
+        The answer of the DELETE that took (None: it was gone when read back)."""
         s.see_hlc(hlc)
         rounds = DELETE_ROUNDS
+        fenced: frozenset[str] = frozenset()  # nodes that refused the delete: clock fenced
         step: deleteplan.DeleteStep = deleteplan.DeleteOn(node)
+        took: Reply | None = None
         while True:
             if isinstance(step, deleteplan.Deleted):
-                return
+                return took
             if isinstance(step, plan.Fail):
                 raise step.error
             if isinstance(step, deleteplan.ReadBack):
                 again, where = await self.get_raw(key, s, node if pinned else None)
-                step = deleteplan.after_read_back(again is not None, where)
+                step = deleteplan.after_read_back(again is not None, where, fenced, self.nodes)
                 continue
             rounds -= 1
             target = node if pinned else step.node
-            outcome = await self._delete_on(key, target, s)
-            step = deleteplan.next_delete(rounds, outcome, target is not None)
+            outcome, answered, took = await self._delete_on(key, target, s)
+            if outcome == "fenced" and answered is not None:
+                fenced |= {answered}
+            elsewhere = None if pinned else deleteplan.unfenced(self.nodes, fenced)
+            step = deleteplan.next_delete(rounds, outcome, target is not None, elsewhere)
 
-    async def _delete_on(self, key: str, node: str | None, s: Session) -> str:
+    async def _delete_on(
+        self, key: str, node: str | None, s: Session
+    ) -> tuple[str, str | None, Reply | None]:
+        """Send one DELETE (pinned to ``node``, or through the balancer with the session's
+        token); its outcome, the node that answered when the balancer says which, and the answer
+        if it deleted."""
         extra = f"{wire.HLC_HEADER}: {s.hlc}\r\n{wire.WAIT_HEADER}: 0\r\n"
         if node is None:
             extra += _session_line(s.token)
@@ -254,15 +266,18 @@ class SessionReads:
         except ErrUnavailable:
             if node is None:
                 raise
-            return "unreachable"
+            return "unreachable", node, None
+        answered = reply.node or node
         if reply.status == 200:
             s.absorb(reply.session)
-            return "deleted"
+            return "deleted", answered, reply
         err = self.upstream._error(reply)
         if isinstance(err, ErrNoDataFound):
-            return "not live"
+            return "not live", answered, None
         if isinstance(err, ErrNotCaughtUp):
-            return "behind"
+            return "behind", answered, None
+        if isinstance(err, ErrClockSkew):
+            return "fenced", answered, None
         if isinstance(err, ErrUnavailable) and node is not None:
-            return "unreachable"
+            return "unreachable", answered, None
         raise err

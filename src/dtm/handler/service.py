@@ -26,6 +26,7 @@ from dtm.errors import (
     ErrSyntaxInvalidArgs,
     ErrUnavailable,
 )
+from dtm.handler.copies import CopyWait
 from dtm.handler.metrics import HandlerMetrics
 from dtm.handler.reads import SessionReads
 from dtm.handler.session import Session
@@ -63,9 +64,11 @@ class TaskService:
         now_ms: Callable[[], int],
         entropy: Callable[[int], bytes],
         reads: SessionReads,
+        copies: CopyWait,
     ) -> None:
         self.upstream = upstream
         self.reads = reads
+        self.copies = copies
         self.metrics = metrics
         self.now_ms = now_ms
         self.entropy = entropy
@@ -126,7 +129,8 @@ class TaskService:
                 return known
         task_id = body.id or tasks.new_task_id(self.entropy(tasks.ENTROPY_BYTES))
         try:
-            await self.upstream.put(users.task_key(user, task_id), wire.encode(value), s, node)
+            key = users.task_key(user, task_id)
+            await self.copies.held(key, await self.upstream.put(key, wire.encode(value), s, node))
         except ErrMaybeApplied as exc:
             raise ErrMaybeApplied(
                 f"task {task_id} may have been created ({exc.message}); list the tasks before "
@@ -242,7 +246,8 @@ class TaskService:
             return task
         s.see_hlc(row.hlc)
         try:
-            await self.upstream.put(row.key, wire.encode(new), s, node)
+            reply = await self.upstream.put(row.key, wire.encode(new), s, node)
+            await self.copies.held(row.key, reply)
         except ErrMaybeApplied as exc:
             raise ErrMaybeApplied(
                 f"the update of task {task.id} may have been applied ({exc.message}); "
@@ -255,7 +260,11 @@ class TaskService:
     ) -> wire.Deleted:
         task, row, where = await self.find(user, ref, s, node)
         try:
-            await self.reads.delete(row.key, row.hlc, node or where, s, pinned=node is not None)
+            took = await self.reads.delete(
+                row.key, row.hlc, node or where, s, pinned=node is not None
+            )
+            if took is not None:
+                await self.copies.held(row.key, took)
         except ErrMaybeApplied as exc:
             raise ErrMaybeApplied(
                 f"task {task.id} may have been deleted ({exc.message}); list the tasks to see"
