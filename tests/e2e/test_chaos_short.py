@@ -2,9 +2,9 @@
 
 It builds the namespace hosts, runs 3 clients for 75 s through the fixed mix of nemeses (a node
 killed, a node paused, the sync isolated, the balancer cut from a node, a node's clock 30 s
-ahead, the balancer killed during a one-way partition, sync crashes during packet loss, a node
-wiped once the others hold its writes), heals, and checks the history. Needs root, iproute2
-and nftables (skipped otherwise).
+ahead while the sync dies at a crash point, the balancer killed during a one-way partition,
+sync crashes during packet loss, a node wiped once the others hold its writes), heals, and
+checks the history. Needs root, iproute2 and nftables (skipped otherwise).
 """
 
 from __future__ import annotations
