@@ -176,3 +176,45 @@ def test_when_every_balancer_is_down_the_error_names_the_last_one_tried(
             await up.close()
 
     run(test)
+
+
+def test_a_name_with_several_addresses_gives_each_but_the_last_the_short_connect_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dtm.handler.pool import Pool, SendFailed
+
+    async def test() -> None:
+        good = Fake()
+        port = await good.start()
+        loop = asyncio.get_running_loop()
+        waits: list[tuple[str, float]] = []
+        real = Pool._connect_to
+
+        async def resolve(host: str, port_: int, **_: Any) -> list[Any]:
+            return [(0, 0, 0, "", (a, port_)) for a in ("192.0.2.1", "127.0.0.1")]
+
+        async def connect_to(self: Pool, loop_: Any, address: str, wait: float) -> Any:
+            waits.append((address, wait))
+            if address == "192.0.2.1":  # cut off: it would hang for the whole wait
+                raise SendFailed("connect timed out", sent=False, timeout=True)
+            return await real(self, loop_, address, wait)
+
+        monkeypatch.setattr(loop, "getaddrinfo", resolve)
+        monkeypatch.setattr(Pool, "_connect_to", connect_to)
+        pool = Pool(
+            "balancer",
+            port,
+            size=2,
+            connect_timeout_s=10.0,
+            max_body=1 << 20,
+            address_timeout_s=0.5,
+        )
+        try:
+            answer = await pool.exchange(b"GET /v1/kv/u.k HTTP/1.1\r\nHost: b\r\n\r\n", "GET", 5)
+            assert answer.status == 200
+            assert waits == [("192.0.2.1", 0.5), ("127.0.0.1", 10.0)]
+        finally:
+            pool.close()
+            await good.stop()
+
+    run(test)

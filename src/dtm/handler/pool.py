@@ -84,11 +84,15 @@ class Pool:
         connect_timeout_s: float,
         max_body: int,
         client_ssl: ssl.SSLContext | None = None,
+        address_timeout_s: float | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.size = size
         self.connect_timeout_s = connect_timeout_s
+        # A name with several addresses (a swarm's dnsrr): each but the last gets this long, so
+        # an address cut off from us does not cost the whole connect timeout.
+        self.address_timeout_s = min(address_timeout_s or connect_timeout_s, connect_timeout_s)
         self.max_body = max_body
         self.client_ssl = client_ssl
         self._idle: list[tuple[UpstreamConn, float]] = []
@@ -170,16 +174,20 @@ class Pool:
         except OSError as exc:
             raise SendFailed(f"cannot resolve {self.host} ({_reason(exc)})", sent=False) from None
         failure = SendFailed(f"{self.host} resolves to no address", sent=False)
-        for address in dict.fromkeys(info[4][0] for info in infos):
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        for i, address in enumerate(addresses):
+            last = i == len(addresses) - 1
+            wait = self.connect_timeout_s if last else self.address_timeout_s
             try:
-                return await self._connect_to(loop, str(address))
+                return await self._connect_to(loop, address, wait)
             except SendFailed as exc:
                 failure = exc
         raise failure
 
-    async def _connect_to(self, loop: asyncio.AbstractEventLoop, address: str) -> UpstreamConn:
+    async def _connect_to(
+        self, loop: asyncio.AbstractEventLoop, address: str, wait: float
+    ) -> UpstreamConn:
         max_body = self.max_body
-        wait = self.connect_timeout_s
         try:
             async with asyncio.timeout(wait):
                 _, conn = await loop.create_connection(

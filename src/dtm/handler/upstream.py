@@ -98,6 +98,7 @@ class Upstream:
         self._connections = connections
         # One balancer: its connection may take the whole timeout, as there is nothing else.
         self._connect_ms = min(timeout_ms, connect_timeout_ms) if len(urls) > 1 else timeout_ms
+        self._address_ms = min(timeout_ms, connect_timeout_ms)
         # Every request's fixed lines: Host and the cluster credential (an Authorization header).
         auth = "".join(f"{k}: {v}\r\n" for k, v in (auth_headers or {}).items())
         self._balancers: list[_Balancer] = []
@@ -123,6 +124,7 @@ class Upstream:
                 connect_timeout_s=self._connect_ms / 1000,
                 max_body=MAX_ANSWER,
                 client_ssl=self._client_ssl,
+                address_timeout_s=self._address_ms / 1000,
             )
             for b in self._balancers
         ]
