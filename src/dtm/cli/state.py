@@ -26,6 +26,7 @@ import msgspec
 
 from dtm.core.session import merge_tokens
 from dtm.errors import DtmError
+from dtm.files import write_private
 from dtm.wire import SessionToken, decode
 
 MAX_STATE_BYTES = 1024 * 1024
@@ -125,7 +126,7 @@ class SessionStore:
                     return
                 sessions = dict(current.sessions)
                 sessions[self.url] = merged
-                _replace(self.path, msgspec.json.encode(SessionFile(sessions)))
+                write_private(self.path, msgspec.json.encode(SessionFile(sessions)))
         except OSError as exc:
             self.warn(f"cannot save the session file {self.path}: {exc.strerror or exc}")
 
@@ -142,7 +143,7 @@ class SessionStore:
             if not gone & current.sessions.keys():
                 return False
             sessions = {u: t for u, t in current.sessions.items() if u not in gone}
-            _replace(self.path, msgspec.json.encode(SessionFile(sessions)))
+            write_private(self.path, msgspec.json.encode(SessionFile(sessions)))
             return True
 
     # ------------------------------------------------------------ the handler that answered
@@ -180,30 +181,6 @@ class SessionStore:
                 if last.get(self.url) == url:
                     return
                 last[self.url] = url
-                _replace(self.handler_path, msgspec.json.encode(LastHandlers(last)))
+                write_private(self.handler_path, msgspec.json.encode(LastHandlers(last)))
         except OSError as exc:
             self.warn(f"cannot save {self.handler_path}: {exc.strerror or exc}")
-
-
-def _replace(path: Path, data: bytes) -> None:
-    """Replace the file at ``path`` by ``data``, atomically and durably."""
-    tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-        os.close(fd)
-        fd = -1
-        os.replace(tmp, path)
-    except OSError:
-        if fd >= 0:
-            os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
