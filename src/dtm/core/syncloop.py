@@ -84,6 +84,7 @@ class SyncLoop:
         self.repairing = False
         self.next_purge = now_ms + cfg.purge_every_ms
         self.next_repair = now_ms + cfg.anti_entropy_every_ms
+        self._repair_waits = False  # a pass is due and waits for the cursor path
         self.saving = False
         self.save_at: int | None = None
         self.notes: list[Note] = []
@@ -236,9 +237,14 @@ class SyncLoop:
         self.next_repair = self.now + self.cfg.anti_entropy_every_ms
         reach = self.reachable()
         owed = self.engine.backlog(reach)
-        if owed:
-            self._note(INFO, f"anti-entropy waits: the cursor path still owes {owed} versions")
+        if owed:  # tried again soon: it runs as soon as the cursor path is through
+            retry = min(self.cfg.anti_entropy_retry_ms, self.cfg.anti_entropy_every_ms)
+            self.next_repair = self.now + retry
+            if not self._repair_waits:
+                self._note(INFO, f"anti-entropy waits: the cursor path still owes {owed} versions")
+            self._repair_waits = True
             return []
+        self._repair_waits = False
         if len(reach) < 2:
             return []
         self.repairing = True
