@@ -687,8 +687,17 @@ class CursorRecord(Wire, frozen=True):
     version: Version
 
 
+class PurgeRecord(Wire, frozen=True):
+    """One decided purge in the sync's state file: the tombstone, and the nodes that confirmed
+    it (it is sent to the others, after a restart too)."""
+
+    rid: RowId
+    done: list[NodeName] = []
+
+
 class SyncStateFile(Wire, frozen=True):
     """The sync process's state file (written atomically after acknowledged batches)."""
 
     cursors: list[CursorRecord]
     forgotten: list[NodeName] = []
+    purges: list[PurgeRecord] = []

@@ -35,6 +35,7 @@ from dtm.wire import (
     NodeStatus,
     PeerApplied,
     PurgeHold,
+    PurgeRecord,
     PurgeRequest,
     PurgeResponse,
     PutBody,
@@ -362,8 +363,22 @@ EXAMPLES.update(
             (ForgetResponse("store3", ["store3"]), '{"node":"store3","forgotten":["store3"]}')
         ],
         CursorRecord: [(CURSOR, CURSOR_JSON)],
+        PurgeRecord: [
+            (
+                PurgeRecord(RowId("k", 7, "store1")),
+                '{"rid":{"key":"k","hlc":7,"origin":"store1"},"done":[]}',
+            )
+        ],
         SyncStateFile: [
-            (SyncStateFile([CURSOR]), f'{{"cursors":[{CURSOR_JSON}],"forgotten":[]}}'),
+            (
+                SyncStateFile([CURSOR]),
+                f'{{"cursors":[{CURSOR_JSON}],"forgotten":[],"purges":[]}}',
+            ),
+            (
+                SyncStateFile([], [], [PurgeRecord(RowId("k", 7, "store1"), ["store3"])]),
+                '{"cursors":[],"forgotten":[],"purges":'
+                '[{"rid":{"key":"k","hlc":7,"origin":"store1"},"done":["store3"]}]}',
+            ),
         ],
     }
 )

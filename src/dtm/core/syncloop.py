@@ -6,7 +6,8 @@ source's feed is read again only once every batch planned from its last page was
 page is read ahead, and that page is used only if the cursors then start where it was read); a
 node whose call failed is left alone for a backoff (0.1 s doubling to 5 s), unless the sync itself
 was paused; purges and anti-entropy run one at a time, never together, and anti-entropy only when
-the cursor path owes nothing; the cursor file is written from a snapshot of acknowledged cursors.
+the cursor path owes nothing; the cursor file is written from a snapshot of acknowledged cursors
+and decided purges, and a decided purge is sent only once a written file holds it.
 Every log line is decided here, as a `Note`. The service (`dtm.sync.service`) and the simulation
 (`tests/sim`) run this same loop.
 """
@@ -83,6 +84,7 @@ class SyncLoop:
         self.repairing = False
         self.next_purge = now_ms + cfg.purge_every_ms
         self.next_repair = now_ms + cfg.anti_entropy_every_ms
+        self._repair_waits = False  # a pass is due and waits for the cursor path
         self.saving = False
         self.save_at: int | None = None
         self.notes: list[Note] = []
@@ -235,9 +237,14 @@ class SyncLoop:
         self.next_repair = self.now + self.cfg.anti_entropy_every_ms
         reach = self.reachable()
         owed = self.engine.backlog(reach)
-        if owed:
-            self._note(INFO, f"anti-entropy waits: the cursor path still owes {owed} versions")
+        if owed:  # tried again soon: it runs as soon as the cursor path is through
+            retry = min(self.cfg.anti_entropy_retry_ms, self.cfg.anti_entropy_every_ms)
+            self.next_repair = self.now + retry
+            if not self._repair_waits:
+                self._note(INFO, f"anti-entropy waits: the cursor path still owes {owed} versions")
+            self._repair_waits = True
             return []
+        self._repair_waits = False
         if len(reach) < 2:
             return []
         self.repairing = True
@@ -284,6 +291,8 @@ class SyncLoop:
             self._repaired(ev)
         elif isinstance(ev, Saved):
             self.saving = False
+            if self.engine.on_saved(ev.work.state):  # decided purges may go out now
+                self.next_purge = min(self.next_purge, self.now)
         elif isinstance(ev, Failed):
             self._fail(ev)
         elif isinstance(ev, Forget):

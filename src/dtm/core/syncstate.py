@@ -1,8 +1,9 @@
 """The sync process's state machine: it returns work, the shell performs it and reports back.
 
 Rule: state changes only through ``on_page`` / ``on_ack`` / ``on_purged`` / ``on_repaired`` /
-``forget`` with what a node durably answered, each delegating its decision to one pure rule
-(`syncplan`, `conflicts`, `purge`, `repair`); nothing here reads a clock or does I/O.
+``forget`` with what a node durably answered (and ``on_saved`` with what the state file holds),
+each delegating its decision to one pure rule (`syncplan`, `conflicts`, `purge`, `repair`);
+nothing here reads a clock or does I/O.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from dtm.core.syncplan import (
 from dtm.wire import (
     ChangesPage,
     CursorRecord,
+    PurgeRecord,
     ReplicateResponse,
     Row,
     RowId,
@@ -63,6 +65,11 @@ class SyncEngine:
         self.nodes = tuple(nodes)
         self.purge_fence_ms = purge_fence_ms
         self._decided: dict[WriteKey, int] = {}  # when each purge was decided
+        # Purges past their fence go into the state file before the first call sends them, so a
+        # restarted sync finishes a purge that some nodes confirmed (their feeds no longer show
+        # the tombstone, and the others' feeds were read past it): `durable` are those saved.
+        self._persist: set[WriteKey] = set()
+        self.durable: set[WriteKey] = set()
         self.forgotten: set[str] = set()
         self._members: list[str] = list(self.nodes)
         self.cursors: dict[Pair, Cursor] = {}
@@ -353,13 +360,17 @@ class SyncEngine:
         members = self.members
         out: dict[str, list[RowId]] = {}
         for wk, c in self.candidates.items():
-            if not c.purged_on:
-                if purge_rule.waiting_for(c, members, self.epochs, self.cursors):
-                    self._decided.pop(wk, None)
-                    continue
-                decided = self._decided.setdefault(wk, now_ms)
-                if not purge_rule.fence_passed(decided, now_ms, self.purge_fence_ms):
-                    continue
+            if wk not in self.durable:
+                if wk not in self._persist:
+                    if purge_rule.waiting_for(c, members, self.epochs, self.cursors):
+                        self._decided.pop(wk, None)
+                        continue
+                    decided = self._decided.setdefault(wk, now_ms)
+                    if not purge_rule.fence_passed(decided, now_ms, self.purge_fence_ms):
+                        continue
+                    self._persist.add(wk)
+                    self.dirty = True
+                continue  # sent once the state file holds it
             for node in purge_rule.purge_targets(c, members):
                 if node in ok:
                     out.setdefault(node, []).append(c.rid)
@@ -367,7 +378,11 @@ class SyncEngine:
 
     def purges_decided(self) -> int:
         """Purges decided and not yet confirmed by every node."""
-        return sum(1 for wk, c in self.candidates.items() if c.purged_on or wk in self._decided)
+        return sum(
+            1
+            for wk, c in self.candidates.items()
+            if c.purged_on or wk in self._decided or wk in self._persist
+        )
 
     def on_purged(self, node: str, rids: Iterable[RowId], purged: int) -> None:
         """``node`` confirmed the purge of ``rids`` (each gone, or superseded there)."""
@@ -379,9 +394,12 @@ class SyncEngine:
             if c is None:
                 continue
             c = purge_rule.Candidate(c.rid, c.held, c.purged_on | {node})
+            self.dirty = True
             if not purge_rule.purge_targets(c, members):
                 del self.candidates[wk]
                 self._decided.pop(wk, None)
+                self._persist.discard(wk)
+                self.durable.discard(wk)
             else:
                 self.candidates[wk] = c
 
@@ -389,9 +407,9 @@ class SyncEngine:
         """Tombstones awaiting purge and why (at most ``limit``)."""
         out: list[tuple[RowId, list[str]]] = []
         members = self.members
-        for c in self.candidates.values():
+        for wk, c in self.candidates.items():
             reasons = purge_rule.waiting_for(c, members, self.epochs, self.cursors)
-            if not reasons:
+            if not reasons or wk in self._persist:
                 reasons = ["decided: purged once batches read before it can no longer land"]
             if c.purged_on:
                 reasons = [
@@ -449,7 +467,19 @@ class SyncEngine:
             CursorRecord(s, t, c.source_epoch, c.target_epoch, c.version)
             for (s, t), c in sorted(self.cursors.items())
         ]
-        return SyncStateFile(recs, sorted(self.forgotten))
+        purges = [
+            PurgeRecord(c.rid, sorted(c.purged_on))
+            for wk, c in sorted(self.candidates.items())
+            if wk in self._persist
+        ]
+        return SyncStateFile(recs, sorted(self.forgotten), purges)
+
+    def on_saved(self, state: SyncStateFile) -> bool:
+        """The state file now holds ``state``: its purges may be sent. True if any became so."""
+        saved = {(p.rid.key, p.rid.hlc, p.rid.origin) for p in state.purges}
+        fresh = (saved & set(self.candidates)) - self.durable
+        self.durable |= fresh
+        return bool(fresh)
 
     def restore(self, state: SyncStateFile) -> None:
         known = set(self.nodes)
@@ -460,3 +490,9 @@ class SyncEngine:
                 self.cursors[(r.source, r.target)] = Cursor(
                     r.source_epoch, r.target_epoch, r.version
                 )
+        for p in state.purges:
+            wk = (p.rid.key, p.rid.hlc, p.rid.origin)
+            done = frozenset(n for n in p.done if n in known)
+            self.candidates[wk] = purge_rule.Candidate(p.rid, {}, done)
+            self._persist.add(wk)
+            self.durable.add(wk)

@@ -164,6 +164,7 @@ class LoopConfig:
     save_every_ms: int = 50
     purge_every_ms: int = 1000
     anti_entropy_every_ms: int = 30000
+    anti_entropy_retry_ms: int = 1000  # a pass that waited for the cursor path: tried again
     backoff_min_ms: int = 100
     backoff_max_ms: int = 5000
     down_wait_cap_ms: int = 500  # long-poll wait while a node is down, so its return is seen

@@ -151,7 +151,7 @@ def forget(start: edge.Startup, state_path: Path, node: str) -> int:
     state = statefile.load(state_path)
     forgotten = sorted({*state.forgotten, node})
     cursors = [c for c in state.cursors if node not in (c.source, c.target)]
-    statefile.save_durably(state_path, wire.SyncStateFile(cursors, forgotten))
+    statefile.save_durably(state_path, wire.SyncStateFile(cursors, forgotten, state.purges))
     print(f"{node} forgotten in {state_path} (the sync process was not running)")
     return 0
 

@@ -1,9 +1,11 @@
-"""The sync process's durable state: its cursors and forgotten nodes, in one JSON file.
+"""The sync process's durable state: its cursors, forgotten nodes and decided purges, in one
+JSON file.
 
 Rule: the file is replaced atomically with one fsync (write a temporary file, fsync it, rename
 it over the old one), so after a crash it holds the old or the new state, whole. The folder is
 not fsynced: a rename lost in a crash leaves the previous file, whose cursors are older, which
-means re-delivery (harmless: a repeated row is a no-op), never a skip. It only ever holds
+means re-delivery (harmless: a repeated row is a no-op), never a skip, and at worst a decided
+purge forgotten (a tombstone then spreads again before it is purged again). It only ever holds
 cursors that targets acknowledged. It is readable by its owner only (0600).
 """
 
