@@ -139,3 +139,20 @@ def test_the_swarm_stack_runs_two_balancers_and_two_handlers_on_separate_hosts()
     users = {s["target"]: s for s in handler["secrets"]}["dtm_users"]
     assert f"/run/secrets/{users['target']}" == str(cfg.users_path)
     assert (users["uid"], users["mode"]) == ("10001", 0o400)
+
+
+def test_kubernetes_runs_two_balancers_and_two_handlers_sharing_one_users_secret() -> None:
+    deployments = _kind("Deployment")
+    for name in ("balancer", "handler"):
+        assert deployments[name]["spec"]["replicas"] == 2
+    assert "handler-data" not in _kind("PersistentVolumeClaim")  # nothing per-pod to keep
+    spec = deployments["handler"]["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes["users"]["secret"]["secretName"] == "dtm-users"
+    assert "emptyDir" in volumes["data"]
+    (init,) = spec["initContainers"]
+    cfg = _k8s_config()
+    # the secret's file is copied to the users file the config names, private to the uid
+    assert init["command"][:3] == ["install", "-m", "0600"]
+    assert init["command"][-1] == str(cfg.users_path)
+    assert "users.json" in _kind("Secret")["dtm-users"]["stringData"]
