@@ -146,6 +146,8 @@ class HandlerConfig(_Listener, frozen=True, forbid_unknown_fields=True, kw_only=
     # that took it; 2 = also another one (the sync copied it), waited for up to copy_wait_ms.
     write_copies: int = 1
     copy_wait_ms: int = 1000
+    # When the wait runs out short: acknowledge the write anyway, or answer ErrMaybeApplied.
+    copy_shortfall: Literal["acknowledge", "refuse"] = "acknowledge"
 
 
 class SyncConfig(_Listener, frozen=True, forbid_unknown_fields=True, kw_only=True):

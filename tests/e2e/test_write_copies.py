@@ -90,3 +90,25 @@ def test_with_one_copy_the_answer_does_not_wait_for_the_sync(
         alone += len(holders(c, made.json()["id"])) == 1
     assert alone >= 1  # the sync had not copied it yet: what write_copies = 2 closes
     assert short_of_copies(c) == 0
+
+
+def test_refusing_a_short_write_says_it_may_have_been_applied(
+    cluster: Callable[..., LocalCluster],
+) -> None:
+    c = cluster(
+        nodes=2,
+        sections={
+            "handler": {"write_copies": 2, "copy_wait_ms": 500, "copy_shortfall": "refuse"},
+        },
+    )
+    start(c)
+    url = c.url("handler")
+    made = request("POST", url + "/v1/tasks", {"text": "two copies"})
+    assert made.status == 201, made
+    assert holders(c, made.json()["id"]) == c.node_names
+    c.procs["sync"].stop()
+    refused = request("POST", url + "/v1/tasks", {"text": "one copy only"})
+    body = refused.json()
+    assert refused.status == 502 and body["error"] == "ErrMaybeApplied", refused
+    assert "may have been created" in body["message"] and "is the sync running?" in body["message"]
+    assert short_of_copies(c) == 1

@@ -75,7 +75,8 @@ async def _build(
     reads = SessionReads(
         upstream, nodes, metrics, start.cluster.sync.url, client_ssl=start.client_ssl()
     )
-    copies = CopyWait(upstream, nodes, metrics, cfg.write_copies, cfg.copy_wait_ms)
+    refuse = cfg.copy_shortfall == "refuse"
+    copies = CopyWait(upstream, nodes, metrics, cfg.write_copies, cfg.copy_wait_ms, refuse)
     service = TaskService(upstream, metrics, now_ms, secrets.token_bytes, reads, copies)
     users = UserDirectory(start.cluster.users_path, time.monotonic)
     app = make_app(upstream, service, metrics, f"{where.host}:{where.port}", users)
