@@ -44,8 +44,12 @@ log = logging.getLogger("dtm.http")
 IDLE_TIMEOUT_S: Final = 60.0
 MAX_ERROR_TEXT: Final = 200
 
-# What a connection is waiting for, as far as our timers are concerned.
-_NOTHING, _HEAD, _BODY, _NEXT = range(4)
+# What a connection is waiting for, as far as our timers are concerned; _LINGER: refused, its
+# answer sent and its write side shut, its bytes read and dropped until LINGER_S has passed.
+_NOTHING, _HEAD, _BODY, _NEXT, _LINGER = range(5)
+# A refused connection is closed this long after its answer: closing a socket with unread bytes
+# sends a reset, which can destroy the answer before the client (still sending) has read it.
+LINGER_S: Final = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +100,7 @@ class GuardedHandler(RequestHandler):
 
     def _expired(self) -> None:
         self._timer = None
-        if self.transport is None or self._phase in (_NOTHING, _NEXT):
+        if self.transport is None or self._phase in (_NOTHING, _NEXT, _LINGER):
             return
         if self._loop.time() < self._deadline:  # pushed on by progress since it was set
             self._timer = self._loop.call_at(self._deadline, self._expired)
@@ -107,7 +111,8 @@ class GuardedHandler(RequestHandler):
             if self._got_bytes:
                 ms = round(self._limits.head_timeout_s * 1000)
                 err = ErrRequestTimeout(f"the request head did not arrive within {ms} ms")
-                self.transport.write(_raw_answer(err, 408))
+                self._refuse(_raw_answer(err, 408))
+                return
             self.force_close()
         elif self._phase == _BODY and self._body is not None and not self._body.is_eof():
             ms = round(self._limits.body_timeout_s * 1000)
@@ -123,11 +128,26 @@ class GuardedHandler(RequestHandler):
             err = ErrUnavailable(
                 f"over {self._limits.max_connections} connections are open; try again later"
             )
-            if self.transport is not None:
-                self.transport.write(_raw_answer(err, 503))
-            self.force_close()
+            self._refuse(_raw_answer(err, 503))
             return
         self._arm(self._limits.head_timeout_s)
+
+    def _refuse(self, answer: bytes) -> None:
+        """Send ``answer`` and close: the write side at once, the connection after `LINGER_S`
+        (reading and dropping what still comes), so that the answer reaches the client."""
+        transport = self.transport
+        if transport is None:
+            return
+        transport.write(answer)
+        if not isinstance(transport, asyncio.WriteTransport) or not transport.can_write_eof():
+            self.force_close()  # TLS: no half-close
+            return
+        self._phase = _LINGER
+        transport.write_eof()
+        self._loop.call_later(LINGER_S, self._end_linger)
+
+    def _end_linger(self) -> None:
+        self.force_close()
 
     def connection_lost(self, exc: BaseException | None) -> None:
         if self._timer is not None:
@@ -136,6 +156,8 @@ class GuardedHandler(RequestHandler):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._phase == _LINGER:
+            return  # refused: dropped
         before = self._request_count
         super().data_received(data)
         if self._request_count != before:  # a head (or a parser refusal) is complete
