@@ -154,3 +154,9 @@ class Writers:
         self._stop.set()
         for t in self._threads:
             t.join(5)
+
+
+def fenced(url: str) -> bool:
+    """Whether the node at ``url`` says its clock is fenced (it refuses client writes)."""
+    body: dict[str, Any] = request("GET", f"{url}/healthz", auth=False).json()
+    return bool(body.get("fenced", False))

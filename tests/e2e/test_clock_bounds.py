@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from syncutil import node_status, put, rows
+from syncutil import fenced, node_status, put, rows
 
 from harness import LocalCluster, Response, request, wait_until
 
@@ -154,11 +154,6 @@ def test_a_session_hlc_of_year_2453_through_the_handler_moves_no_clock_and_write
             token = r.headers["x-dtm-session"]
     for url in c.node_urls:
         assert sane(node_status(url)["hlc"], 0)
-
-
-def fenced(url: str) -> bool:
-    body: dict[str, Any] = request("GET", f"{url}/healthz", auth=False).json()
-    return bool(body.get("fenced", False))
 
 
 def test_a_node_30s_fast_is_fenced_refuses_writes_with_503_and_unfences_when_fixed(

@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from syncutil import rows
+from syncutil import fenced, rows
 
 from harness import LocalCluster, Response, request, wait_until
 
@@ -36,11 +36,6 @@ class Session:
 
 def row_of(url: str, task_id: str) -> tuple[bool, int, str, str] | None:
     return next((r for k, r in rows(url).items() if k.endswith(task_id)), None)
-
-
-def fenced(url: str) -> bool:
-    body: dict[str, Any] = request("GET", f"{url}/healthz", auth=False).json()
-    return bool(body.get("fenced", False))
 
 
 def test_a_delete_read_on_a_fenced_node_is_taken_by_an_unfenced_one(
