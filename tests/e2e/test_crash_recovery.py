@@ -35,6 +35,11 @@ def _full(c: LocalCluster) -> None:
         c.start(comp)
 
 
+def _in_flight(c: LocalCluster) -> int:
+    n: int = request("GET", c.url("handler") + "/v1/status").json()["in_flight"]
+    return n
+
+
 @pytest.mark.timeout(90)
 def test_requests_sent_while_the_balancer_restarts_succeed(
     cluster: Callable[..., LocalCluster],
@@ -58,7 +63,9 @@ def test_requests_sent_while_the_balancer_restarts_succeed(
         ]
         for t in calls:
             t.start()
-        time.sleep(0.05)  # the calls reach the handler while nothing listens on the balancer's port
+        # the calls are in the handler while nothing listens on the balancer's port (the status
+        # request that asks counts itself too)
+        wait_until(lambda: _in_flight(c) >= 4, 10, 0.005, "the 3 calls to reach the handler")
         c.start("balancer", wait=False)
         for t in calls:
             t.join(timeout=30)
