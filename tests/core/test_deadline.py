@@ -8,6 +8,7 @@ import msgspec
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dtm.core import deadline
 from dtm.core.deadline import ceiling, retry_after_ms, retry_floor, stamp_too_late, too_late
 from dtm.core.hlc import HLC, pack, physical_ms
 from dtm.core.writes import Late, StoreState, TooFarAhead, Written, local_delete, local_put
@@ -111,3 +112,24 @@ def test_the_floor_orders_the_retry_after_the_copy_whatever_the_retry_nodes_cloc
         assert (copy.row.hlc, copy.row.origin) < (retry.row.hlc, retry.row.origin)
     else:
         assert isinstance(copy, Late) or isinstance(retry, TooFarAhead)
+
+
+@given(st.integers(0, 2**40), st.integers(1, 60_000), st.integers(0, 2**40))
+def test_no_attempt_outlives_the_callers_deadline(now: int, timeout: int, caller: int) -> None:
+    d = deadline.attempt_deadline(now, timeout, caller)
+    assert d <= now + timeout
+    assert caller == 0 or d <= caller
+    assert d == now + timeout or d == caller
+
+
+@given(st.integers(1, 2**40), st.integers(0, 5_000), st.integers(0, 2**40), st.booleans())
+def test_a_retry_goes_only_while_the_caller_waits(
+    reached: int, offset: int, caller: int, left: bool
+) -> None:
+    ok = deadline.retry_allowed(reached, offset, caller, left)
+    if left:
+        assert not ok  # nobody waits for its answer: a copy stamped now could order last
+    elif caller == 0:
+        assert ok
+    else:  # the retry is sent at retry_after_ms: before the caller gives up, or not at all
+        assert ok == (deadline.retry_after_ms(reached, offset) < caller)

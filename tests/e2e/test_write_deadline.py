@@ -9,6 +9,7 @@ balancer sends an X-Dtm-Deadline with every write and the node refuses what arri
 from __future__ import annotations
 
 import signal
+import socket
 import sqlite3
 import threading
 import time
@@ -19,7 +20,7 @@ from typing import Any
 import pytest
 
 from dtm.core.deadline import too_late
-from harness import LocalCluster, Response, request, wait_until
+from harness import LocalCluster, Response, expected_auth, request, wait_until
 
 
 def test_the_deadline_rule() -> None:
@@ -226,3 +227,88 @@ def test_a_queued_write_frozen_with_its_node_cannot_win_over_a_later_write(
 
     wait_until(converged, 15, 0.05, "both nodes to hold the later write v2")
     assert request("GET", f"{s1}/v1/kv/k").json()["origin"] == "store2"
+
+
+def _balancer_status(lb: str) -> dict[str, Any]:
+    body: dict[str, Any] = request("GET", f"{lb}/v1/status").json()
+    return body
+
+
+def _frozen_first_node(c: LocalCluster) -> tuple[str, str]:
+    """A fresh balancer (which tries store1 first) in front of store1, frozen, and store2."""
+    c.start_nodes()
+    c.start("balancer")
+    c.procs["store1"].signal(signal.SIGSTOP)
+    return c.url("balancer"), c.url("store2")
+
+
+_QUICK_BALANCER = {
+    "balancer": {
+        "health_interval_ms": 60_000,  # keep the frozen node in rotation
+        "connect_timeout_ms": 300,
+        "read_timeout_ms": 300,
+    }
+}
+
+
+@pytest.mark.timeout(60)
+def test_a_write_whose_caller_left_is_not_sent_to_another_node(
+    cluster: Callable[..., LocalCluster],
+) -> None:
+    """The caller (a handler that was killed) sends a PUT and goes away while store1, frozen,
+    holds it. Retried on store2 after the first copy's deadline, it would be stamped after the
+    caller's later writes (the caller saw its connection drop and went on): it is not sent."""
+    c = cluster(nodes=2, sections=_QUICK_BALANCER)
+    lb, s2 = _frozen_first_node(c)
+    try:
+        port = int(lb.rsplit(":", 1)[1])
+        auth = expected_auth(port, "/v1/kv/k") or ""
+        body = b'{"value":1}'
+        head = (
+            f"PUT /v1/kv/k HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: {auth}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(head.encode() + body)
+            wait_until(
+                lambda: _balancer_status(lb)["nodes"][0]["in_flight"] == 1,
+                10,
+                0.02,
+                "the balancer to send the PUT to store1",
+            )
+        # the caller is gone; the balancer's attempt on store1 times out, and then ...
+        wait_until(
+            lambda: (
+                _balancer_status(lb)["unanswered"] >= 1
+                or request("GET", f"{s2}/v1/kv/k").status == 200
+            ),
+            10,
+            0.05,
+            "the balancer to give up on the PUT, or to retry it on store2",
+        )
+        assert request("GET", f"{s2}/v1/kv/k").status == 404, "retried for a caller that left"
+    finally:
+        c.procs["store1"].signal(signal.SIGCONT)
+
+
+@pytest.mark.timeout(60)
+def test_no_attempt_of_a_write_outlives_its_callers_deadline(
+    cluster: Callable[..., LocalCluster],
+) -> None:
+    """The caller says when it stops waiting (X-Dtm-Deadline): no attempt may be stamped after
+    it, and a retry that could not go before it is not sent."""
+    c = cluster(nodes=2, sections=_QUICK_BALANCER)
+    lb, s2 = _frozen_first_node(c)
+    try:
+        # store1 times out at 300 ms; a retry could go at 350 ms: after this caller's deadline
+        soon = str(time.time_ns() // 1_000_000 + 320)
+        r = request("PUT", f"{lb}/v1/kv/k", {"value": 1}, {"X-Dtm-Deadline": soon}, timeout=10)
+        assert r.status == 502 and r.json()["error"] == "ErrMaybeApplied", r
+        assert request("GET", f"{s2}/v1/kv/k").status == 404, "retried past the caller's deadline"
+        later = str(time.time_ns() // 1_000_000 + 10_000)
+        r = request("PUT", f"{lb}/v1/kv/k", {"value": 2}, {"X-Dtm-Deadline": later}, timeout=10)
+        assert r.status == 200 and r.json()["origin"] == "store2", r  # time for a retry: sent
+        bad = request("PUT", f"{lb}/v1/kv/k", {"value": 3}, {"X-Dtm-Deadline": "soon"})
+        assert bad.status == 400, bad
+    finally:
+        c.procs["store1"].signal(signal.SIGCONT)

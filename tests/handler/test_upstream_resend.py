@@ -30,6 +30,7 @@ class Balancer:
 
     def __init__(self) -> None:
         self.requests: list[bytes] = []  # the request lines received, in order
+        self.heads: list[bytes] = []  # the whole heads
         self.silent = False  # read requests but never answer
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -43,6 +44,7 @@ class Balancer:
                         length = int(line.split(b":", 1)[1])
                 await reader.readexactly(length)
                 self.requests.append(head.split(b"\r\n", 1)[0])
+                self.heads.append(head)
                 if self.silent:
                     continue
                 if answered:
@@ -60,7 +62,14 @@ async def upstream(timeout_ms: int = 2000) -> AsyncIterator[tuple[Upstream, Bala
     fake = Balancer()
     server = await asyncio.start_server(fake.serve, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    up = Upstream(f"http://127.0.0.1:{port}", timeout_ms, 0, HandlerMetrics("x"))
+    up = Upstream(
+        f"http://127.0.0.1:{port}",
+        timeout_ms,
+        0,
+        HandlerMetrics("x"),
+        max_offset_ms=300,
+        wall_ms=lambda: 1_000_000,
+    )
     await up.start()
     try:
         yield up, fake
@@ -130,3 +139,25 @@ def test_nothing_listening_is_unavailable_for_reads_and_writes() -> None:
             await up.close()
 
     run(test)
+
+
+def _deadline(head: bytes) -> int | None:
+    for line in head.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.lower() == b"x-dtm-deadline":
+            return int(value)
+    return None
+
+
+def test_a_write_says_when_the_handler_stops_waiting_for_it() -> None:
+    """No copy of a write may be stamped after the handler gives up on it (less the clocks'
+    offset): the balancer's retries and the node's writer keep to that deadline."""
+
+    async def go() -> None:
+        async with upstream(timeout_ms=2000) as (up, fake):
+            await up.put("u.k", b'{"text":"t"}', Session())
+            await _get(up)
+            assert _deadline(fake.heads[0]) == 1_000_000 + 2000 - 300
+            assert _deadline(fake.heads[1]) is None  # a read has no deadline to keep
+
+    run(go)

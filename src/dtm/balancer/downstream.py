@@ -86,6 +86,11 @@ class ClientConn(asyncio.Protocol):
         self._began = 0  # the tick the current head began
         self._timer: asyncio.TimerHandle | None = None
 
+    @property
+    def left(self) -> bool:
+        """The client closed (or half-closed) its side: it no longer waits for answers."""
+        return self._eof or self._closing
+
     # ------------------------------------------------------------ asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:

@@ -73,6 +73,7 @@ class RequestHead:
         "chunked",
         "content_length",
         "content_type",
+        "deadline_ms",
         "expect_continue",
         "headers",
         "host",
@@ -107,6 +108,7 @@ class RequestHead:
         self.content_type: bytes | None = None
         self.wait_ms = 0
         self.node: str | None = None  # X-Dtm-Node: the one data node to send it to
+        self.deadline_ms = 0  # X-Dtm-Deadline: when the caller stops waiting (0: not given)
 
     @property
     def has_body(self) -> bool:
@@ -274,6 +276,10 @@ def request_head(
             head.content_type = value
         elif low == b"x-dtm-wait" and value.isdigit() and len(value) <= 9:
             head.wait_ms = min(int(value), MAX_WAIT_HEADER_MS)
+        elif low == b"x-dtm-deadline":  # only ever shortens the balancer's own deadlines
+            if not value.isdigit() or len(value) > 15 or head.deadline_ms:
+                raise bad("X-Dtm-Deadline must be one unix time in milliseconds")
+            head.deadline_ms = int(value)
         elif low == b"x-dtm-node":
             if head.node is not None:
                 raise bad("X-Dtm-Node given more than once")

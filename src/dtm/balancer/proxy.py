@@ -31,9 +31,15 @@ from dtm.balancer.spread import attempt_order, pinned_order
 from dtm.balancer.timeouts import read_timeout_ms
 from dtm.balancer.upstream import Node, UpstreamClosed, UpstreamConn, UpstreamTimeout
 from dtm.config import BalancerConfig, NodeConfig
-from dtm.core.deadline import retry_after_ms, retry_floor
+from dtm.core.deadline import attempt_deadline, retry_after_ms, retry_allowed, retry_floor
 from dtm.core.hlc import DEFAULT_MAX_OFFSET_MS
-from dtm.errors import DtmError, ErrSyntaxInvalidArgs, ErrTimeout, ErrUnavailable
+from dtm.errors import (
+    DtmError,
+    ErrMaybeApplied,
+    ErrSyntaxInvalidArgs,
+    ErrTimeout,
+    ErrUnavailable,
+)
 from dtm.hosts import is_loopback
 from dtm.wire import encode, is_node_name
 
@@ -50,6 +56,11 @@ class Client(Protocol):
 
     transport: asyncio.Transport | None
     upstream: UpstreamConn | None
+
+    @property
+    def left(self) -> bool:
+        """The client closed its side: nobody reads an answer on this connection any more."""
+        ...
 
 
 class Balancer:
@@ -172,6 +183,9 @@ class Balancer:
             return keep
         reached = 0  # the latest deadline of a write attempt that may have reached a node
         for node in order:
+            if reached and not self._may_retry(client, head, reached):
+                problems.append("not tried again: the caller no longer waits")
+                break
             if attempts:
                 node.retries += 1
             attempts += 1
@@ -191,13 +205,19 @@ class Balancer:
                     self.eject(node, why)
                     continue  # it never reached a node: always safe to try the next
                 if method not in READ_METHODS:
-                    # A write must not be stamped after we stop waiting for it; and its retry
-                    # waits out the first copy's deadline and orders after it (core/deadline).
+                    # A write must not be stamped after we, or our caller, stop waiting for it;
+                    # its retry waits out the first copy's deadline and orders after it, and is
+                    # sent only while the caller still waits (core/deadline).
                     floor = 0
                     if reached:
                         await _sleep_until(retry_after_ms(reached, self.max_offset_ms))
+                        if not self._may_retry(client, head, reached):
+                            node.release(conn)
+                            conn = None
+                            problems.append("not tried again: the caller no longer waits")
+                            break
                         floor = retry_floor(0, reached)
-                    deadline = wall_ms() + timeout_ms
+                    deadline = attempt_deadline(wall_ms(), timeout_ms, head.deadline_ms)
                     payload = head.upstream_bytes(body, deadline, floor)
                 try:
                     rhead = await conn.send(payload, method, timeout_s)
@@ -253,12 +273,17 @@ class Balancer:
         self.totals.unanswered += 1
         detail = "; ".join(problems) or "no data node configured"
         err: DtmError
-        if attempts and timeouts == attempts:
+        if reached:  # a write that got to a node unanswered: it may stand there
+            err = ErrMaybeApplied(f"the write may have been applied: {detail}")
+        elif attempts and timeouts == attempts:
             err = ErrTimeout(f"no data node answered in time: {detail}")
         else:
             err = ErrUnavailable(f"no data node answered: {detail}")
         self._write(client, status.error_response(err, keep))
         return keep
+
+    def _may_retry(self, client: Client, head: RequestHead, reached: int) -> bool:
+        return retry_allowed(reached, self.max_offset_ms, head.deadline_ms, client.left)
 
     @staticmethod
     def _write(client: Client, data: bytes) -> None:

@@ -70,6 +70,7 @@ async def _build(
         auth_headers=start.auth_headers,
         client_ssl=start.client_ssl(),
         connect_timeout_ms=cfg.connect_timeout_ms,
+        max_offset_ms=max(n.max_clock_offset_ms for n in start.cluster.node),
     )
     nodes = [n.name for n in start.cluster.node]
     reads = SessionReads(

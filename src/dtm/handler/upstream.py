@@ -86,6 +86,8 @@ class Upstream:
         client_ssl: ssl.SSLContext | None = None,
         connect_timeout_ms: int = 1000,
         clock: Callable[[], float] = time.monotonic,
+        max_offset_ms: int = 0,
+        wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
     ) -> None:
         urls = [base_urls] if isinstance(base_urls, str) else list(base_urls)
         if not urls:
@@ -111,6 +113,8 @@ class Upstream:
             self._balancers.append(_Balancer(url.hostname, url.port, fixed, where))
         self._client_ssl = client_ssl  # TLS to the balancers (None: plain HTTP)
         self._clock = clock
+        self._wall_ms = wall_ms
+        self._max_offset_ms = max_offset_ms
         self._marks = [backoff.HEALTHY] * len(urls)
         self._turn = 0
         self._pools: list[Pool] = []
@@ -170,6 +174,11 @@ class Upstream:
             raise ErrSyntaxInvalidArgs(f"not a request target for the balancer: {target[:80]!r}")
         ms = self.timeout_ms + extra_ms
         repeatable = method not in _WRITES
+        if not repeatable:
+            # When we stop waiting, less the clocks' max offset: no copy of this write may be
+            # stamped later, so the client's next write orders after all of them (core/deadline).
+            until = self._wall_ms() + max(ms - self._max_offset_ms, ms // 2)
+            extra += f"{wire.DEADLINE_HEADER}: {until}\r\n"
         start = time.perf_counter()
         deadline = self._clock() + ms / 1000
         outcome = "error"
