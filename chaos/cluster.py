@@ -25,7 +25,13 @@ from urllib.parse import urlsplit
 from chaos.net import Hosts
 
 PORTS = {"balancer": 7401, "handler": 7400, "sync": 7420, "node": 7411}
-SERVICES = ("balancer", "handler", "sync")
+# As deployed (deploy/swarm): two balancers, which each handler fails over between, and two
+# handlers, which each client fails over between (as `todo` does with several URLs).
+BALANCERS = ("balancer", "balancer2")
+HANDLERS = ("handler", "handler2")
+SERVICES = (*BALANCERS, *HANDLERS, "sync")
+# The second instance of a component: same config section, its own host (`--listen`).
+SECOND = {"balancer2": "balancer", "handler2": "handler"}
 # The handler acknowledges a write once this many nodes hold it (dtm.handler.copies).
 WRITE_COPIES = 2
 
@@ -106,19 +112,24 @@ class Cluster:
     def auth(self) -> str:
         return f"Bearer {self.secret}"
 
+    def kind(self, component: str) -> str:
+        """What ``component`` runs: "node", "balancer", "handler" or "sync"."""
+        return "node" if component in self.nodes else SECOND.get(component, component)
+
     def url(self, component: str) -> str:
-        port = PORTS["node" if component in self.nodes else component]
-        return f"http://{self.hosts.addr[component]}:{port}"
+        return f"http://{self.hosts.addr[component]}:{PORTS[self.kind(component)]}"
 
     def write_config(self) -> None:
         lines = ["[cluster]", 'data_dir = "data"', 'log_dir = "logs"', 'secret_file = "secret"', ""]
         for n in self.nodes:
             lines += ["[[node]]", f'name = "{n}"', f'host = "{self.hosts.addr[n]}"']
             lines += [f"port = {PORTS['node']}", f"clock_offset_ms = {self.offsets[n]}", ""]
-        for comp in SERVICES:
+        for comp in ("balancer", "handler", "sync"):
             lines += [f"[{comp}]", f'host = "{self.hosts.addr[comp]}"', f"port = {PORTS[comp]}"]
             if comp == "handler":  # a wiped node must not take an acknowledged write with it
                 lines.append(f"write_copies = {WRITE_COPIES}")
+                each = [f'"{self.hosts.addr[b]}:{PORTS["balancer"]}"' for b in BALANCERS]
+                lines.append(f"balancers = [{', '.join(each)}]")
             lines.append("")
         tmp = self.config.with_suffix(".tmp")
         tmp.write_text("\n".join(lines))
@@ -136,10 +147,12 @@ class Cluster:
 
     def start(self, component: str, env: dict[str, str] | None = None) -> Proc:
         """Start ``component`` (``env``: more environment, e.g. the sync's crash point)."""
-        kind = "node" if component in self.nodes else component
+        kind = self.kind(component)
         argv = [sys.executable, "-m", "dtm.run", kind, "--config", str(self.config)]
         if kind == "node":
             argv += ["--name", component]
+        if component in SECOND:
+            argv += ["--listen", self.hosts.addr[component]]
         argv = [*self.hosts.exec_prefix(component), *argv]
         proc = Proc(component, argv, self.root / "logs" / f"{component}.log", env)
         self.procs[component] = proc

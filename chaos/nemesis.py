@@ -33,7 +33,7 @@ import signal
 import time
 from dataclasses import dataclass
 
-from chaos.cluster import SERVICES, Cluster
+from chaos.cluster import BALANCERS, HANDLERS, SECOND, SERVICES, Cluster
 from chaos.history import Window
 from chaos.net import Hosts
 from dtm.core import crashpoint
@@ -79,7 +79,7 @@ class Fault:
     @property
     def label(self) -> str:
         """The kind and the class of its targets: "kill node", "split balancer|node"."""
-        cls = [("node" if t.startswith("store") else t) for t in self.targets]
+        cls = [("node" if t.startswith("store") else SECOND.get(t, t)) for t in self.targets]
         if self.kind == "split":  # a split has no direction
             cls.sort()
         sep = {"split": "|", "one-way": ">"}.get(self.kind, ",")
@@ -98,13 +98,13 @@ def _targets(kind: str, rng: random.Random, nodes: list[str], busy: set[str]) ->
     if kind in SYNC_KINDS:
         free = [] if "sync" in busy else ["sync"]
     if kind in ("split", "one-way"):
-        pool = [h for h in free if h != "handler"]
+        pool = [h for h in free if h not in HANDLERS]
         if len(pool) < 2:
             return ()
         a, b = rng.sample(pool, 2)
         return (a, b)
     if kind in ("isolate", "loss", "latency"):
-        free = [h for h in free if h != "handler"]  # the clients' only way in: kill/pause it
+        free = [h for h in free if h not in HANDLERS]  # the clients' way in: kill/pause them
     return (rng.choice(free),) if free else ()
 
 
@@ -146,7 +146,7 @@ def short_plan(nodes: list[str]) -> list[Fault]:
     """The fixed mix of the short mode: one of each family, and two at once (69 s)."""
     n1, n2 = nodes[0], nodes[1 % len(nodes)]
     steps: list[list[tuple[str, tuple[str, ...], int]]] = [
-        [("kill", (n1,), 0)],
+        [("kill", (n1,), 0), ("kill", ("handler",), 0)],
         [("pause", (n2,), 0)],
         [("isolate", ("sync",), 0)],
         [("split", ("balancer", n1), 0)],
@@ -219,9 +219,11 @@ class Executor:
             c.set_offset(f.targets[0], f.param, wait=False)
         elif f.kind in ("wipe", "wipe-synced"):
             if f.kind == "wipe-synced":  # no client write reaches it; the sync still does
-                self.hosts.split(f"{sid}w", "balancer", f.targets[0])
+                for b in BALANCERS:
+                    self.hosts.split(f"{sid}w{b}", b, f.targets[0])
                 done = c.replicated(f.targets[0], SYNCED_WAIT_S)
-                self.hosts.heal(f"{sid}w")
+                for b in BALANCERS:
+                    self.hosts.heal(f"{sid}w{b}")
                 if not done:
                     self.skipped.append(
                         f"wipe-synced {f.target}: not done, the others lacked its writes after "

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos import checker, nemesis, report
-from chaos.cluster import Cluster, http_json
+from chaos.cluster import HANDLERS, SERVICES, Cluster, http_json
 from chaos.history import Final, load_ops
 from chaos.net import Hosts, netem_missing, nfqueue_missing, sweep_stale
 
@@ -78,7 +78,7 @@ def run_once(
 ) -> tuple[report.RunSummary, checker.Verdict]:
     sweep_stale()
     names = [f"store{i}" for i in range(1, nodes + 1)]
-    hosts = Hosts([*names, "balancer", "handler", "sync", "client"])
+    hosts = Hosts([*names, *SERVICES, "client"])
     root = out / f"seed{seed}"
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
@@ -98,7 +98,8 @@ def run_once(
         cluster = Cluster(root, hosts, names)
         users = [(f"c{i}", cluster.add_user(f"c{i}")) for i in range(clients)]
         cluster.start_all()
-        spec = {"url": cluster.url("handler"), "users": users, "seconds": seconds, "seed": seed}
+        urls = [cluster.url(h) for h in HANDLERS]
+        spec = {"urls": urls, "users": users, "seconds": seconds, "seed": seed}
         (root / "workload.json").write_text(json.dumps(spec))
         history = root / "history.jsonl"
         argv = [*hosts.exec_prefix("client"), sys.executable, "-m", "chaos.workload"]

@@ -2,12 +2,15 @@
 
     python -m chaos.workload SPEC.json HISTORY.jsonl
 
-SPEC: {"url": handler URL, "users": [[name, token], ...], "seconds": s, "seed": n}. Each client
-is one thread and one sequential session (like one person's `todo` commands): it creates tasks,
-updates their text and status, deletes, gets and lists them, sending its session token with
-every request and merging every answer's token into it. Every text it writes is unique, so the
-checker can tell which write a value came from. The history is one JSON line per operation,
-flushed as it completes (a killed workload still leaves its history).
+SPEC: {"urls": [handler URL, ...], "users": [[name, token], ...], "seconds": s, "seed": n}. Each
+client is one thread and one sequential session (like one person's `todo` commands): it creates
+tasks, updates their text and status, deletes, gets and lists them, sending its session token
+with every request and merging every answer's token into it. Like `todo` given several URLs, it
+keeps to the handler that last answered and, when one gives no answer, goes to the next by the
+CLI's own rule (`dtm.core.failover`): a request surely never sent, or a read, is sent there at
+once; a write that may have left is recorded as unanswered and not sent again. Every text it
+writes is unique, so the checker can tell which write a value came from. The history is one
+JSON line per operation, flushed as it completes (a killed workload still leaves its history).
 """
 
 from __future__ import annotations
@@ -25,8 +28,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from chaos.history import FAIL, INFO, OK, Op, op_to_json
+from dtm.core.failover import after_no_answer
 
 TIMEOUT_S = 15.0  # longer than the handler's own 10 s call timeout
+CONNECT_TIMEOUT_S = 1.0  # a handler that does not take the connection by then is passed over
 DEFINITE = {400, 401, 413}  # refused before anything was written
 
 
@@ -46,10 +51,10 @@ def merge(token: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
 
 class Client:
-    def __init__(self, n: int, user: str, token: str, url: str, seed: int, out: Any) -> None:
+    def __init__(self, n: int, user: str, token: str, urls: list[str], seed: int, out: Any) -> None:
         self.n, self.user, self.bearer = n, user, f"Bearer {token}"
-        parts = urlsplit(url)
-        self.host, self.port = parts.hostname or "", parts.port or 80
+        self.handlers = [(p.hostname or "", p.port or 80) for p in map(urlsplit, urls)]
+        self.current = n % len(self.handlers)  # clients spread over the handlers
         self.rng = random.Random(seed * 1000 + n)
         self.out = out
         self.session: dict[str, Any] = {}
@@ -59,7 +64,26 @@ class Client:
         self.words = 0
 
     def _http(self, method: str, path: str, body: Any) -> tuple[int, Any, dict[str, Any] | None]:
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=TIMEOUT_S)
+        """One request, to each handler in turn while `after_no_answer` says "next"."""
+        for tried in range(len(self.handlers)):
+            host, port = self.handlers[self.current]
+            sent = False
+            try:
+                conn = http.client.HTTPConnection(host, port, timeout=CONNECT_TIMEOUT_S)
+                conn.connect()
+                sent = True
+                return self._exchange(conn, method, path, body)
+            except (OSError, http.client.HTTPException):
+                self.current = (self.current + 1) % len(self.handlers)
+                last = tried == len(self.handlers) - 1
+                if last or after_no_answer(sent=sent, repeatable=method == "GET") != "next":
+                    raise
+        raise AssertionError("unreachable")
+
+    def _exchange(
+        self, conn: http.client.HTTPConnection, method: str, path: str, body: Any
+    ) -> tuple[int, Any, dict[str, Any] | None]:
+        conn.sock.settimeout(TIMEOUT_S)
         try:
             headers = {"Authorization": self.bearer, "X-Dtm-Session": json.dumps(self.session)}
             data = None if body is None else json.dumps(body).encode()
@@ -187,7 +211,7 @@ def run(spec: dict[str, Any], out_path: Path) -> int:
             stop.wait(c.rng.uniform(0, 2 * think))
 
     clients = [
-        Client(i, u, t, spec["url"], int(spec["seed"]), write)
+        Client(i, u, t, list(spec["urls"]), int(spec["seed"]), write)
         for i, (u, t) in enumerate(spec["users"])
     ]
     threads = [threading.Thread(target=loop, args=(c,), daemon=True) for c in clients]

@@ -23,7 +23,7 @@ def test_a_seed_names_one_plan_of_faults_on_distinct_components(seed: int, secon
         assert f.at + f.hold <= seconds
         assert f.kind in KINDS and f.targets
         if f.kind in ("isolate", "split", "one-way", "loss", "latency"):
-            assert "handler" not in f.targets
+            assert not {"handler", "handler2"} & set(f.targets)
         by_start.setdefault(f.at, []).extend(f.targets)
     for targets in by_start.values():
         assert len(targets) == len(set(targets)), targets

@@ -1,8 +1,8 @@
 """The short mode of the fault harness (`make chaos MODE=short`), one seed, inside `make test`.
 
-It builds the namespace hosts, runs 3 clients for 75 s through the fixed mix of nemeses (a node
-killed, a node paused, the sync isolated, the balancer cut from a node, a node's clock 30 s
-ahead while the sync dies at a crash point, the balancer killed during a one-way partition,
+It builds the namespace hosts (two balancers and two handlers, as deployed), runs 3 clients for
+75 s through the fixed mix of nemeses (a node and a handler killed, a node paused, the sync isolated, the balancer cut from a node, a node's clock 30 s
+ahead while the sync dies at a crash point, a balancer killed during a one-way partition,
 sync crashes during packet loss, a node wiped once the others hold its writes), heals, and
 checks the history. Needs root, iproute2 and nftables (skipped otherwise).
 """
@@ -51,8 +51,9 @@ def test_short_run_strikes_every_fault_and_converges_on_written_values(
     kinds = {w["kind"] for w in r["windows"]}
     # a wipe-synced is left out (and says so) when the others never got the node's writes
     not_wiped = [s for s in r["skipped"] if s.startswith("wipe-synced")]
-    assert len(r["windows"]) + len(not_wiped) == 11, (kinds, r["skipped"])
+    assert len(r["windows"]) + len(not_wiped) == 12, (kinds, r["skipped"])
     assert {"kill node", "pause node", "isolate sync", "sync-crash", "sync-crash-at"} <= kinds
+    assert {"kill handler", "kill balancer"} <= kinds
     assert r["identical"], "the nodes differ after healing"
     bad = {k: n for k, n in r["counts"].items() if k in ("phantom", "duplicate", "diverged")}
     assert not bad, [a for a in r["anomalies"] if a["kind"] in bad][:10]
