@@ -28,7 +28,7 @@ NEVER = "never"  # a fake node that does not answer
 
 
 class FakePusher(Pusher):
-    def __init__(self, answers: dict[str, wire.ReplicateResponse | None | str]) -> None:
+    def __init__(self, answers: dict[str, wire.ReplicateResponse | str | None]) -> None:
         super().__init__({})
         self.answers = answers
         self.sent: list[tuple[str, wire.ReplicateRequest]] = []

@@ -83,7 +83,7 @@ class CopyWait:
             self._let_finish(pushes)
         return self._short(held, copy.source)
 
-    def _let_finish(self, pushes: list[asyncio.Future[wire.ReplicateResponse | None]]) -> None:
+    def _let_finish(self, pushes: Sequence[asyncio.Future[wire.ReplicateResponse | None]]) -> None:
         """Pushes still under way go on (each ends within the wait): one more copy each, and a
         connection that is not cut in the middle of a request."""
         for push in pushes:

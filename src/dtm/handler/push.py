@@ -4,8 +4,11 @@ Rule: only `POST /v1/replicate` of one write's copy (`dtm.core.copyplan`) goes t
 to the node at its ``[[node]]`` address, with the cluster credential, over one bounded keep-alive
 pool per node (`dtm.handler.pool`: at most ``connections`` in flight to a node, the rest wait for
 a slot within their timeout); everything else reaches the data tier through the balancers, which
-refuse /v1/replicate. Every push is bounded by its timeout, and is sent again only when a reused
-connection turned out closed before any answer (a copy is idempotent). Its answer is the node's
+refuse /v1/replicate. Every push is bounded by its timeout, on our side and on the node's: it
+carries ``X-Dtm-Deadline`` = now + the timeout, so a node that reads it later never applies it
+(an old copy landing after the sync purged a newer tombstone would bring the row back; the
+purge waits far longer than this). It is sent again only when a reused connection turned out
+closed before any answer (a copy is idempotent). Its answer is the node's
 `wire.ReplicateResponse`, or None when none came in time or the node refused the call.
 """
 
@@ -41,6 +44,7 @@ class Pusher:
         connections: int = CONNECTIONS,
         connect_timeout_ms: int = 1000,
         clock: Callable[[], float] = time.monotonic,
+        wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
     ) -> None:
         self.nodes = dict(nodes)
         auth = "".join(f"{k}: {v}\r\n" for k, v in (auth_headers or {}).items())
@@ -53,6 +57,7 @@ class Pusher:
         self._connections = connections
         self._connect_s = connect_timeout_ms / 1000
         self._clock = clock
+        self._wall_ms = wall_ms
         self._logged: dict[str, float] = {}
         self._pools: dict[str, Pool] = {}
 
@@ -82,7 +87,9 @@ class Pusher:
         if pool is None:
             return None
         body = wire.encode(copy)
-        data = b"".join((self._heads[node], b"Content-Length: %d\r\n\r\n" % len(body), body))
+        deadline = self._wall_ms() + round(timeout_s * 1000)
+        tail = f"{wire.DEADLINE_HEADER}: {deadline}\r\nContent-Length: {len(body)}\r\n\r\n"
+        data = b"".join((self._heads[node], tail.encode("latin-1"), body))
         try:
             async with asyncio.timeout(timeout_s):
                 answer = await _exchange(pool, data, timeout_s)
