@@ -19,7 +19,8 @@ so one file describes a one-machine cluster and a many-machine one alike.
     [handler]
     # balancers = ["lb1:7401", "lb2:7401"]   # optional: the balancers it fails over between
                                               # (default: the [balancer] address)
-    # write_copies = 2             # optional: acknowledge a write once 2 nodes hold it
+    # write_copies = 2             # optional: acknowledge a write once 2 nodes hold it (the
+                                   # handler then reaches the nodes directly, for the copies)
     [sync]
 
     [tls]                          # optional: TLS on every hop (see docs/security.md)
@@ -143,7 +144,9 @@ class HandlerConfig(_Listener, frozen=True, forbid_unknown_fields=True, kw_only=
     # With several balancers, how long a connection to one may take before the next is tried.
     connect_timeout_ms: int = 1000
     # How many nodes hold a write before it is acknowledged (dtm.handler.copies): 1 = the node
-    # that took it; 2 = also another one (the sync copied it), waited for up to copy_wait_ms.
+    # that took it; 2 = also another one, to which the handler itself pushed the stored row
+    # (straight to the [[node]] addresses, with the cluster credential), waited for up to
+    # copy_wait_ms (which also bounds each push).
     write_copies: int = 1
     copy_wait_ms: int = 1000
     # When the wait runs out short: acknowledge the write anyway, or answer ErrMaybeApplied.

@@ -1,83 +1,106 @@
 """How many nodes hold a write before the handler acknowledges it (``[handler] write_copies``).
 
-Rule: a write is acknowledged once ``write_copies`` nodes hold it — the node that took it, and
-others that have applied that node's feed up to the write (asked, pinned, with the write's own
-session contribution and ``X-Dtm-Wait``) — or after ``copy_wait_ms`` with fewer, counted in
+Rule: once the node that took a write answered with the row it stored, the handler pushes that
+very row to every other node itself, in parallel (`dtm.core.copyplan`: never re-stamped, merged by
+the target's last-writer-wins rule, claiming nothing of the first node's feed; `dtm.handler.push`,
+straight to the nodes, not through the balancer), and acknowledges the write once ``write_copies``
+nodes hold it — or after ``copy_wait_ms`` with fewer, counted in
 ``dtm_handler_writes_short_of_copies``: with ``copy_shortfall = "acknowledge"`` (the default) the
 write is acknowledged anyway (it stands, only less protected: availability first); with
-``"refuse"`` it is answered ErrMaybeApplied (it stands on one node and may still be copied, or
-be lost with that node: durability first, and writes fail while the sync is cut off).
+``"refuse"`` it is answered ErrMaybeApplied (it stands on one node and the sync may still copy
+it, or it is lost with that node: durability first, and writes fail while fewer than
+``write_copies`` nodes can be reached from the handler).
 
 With the default of 1 the sync copies every write after it is acknowledged, so a node that loses
 its disk (a wipe) in the replication lag after an acknowledgement loses those writes; with 2 an
-acknowledged write survives the loss of any one node while the sync runs. The price is the
-replication lag added to every write.
+acknowledged write survives the loss of any one node, whether or not the sync runs. The price is
+one more round trip, to the nearest other node, on every write. Pushes still under way when the
+write is acknowledged go on in the background, each bounded by the wait.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 
 from dtm import wire
+from dtm.core import copyplan
 from dtm.errors import DtmError, ErrMaybeApplied
 from dtm.handler.metrics import HandlerMetrics
+from dtm.handler.push import Pusher
 from dtm.handler.session import contribution_of
-from dtm.handler.upstream import Reply, Upstream
+from dtm.handler.upstream import Reply
 
-
-def others(nodes: Sequence[str], origin: str) -> tuple[str, ...]:
-    """The nodes that can hold a second copy of a write ``origin`` took."""
-    return tuple(n for n in nodes if n != origin)
+log = logging.getLogger(__name__)
 
 
 class CopyWait:
-    """Waits, after a write, until enough other nodes hold it (or the wait runs out)."""
+    """Pushes a write's copies, and waits until enough nodes hold it (or the wait runs out)."""
 
     def __init__(
         self,
-        upstream: Upstream,
+        pusher: Pusher,
         nodes: Sequence[str],
         metrics: HandlerMetrics,
         copies: int,
         wait_ms: int,
         refuse_short: bool = False,
     ) -> None:
-        self.upstream = upstream
+        self.pusher = pusher
         self.nodes = tuple(nodes)
         self.metrics = metrics
         self.copies = copies
         self.wait_ms = wait_ms
         self.refuse_short = refuse_short
+        self._background: set[asyncio.Future[wire.ReplicateResponse | None]] = set()
 
     async def held(self, key: str, reply: Reply) -> int:
         """How many nodes hold the write ``reply`` acknowledged (at least the one that took it),
         once ``copies`` do or the wait ran out (ErrMaybeApplied then, if short ones are refused)."""
         if self.copies <= 1:
             return 1
-        contribution = contribution_of(reply.session)
-        origin = reply.node
-        if contribution is None or origin is None:
-            return self._short(1, origin)
-        token = f"{wire.SESSION_HEADER}: {wire.encode(contribution).decode()}\r\n"
-        extra = f"{wire.WAIT_HEADER}: {self.wait_ms}\r\n{token}"
-        asks = [
-            asyncio.ensure_future(self._holds(key, extra, node))
-            for node in others(self.nodes, origin)
+        copy = _copy(key, reply)
+        if copy is None:
+            return self._short(1, reply.node)
+        wait_s = self.wait_ms / 1000
+        pushes = [
+            asyncio.ensure_future(self.pusher.push(node, copy, wait_s))
+            for node in copyplan.targets(self.nodes, copy.source)
         ]
         held = 1
         try:
-            for done in asyncio.as_completed(asks, timeout=self.wait_ms / 1000 + 0.5):
+            for done in asyncio.as_completed(pushes, timeout=wait_s):
                 try:
-                    held += await done
+                    answer = await done
                 except TimeoutError:
                     break
+                if answer is not None and copyplan.holds(answer):
+                    held += 1
                 if held >= self.copies:
                     return held
         finally:
-            for ask in asks:
-                ask.cancel()
-        return self._short(held, origin)
+            self._let_finish(pushes)
+        return self._short(held, copy.source)
+
+    def _let_finish(self, pushes: Sequence[asyncio.Future[wire.ReplicateResponse | None]]) -> None:
+        """Pushes still under way go on (each ends within the wait): one more copy each, and a
+        connection that is not cut in the middle of a request."""
+        for push in pushes:
+            if not push.done():
+                self._background.add(push)
+                push.add_done_callback(self._finished)
+
+    def _finished(self, push: asyncio.Future[wire.ReplicateResponse | None]) -> None:
+        self._background.discard(push)
+        if not push.cancelled() and (exc := push.exception()) is not None:
+            log.error("pushing a copy of a write failed: %r", exc)
+
+    async def close(self) -> None:
+        """Stop the pushes still under way (the handler is stopping)."""
+        for push in list(self._background):
+            push.cancel()
+        self._background.clear()
 
     def _short(self, held: int, origin: str | None) -> int:
         self.metrics.short_of_copies()
@@ -85,15 +108,17 @@ class CopyWait:
             where = origin or "one node"
             raise ErrMaybeApplied(
                 f"only {held} of the {self.copies} nodes write_copies asks for hold it after "
-                f"{self.wait_ms} ms (is the sync running?): it stands on {where} and may still "
-                "be copied, or be lost with that node"
+                f"{self.wait_ms} ms (are the other nodes down, or cut off from this handler?): "
+                f"it stands on {where} and may still be copied, or be lost with that node"
             )
         return held
 
-    async def _holds(self, key: str, extra: str, node: str) -> int:
-        """1 if ``node`` has applied the write's origin up to the write, within the wait."""
-        try:
-            got = await self.upstream._send("GET", f"/v1/kv/{key}", extra, node=node)
-        except DtmError:
-            return 0
-        return 1 if got.status in (200, 404) else 0
+
+def _copy(key: str, reply: Reply) -> wire.ReplicateRequest | None:
+    """The copy of the write ``reply`` (a node's put or delete answer) says was stored."""
+    try:
+        row = wire.decode(reply.body, wire.Row, what="write answer")
+    except DtmError as exc:
+        log.warning("cannot copy the write of %r: %s", key, exc.message)
+        return None
+    return copyplan.pushable(key, row, contribution_of(reply.session))

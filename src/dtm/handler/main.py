@@ -19,6 +19,7 @@ from dtm import edge
 from dtm.handler.app import make_app
 from dtm.handler.copies import CopyWait
 from dtm.handler.metrics import HandlerMetrics
+from dtm.handler.push import Pusher
 from dtm.handler.reads import SessionReads
 from dtm.handler.service import TaskService
 from dtm.handler.upstream import Upstream
@@ -76,12 +77,27 @@ async def _build(
     reads = SessionReads(
         upstream, nodes, metrics, start.cluster.sync.url, client_ssl=start.client_ssl()
     )
+    # The copies of writes go straight to the nodes (the balancers refuse /v1/replicate).
+    pusher = Pusher(
+        {n.name: (n.host, n.port) for n in start.cluster.node},
+        auth_headers=start.auth_headers,
+        client_ssl=start.client_ssl(),
+        connect_timeout_ms=min(cfg.connect_timeout_ms, cfg.copy_wait_ms),
+    )
     refuse = cfg.copy_shortfall == "refuse"
-    copies = CopyWait(upstream, nodes, metrics, cfg.write_copies, cfg.copy_wait_ms, refuse)
+    copies = CopyWait(pusher, nodes, metrics, cfg.write_copies, cfg.copy_wait_ms, refuse)
     service = TaskService(upstream, metrics, now_ms, secrets.token_bytes, reads, copies)
     users = UserDirectory(start.cluster.users_path, time.monotonic)
     app = make_app(upstream, service, metrics, f"{where.host}:{where.port}", users)
     app.on_startup.append(_settle_heap)
+
+    async def copies_lifecycle(_: object) -> AsyncIterator[None]:
+        await pusher.start()
+        yield
+        await copies.close()
+        await pusher.close()
+
+    app.cleanup_ctx.append(copies_lifecycle)
     yield edge.Served(
         app,
         lambda: f"request handler serving on {where.url} ({label} {balancer})",
