@@ -49,6 +49,9 @@ if TYPE_CHECKING:
 DEFAULT_NODE_BASE_PORT = 7410
 # A container image names its config here, so every command in it needs no --config.
 CONFIG_ENV = "DTM_CONFIG"
+# A sync batch lands at most this many call timeouts after its rows were read (look, replicate,
+# and a read-ahead page waiting for the previous delivery): only then may a decided purge go out.
+PURGE_FENCE_CALLS = 4
 
 
 def add_config_flag(parser: argparse.ArgumentParser, env: Mapping[str, str] = os.environ) -> None:
@@ -303,6 +306,16 @@ def _check(cfg: ClusterConfig) -> None:
         )
     if not 0 < cfg.handler.copy_wait_ms <= 10_000:
         raise ErrSyntaxInvalidArgs("cluster config: [handler] copy_wait_ms must be 1..10000")
+    offset = max(n.max_clock_offset_ms for n in cfg.node)
+    fence = PURGE_FENCE_CALLS * cfg.sync.call_timeout_ms
+    if cfg.handler.write_copies > 1 and cfg.handler.copy_wait_ms + offset >= fence:
+        # A pushed copy lands within copy_wait_ms (its deadline) plus the clocks' offset; the
+        # sync purges a tombstone only once older than its fence, so no late copy outlives one.
+        raise ErrSyntaxInvalidArgs(
+            f"cluster config: [handler] copy_wait_ms ({cfg.handler.copy_wait_ms}) plus the max "
+            f"clock offset ({offset}) must stay under {PURGE_FENCE_CALLS} x [sync] "
+            f"call_timeout_ms ({fence}), the age a tombstone must reach before it is purged"
+        )
     ports = [(c.host, c.port) for _, c in cfg.components]
     for host, port in ports:
         if not 0 < port < 65536:

@@ -44,3 +44,16 @@ def test_each_entry_is_checked(value: str) -> None:
 def test_an_unknown_handler_key_is_still_an_error() -> None:
     with pytest.raises(ErrSyntaxInvalidArgs, match="balancer_list"):
         parse_config(BASE + '[handler]\nbalancer_list = ["a:1"]\n')
+
+
+def test_a_pushed_copy_cannot_outlive_the_purge_fence() -> None:
+    """A copy the handler pushes lands within copy_wait_ms plus the clocks' offset; the sync
+    purges only tombstones older than its fence, so the config must keep the one under the
+    other (else a late copy could bring back a purged task)."""
+    two = BASE + '[[node]]\nname = "b"\nport = 7412\n'
+    ok = parse_config(two + "[handler]\nwrite_copies = 2\ncopy_wait_ms = 1000\n")
+    assert ok.handler.copy_wait_ms == 1000
+    with pytest.raises(ErrSyntaxInvalidArgs, match="call_timeout_ms"):
+        parse_config(two + "[handler]\nwrite_copies = 2\n[sync]\ncall_timeout_ms = 300\n")
+    # with one copy nothing is pushed, so nothing to check
+    parse_config(two + "[handler]\ncopy_wait_ms = 5000\n[sync]\ncall_timeout_ms = 300\n")

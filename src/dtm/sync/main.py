@@ -26,7 +26,7 @@ from pathlib import Path
 import msgspec
 
 from dtm import edge, wire
-from dtm.config import ClusterConfig, SyncConfig, add_config_flag
+from dtm.config import PURGE_FENCE_CALLS, ClusterConfig, SyncConfig, add_config_flag
 from dtm.core import crashpoint
 from dtm.core.syncstate import SyncEngine
 from dtm.errors import ErrSyntaxInvalidArgs
@@ -85,9 +85,7 @@ async def _build(
     crash = crashpoint.parse(os.environ.get(crashpoint.ENV, ""))  # test harnesses only
     state_path = state_path_of(cluster, ns)
     edge.private_dir(state_path.parent)
-    # A batch lands at most ~4 call timeouts after its rows were read (look, replicate, and a
-    # read-ahead page waiting for the previous delivery): only then may a decided purge go out.
-    fence_ms = 4 * cfg.call_timeout_ms
+    fence_ms = PURGE_FENCE_CALLS * cfg.call_timeout_ms  # (see dtm.config)
     engine = SyncEngine([n.name for n in cluster.node], purge_fence_ms=fence_ms)
     engine.restore(statefile.load(state_path))
     urls = {n.name: n.url for n in cluster.node}
