@@ -1,10 +1,11 @@
 """The short mode of the fault harness (`make chaos MODE=short`), one seed, inside `make test`.
 
 It builds the namespace hosts (two balancers and two handlers, as deployed), runs 3 clients for
-75 s through the fixed mix of nemeses (a node and a handler killed, a node paused, the sync isolated, the balancer cut from a node, a node's clock 30 s
-ahead while the sync dies at a crash point, a balancer killed during a one-way partition,
-sync crashes during packet loss, a node wiped once the others hold its writes), heals, and
-checks the history. Needs root, iproute2 and nftables (skipped otherwise).
+75 s through the fixed mix of nemeses (a node and a handler killed, a node paused, the sync
+isolated, a balancer cut from a node, a node's clock 30 s ahead while the sync dies at a crash
+point, a balancer killed during a one-way partition, sync crashes during packet loss, a node
+wiped once the others hold its writes), heals, and checks the history. Needs root, iproute2 and
+nftables (skipped otherwise).
 """
 
 from __future__ import annotations

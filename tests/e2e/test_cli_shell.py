@@ -4,6 +4,7 @@ interactive on a pseudo-terminal (prompt, Tab completion, Ctrl-D).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import pty
@@ -12,6 +13,7 @@ import select
 import signal
 import subprocess
 import sys
+import termios
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -181,16 +183,26 @@ ANSI = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07]*\x07|[()][0-9A-Za-z]|[=
 class Pty:
     """`todo` on a pseudo-terminal, read with deadlines."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(
+        self, env: dict[str, str], argv: list[str] | None = None, controlling: bool = False
+    ) -> None:
+        """``argv`` (default: the shell) in a session of its own on a new pseudo-terminal;
+        with ``controlling``, that terminal is the session's controlling one, so the keys a
+        user types (Ctrl-C) signal its foreground process group as a real terminal's do."""
         self.master, slave = pty.openpty()
         os.set_blocking(self.master, False)
+
+        def take_terminal() -> None:  # in the child, after its setsid()
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "dtm.cli.main"],
+            argv or [sys.executable, "-m", "dtm.cli.main"],
             stdin=slave,
             stdout=slave,
             stderr=slave,
             env={**env, "TERM": "xterm", "PROMPT_TOOLKIT_NO_CPR": "1", "COLUMNS": "100"},
             start_new_session=True,
+            preexec_fn=take_terminal if controlling else None,
         )
         os.close(slave)
         self.seen = ""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,6 +45,37 @@ def test_ctrl_c_cancels_the_command_in_flight_and_keeps_the_shell(
         assert term.proc.poll() is None  # the shell is still there
         term.send("exit\r")
         assert term.proc.wait(15) == 0
+    finally:
+        term.close()
+        for conn in held:
+            conn.close()
+
+
+def test_ctrl_c_in_the_shell_under_make_leaves_make_exec_status_0(
+    env: dict[str, str],  # noqa: F811
+    silent_handler: socket.socket,
+    tmp_path: Path,
+) -> None:
+    """`make exec` runs the shell as make's child, in make's process group: a real terminal's
+    Ctrl-C (typed here, on the controlling terminal) must stop the command in flight and reach
+    neither make (which would end with status 130 once the shell is left) nor the prompt."""
+    makefile = tmp_path / "Makefile"
+    makefile.write_text('exec:\n\t@"$(TODO)" shell\n')
+    todo = str(Path(sys.executable).parent / "todo")
+    url = f"http://127.0.0.1:{silent_handler.getsockname()[1]}"
+    argv = ["make", "-s", "-f", str(makefile), "exec", f"TODO={todo}"]
+    term = Pty({**env, "TODO_URL": url}, argv, controlling=True)
+    held = []
+    try:
+        held.append(silent_handler.accept()[0])  # the shell asks for the IDs when it opens
+        term.read_until(PROMPT)
+        term.send("add Something\r")
+        held.append(silent_handler.accept()[0])  # the command is in flight
+        term.send("\x03")  # Ctrl-C, as typed
+        term.read_until(r"cancelled: .*a write may still land")
+        term.read_until(PROMPT)
+        term.send("exit\r")
+        assert term.proc.wait(15) == 0, term.seen[-2000:]
     finally:
         term.close()
         for conn in held:

@@ -104,9 +104,11 @@ def run_shell(ctx: Context, stdin: TextIO) -> int:
     """Open the shell: interactive on a terminal, line by line otherwise."""
     shell = Shell(ctx)
     if is_tty(stdin) and is_tty(ctx.console.out):
+        from dtm.cli.foreground import owned
         from dtm.cli.shell_tty import interactive
 
-        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: start without the IDs
-            shell.load_ids(timeout=START_LOAD_TIMEOUT)
-        return interactive(shell, history_file(ctx.env))
+        with owned(stdin.fileno()):  # Ctrl-C reaches this shell, not `make exec`'s make
+            with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: start without the IDs
+                shell.load_ids(timeout=START_LOAD_TIMEOUT)
+            return interactive(shell, history_file(ctx.env))
     return shell.run_lines(stdin)
