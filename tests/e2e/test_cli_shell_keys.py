@@ -7,7 +7,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -25,6 +25,20 @@ def silent_handler() -> Iterator[socket.socket]:
         yield s
 
 
+def _interrupt_a_write(
+    term: Pty, handler: socket.socket, held: list[socket.socket], ctrl_c: Callable[[], None]
+) -> None:
+    """Open the shell, send `add` to a handler that never answers, Ctrl-C it, and see the shell
+    say the write may land and prompt again (``held``: the connections, for the caller)."""
+    held.append(handler.accept()[0])  # the shell asks for the IDs when it opens
+    term.read_until(PROMPT)
+    term.send("add Something\r")
+    held.append(handler.accept()[0])  # the command is in flight
+    ctrl_c()
+    term.read_until(r"cancelled: .*a write may still land")
+    term.read_until(PROMPT)
+
+
 def test_ctrl_c_cancels_the_command_in_flight_and_keeps_the_shell(
     env: dict[str, str],  # noqa: F811
     silent_handler: socket.socket,
@@ -33,15 +47,11 @@ def test_ctrl_c_cancels_the_command_in_flight_and_keeps_the_shell(
     term = Pty({**env, "TODO_URL": url})
     held = []
     try:
-        held.append(silent_handler.accept()[0])  # the shell asks for the IDs when it opens
-        term.read_until(PROMPT)
-        term.send("add Something\r")
-        held.append(silent_handler.accept()[0])  # the command is in flight
         # Ctrl-C on a terminal is SIGINT to its foreground process group; this pseudo-terminal
         # is not the shell's controlling terminal, so the signal is sent as the terminal would.
-        os.killpg(term.proc.pid, signal.SIGINT)
-        term.read_until(r"cancelled: .*a write may still land")
-        term.read_until(PROMPT)
+        _interrupt_a_write(
+            term, silent_handler, held, lambda: os.killpg(term.proc.pid, signal.SIGINT)
+        )
         assert term.proc.poll() is None  # the shell is still there
         term.send("exit\r")
         assert term.proc.wait(15) == 0
@@ -67,13 +77,7 @@ def test_ctrl_c_in_the_shell_under_make_leaves_make_exec_status_0(
     term = Pty({**env, "TODO_URL": url}, argv, controlling=True)
     held = []
     try:
-        held.append(silent_handler.accept()[0])  # the shell asks for the IDs when it opens
-        term.read_until(PROMPT)
-        term.send("add Something\r")
-        held.append(silent_handler.accept()[0])  # the command is in flight
-        term.send("\x03")  # Ctrl-C, as typed
-        term.read_until(r"cancelled: .*a write may still land")
-        term.read_until(PROMPT)
+        _interrupt_a_write(term, silent_handler, held, lambda: term.send("\x03"))  # as typed
         term.send("exit\r")
         assert term.proc.wait(15) == 0, term.seen[-2000:]
     finally:
