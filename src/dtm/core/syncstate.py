@@ -16,7 +16,7 @@ from dtm.core import purge as purge_rule
 from dtm.core.conflicts import Conflict, Delivery, conflict
 from dtm.core.hlc import physical_ms
 from dtm.core.repair import Repair
-from dtm.core.syncmemo import Held, Lru, Seen
+from dtm.core.syncmemo import Held, Inbox, Lru, Seen
 from dtm.core.syncplan import (
     Batch,
     Cursor,
@@ -77,7 +77,7 @@ class SyncEngine:
         self.last_versions: dict[str, int] = {}
         self.candidates: dict[WriteKey, purge_rule.Candidate] = {}
         self._recent_rows: dict[str, Lru] = {n: Lru(recent) for n in nodes}
-        self._recent_in: dict[str, Lru] = {n: Lru(recent) for n in nodes}
+        self._recent_in: dict[str, Inbox] = {n: Inbox(recent) for n in nodes}
         self.held: dict[str, Held] = {n: Held(recent * 4) for n in nodes}
         # Pairs whose cursor moved without a batch (the echo rule of `on_ack`): the target's own
         # record of the source's feed (`applied`, which sessions read) is owed an empty batch.
@@ -184,18 +184,19 @@ class SyncEngine:
         the conflicts they reveal, and the tombstones it holds."""
         self.learn_epoch(node, page.epoch, page.last_version)
         found: list[Conflict] = []
-        rows = self._recent_rows[node]
+        self._recent_rows[node].put_all(page.rows)
+        self.held[node].note_all(page.rows)
         inbox = self._recent_in[node]
-        held = self.held[node]
+        if inbox:  # deliveries into this node that its own rows may have met
+            for row in page.rows:
+                d = inbox.delivery(row.key)
+                if d is not None:
+                    back = self._recent_in[d.source] if d.source in self.nodes else None
+                    to_source = back.delivery(row.key) if back is not None else None
+                    c = conflict(d, row, to_source, now_ms)
+                    if c is not None:
+                        found.append(c)
         for row in page.rows:
-            rows.put(row.key, row)
-            held.note(row)
-            d = inbox.get(row.key)
-            if isinstance(d, Delivery):
-                back = self._recent_in[d.source].get(row.key) if d.source in self.nodes else None
-                c = conflict(d, row, back if isinstance(back, Delivery) else None, now_ms)
-                if c is not None:
-                    found.append(c)
             if row.deleted:
                 self._note_held(row, node, page.epoch, row.version, create=True)
         reach = page_reach(page, since, limit)
@@ -228,21 +229,21 @@ class SyncEngine:
         if new.version >= self.last_versions.get(batch.source, 0):
             self.oldest_pending.pop(pair, None)
         found: list[Conflict] = []
-        theirs = self._recent_rows[batch.target]
-        inbox = self._recent_in[batch.target]
         held = resp.held_from
-        for row in batch.rows:
-            if held and row.version >= held:
-                continue
-            d = Delivery(batch.source, batch.target, row, resp.last_version)
-            inbox.put(row.key, d)
-            mine = theirs.get(row.key)
-            if isinstance(mine, Row):
-                back = self._recent_in[batch.source].get(row.key)
-                c = conflict(d, mine, back if isinstance(back, Delivery) else None, now_ms)
-                if c is not None:
-                    found.append(c)
-            self.held[batch.target].note(row)
+        rows = [r for r in batch.rows if r.version < held] if held else batch.rows
+        self._recent_in[batch.target].put_all(batch.source, batch.target, resp.last_version, rows)
+        theirs = self._recent_rows[batch.target]
+        if theirs:  # rows read from the target that these writes may have met there
+            back = self._recent_in[batch.source]
+            for row in rows:
+                mine = theirs.get(row.key)
+                if mine is not None:
+                    d = Delivery(batch.source, batch.target, row, resp.last_version)
+                    c = conflict(d, mine, back.delivery(row.key), now_ms)
+                    if c is not None:
+                        found.append(c)
+        self.held[batch.target].note_all(rows)
+        for row in rows:
             if row.deleted:
                 self._note_held(row, batch.target, batch.target_epoch, resp.last_version)
         if not held and before is not None and resp.last_version == before + resp.applied:
@@ -267,7 +268,7 @@ class SyncEngine:
                 continue
             if cursor_of(self.cursors, t, x, self.epochs) != before:
                 continue
-            if not all(self.held[x].holds(r) for r in batch.rows):
+            if not self.held[x].holds_all(batch.rows):
                 continue
             self.cursors[(t, x)] = Cursor(self.epochs[t], self.epochs[x], after)
             if cursor_of(self.claims, t, x, self.epochs) == before:  # else full pages owe it
