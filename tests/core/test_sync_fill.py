@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import msgspec
 
-from dtm.core.syncfill import fill_read_at
+from dtm.core.syncfill import AFTER_ANSWER, fill_read_at
 from dtm.core.syncloop import SyncLoop
 from dtm.core.syncstate import SyncEngine
 from dtm.core.syncwork import Fetch, Fetched, LoopConfig, Send, Sent, Work
@@ -28,10 +28,11 @@ def sends(work: tuple[Work, ...]) -> list[Send]:
 
 
 def test_the_rule() -> None:
-    assert fill_read_at(50, None, 40, 100) is None  # not being filled: no limit
-    assert fill_read_at(150, 49, 40, 100) is None  # the last batch was answered long ago
-    assert fill_read_at(50, 49, 40, 100) == 140  # once per poll
-    assert fill_read_at(50, 49, None, 100) == 50  # never read yet: now
+    assert fill_read_at(50, None, 40, 100, False) is None  # not being filled: no limit
+    assert fill_read_at(150, 49, 40, 100, False) is None  # the last batch was answered long ago
+    assert fill_read_at(50, 49, 40, 100, False) == 140  # once per poll
+    assert fill_read_at(50, 49, None, 100, False) == 50  # never read yet: now
+    assert fill_read_at(500, 49, None, 100, True) == AFTER_ANSWER  # not while one is in flight
 
 
 def test_a_node_being_filled_is_read_once_per_fill_poll_without_waiting() -> None:
@@ -54,12 +55,13 @@ def test_a_node_being_filled_is_read_once_per_fill_poll_without_waiting() -> Non
     rd = lp.ready(15)
     (send2,) = sends(rd.work)
     assert "b" not in fetches(rd.work)
-    assert lp.ready(15).wake_ms <= 10 + CFG.fill_poll_ms
-    again = fetches(lp.ready(10 + CFG.fill_poll_ms).work)["b"]
-    assert again.wait_ms == 0 and again.since == 2  # the echo moved its cursor over the batch
-    # once nothing was paged into b for a fill poll, b is long-polled again
-    lp.step(Fetched(again, ChangesPage("b", "eb", 2, []), 111))
-    lp.step(Sent(send2, None, ReplicateResponse(2, 0, 4), 120))
+    assert lp.ready(16).wake_ms > 17  # not woken every ms meanwhile: its answer wakes it
+    assert "b" not in fetches(lp.ready(10 + CFG.fill_poll_ms).work)  # not while one is in flight
+    lp.step(Sent(send2, None, ReplicateResponse(2, 0, 4), 112))
+    again = fetches(lp.ready(112).work)["b"]
+    assert again.wait_ms == 0 and again.since == 4  # the echo moved its cursor over both
+    lp.step(Fetched(again, ChangesPage("b", "eb", 4, []), 113))
     assert "b" not in fetches(lp.ready(130).work)
-    late = fetches(lp.ready(120 + CFG.fill_poll_ms).work)["b"]
+    # once nothing was paged into b for a fill poll, b is long-polled again
+    late = fetches(lp.ready(112 + CFG.fill_poll_ms).work)["b"]
     assert late.wait_ms == 5000

@@ -4,7 +4,8 @@ answered, `ready(now)` hands out the work to do next; the shell only performs it
 Rule: at most one feed read per source and one batch per (source, target) pair are in flight; a
 source's feed is read again only once every batch planned from its last page was answered (a full
 page is read ahead, and that page is used only if the cursors then start where it was read); a
-node a backlog is paged into is read only once per fill poll, without waiting (`syncfill`); a
+node a backlog is paged into is read once per fill poll, without waiting, and never while a
+batch of it is in flight (`syncfill`); a
 node whose call failed is left alone for a backoff (0.1 s doubling to 5 s), unless the sync itself
 was paused; purges and anti-entropy run one at a time, never together, and anti-entropy only when
 the cursor path owes nothing; the cursor file is written from a snapshot of acknowledged cursors
@@ -178,7 +179,8 @@ class SyncLoop:
 
     def _fill_read_at(self, node: str) -> int | None:
         filled, read = self.filled_at.get(node), self.read_at.get(node)
-        return fill_read_at(self.now, filled, read, self.cfg.fill_poll_ms)
+        busy = any(t == node and not w.batch.complete for (_, t), w in self.busy.items())
+        return fill_read_at(self.now, filled, read, self.cfg.fill_poll_ms, busy)
 
     def _wait_for(self, source: str, reach: list[str]) -> int:
         # A node not heard from yet is read at once: its epoch is needed by the others.
