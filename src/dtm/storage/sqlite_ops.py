@@ -136,7 +136,7 @@ def replicate(
             params.append((new.key, None, 1, new.version, new.hlc, new.origin))
         else:
             live += 1
-            params.append((new.key, bytes(new.value), 0, new.version, new.hlc, new.origin))
+            params.append((new.key, new.value, 0, new.version, new.hlc, new.origin))  # a blob
     if params:
         changed = conn.executemany(_UPSERT_NEWER, params).rowcount
         if changed != len(params):  # a row the merge saw older was not: never leave a hole
