@@ -1,61 +1,88 @@
 """Bounded memories of the sync engine: recent rows per node, what each node is known to hold.
 
-Rule: every memory is capped (the oldest entry goes first); forgetting only ever costs a row sent
-again or a conflict not logged, never a row skipped. A page or a batch is taken in at once, in
-its order, and the memory trimmed after it.
+Rule: every memory is capped: it keeps the entries of at least the last ``cap`` keys it took in
+and never more than ``2 * cap`` (two generations: the young one takes every entry, and when it
+holds ``cap`` keys it becomes the old one and the previous old one is forgotten, whole);
+forgetting only ever costs a row sent again or a conflict not logged, never a row skipped. A page
+or a batch is taken in at once, in its order.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Generic, TypeVar
 
 from dtm.core.conflicts import Delivery
 from dtm.core.syncplan import WriteId
 from dtm.wire import Row
 
+V = TypeVar("V")
 
-class Lru(OrderedDict[str, Row]):
-    """The newest rows read from one node's feed, by key."""
+
+class _Generations(Mapping[str, V], Generic[V]):
+    """The two generations; a lookup finds the young entry first."""
 
     def __init__(self, cap: int) -> None:
-        super().__init__()
-        self.cap = cap
+        self.cap = max(1, cap)
+        self.young: dict[str, V] = {}
+        self.old: dict[str, V] = {}
 
-    def put(self, key: str, value: Row) -> None:
-        self.put_all((value,))
+    def _age(self) -> dict[str, V]:
+        """The young generation is full: it becomes the old one; the new young one, empty."""
+        self.old, self.young = self.young, {}
+        return self.young
+
+    def get(self, key: str, default: V | None = None) -> V | None:  # type: ignore[override]
+        found = self.young.get(key)
+        if found is None:
+            found = self.old.get(key)
+        return default if found is None else found
+
+    def __getitem__(self, key: str) -> V:
+        found = self.get(key)
+        if found is None:
+            raise KeyError(key)
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.young
+        yield from (k for k in self.old if k not in self.young)
+
+    def __len__(self) -> int:
+        return len(self.young) + sum(1 for k in self.old if k not in self.young)
+
+    def __bool__(self) -> bool:
+        return bool(self.young or self.old)
+
+    def clear(self) -> None:
+        self.young, self.old = {}, {}
+
+
+class Lru(_Generations[Row]):
+    """The newest rows read from one node's feed, by key."""
 
     def put_all(self, rows: Iterable[Row]) -> None:
-        move = self.move_to_end
+        young, cap = self.young, self.cap
         for row in rows:
-            key = row.key
-            self[key] = row
-            move(key)
-        pop = self.popitem
-        for _ in range(len(self) - self.cap):
-            pop(last=False)
+            young[row.key] = row
+            if len(young) >= cap:
+                young = self._age()
 
 
 _Receipt = tuple[str, str, int]  # (source, target, ack) of one acknowledged batch
 
 
-class Inbox(OrderedDict[str, tuple[Row, _Receipt]]):
+class Inbox(_Generations[tuple[Row, _Receipt]]):
     """The newest acknowledged delivery into one node, by key (one receipt shared per batch)."""
-
-    def __init__(self, cap: int) -> None:
-        super().__init__()
-        self.cap = cap
 
     def put_all(self, source: str, target: str, ack: int, rows: Iterable[Row]) -> None:
         receipt = (source, target, ack)
-        move = self.move_to_end
+        young, cap = self.young, self.cap
         for row in rows:
-            key = row.key
-            self[key] = (row, receipt)
-            move(key)
-        pop = self.popitem
-        for _ in range(len(self) - self.cap):
-            pop(last=False)
+            young[row.key] = (row, receipt)
+            if len(young) >= cap:
+                young = self._age()
 
     def delivery(self, key: str) -> Delivery | None:
         found = self.get(key)
@@ -65,41 +92,36 @@ class Inbox(OrderedDict[str, tuple[Row, _Receipt]]):
         return Delivery(source, target, row, ack)
 
 
-class Held(OrderedDict[str, WriteId]):
+class Held(_Generations[WriteId]):
     """The newest write of each key a node is known to hold at its current epoch (bounded: a key
     forgotten is only sent again, which is harmless)."""
 
-    def __init__(self, cap: int) -> None:
-        super().__init__()
-        self.cap = cap
-
-    def note(self, row: Row) -> None:
-        self.note_all((row,))
-
     def note_all(self, rows: Iterable[Row]) -> None:
-        get, move = self.get, self.move_to_end
+        young, cap = self.young, self.cap
         for row in rows:
             key = row.key
             wid = (row.hlc, row.origin)
-            old = get(key)
-            if old is None:
-                self[key] = wid  # a new key goes last already
+            have = young.get(key)
+            if have is None:
+                have = self.old.get(key)
+                if have is not None and have > wid:
+                    wid = have  # still the newest known: now young again
+            elif have >= wid:
                 continue
-            if wid > old:
-                self[key] = wid
-            move(key)
-        pop = self.popitem
-        for _ in range(len(self) - self.cap):
-            pop(last=False)
+            young[key] = wid
+            if len(young) >= cap:
+                young = self._age()
 
     def holds(self, row: Row) -> bool:
         have = self.get(row.key)
         return have is not None and have >= (row.hlc, row.origin)
 
     def holds_all(self, rows: Iterable[Row]) -> bool:
-        get = self.get
+        young, old = self.young, self.old
         for row in rows:
-            have = get(row.key)
+            have = young.get(row.key)
+            if have is None:
+                have = old.get(row.key)
             if have is None or have < (row.hlc, row.origin):
                 return False
         return True
