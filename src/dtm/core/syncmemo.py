@@ -10,7 +10,7 @@ or a batch is taken in at once, in its order.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Generic, TypeVar
 
 from dtm.core.conflicts import Delivery
@@ -62,8 +62,11 @@ class _Generations(Mapping[str, V], Generic[V]):
 class Lru(_Generations[Row]):
     """The newest rows read from one node's feed, by key."""
 
-    def put_all(self, rows: Iterable[Row]) -> None:
+    def put_all(self, rows: Sequence[Row]) -> None:
         young, cap = self.young, self.cap
+        if len(young) + len(rows) < cap:  # the young generation takes them all
+            young.update({row.key: row for row in rows})
+            return
         for row in rows:
             young[row.key] = row
             if len(young) >= cap:
@@ -76,9 +79,12 @@ _Receipt = tuple[str, str, int]  # (source, target, ack) of one acknowledged bat
 class Inbox(_Generations[tuple[Row, _Receipt]]):
     """The newest acknowledged delivery into one node, by key (one receipt shared per batch)."""
 
-    def put_all(self, source: str, target: str, ack: int, rows: Iterable[Row]) -> None:
+    def put_all(self, source: str, target: str, ack: int, rows: Sequence[Row]) -> None:
         receipt = (source, target, ack)
         young, cap = self.young, self.cap
+        if len(young) + len(rows) < cap:
+            young.update({row.key: (row, receipt) for row in rows})
+            return
         for row in rows:
             young[row.key] = (row, receipt)
             if len(young) >= cap:
@@ -96,21 +102,24 @@ class Held(_Generations[WriteId]):
     """The newest write of each key a node is known to hold at its current epoch (bounded: a key
     forgotten is only sent again, which is harmless)."""
 
-    def note_all(self, rows: Iterable[Row]) -> None:
-        young, cap = self.young, self.cap
+    def note_all(self, rows: Sequence[Row]) -> None:
+        young, old, cap = self.young, self.old, self.cap
+        room = cap - len(young)  # keys the young generation takes before it is full
         for row in rows:
             key = row.key
             wid = (row.hlc, row.origin)
             have = young.get(key)
             if have is None:
-                have = self.old.get(key)
+                have = old.get(key)
                 if have is not None and have > wid:
                     wid = have  # still the newest known: now young again
+                room -= 1
             elif have >= wid:
                 continue
             young[key] = wid
-            if len(young) >= cap:
+            if room <= 0:
                 young = self._age()
+                old, room = self.old, cap
 
     def holds(self, row: Row) -> bool:
         have = self.get(row.key)
