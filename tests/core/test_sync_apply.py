@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from dtm.core.hlc import HLC, pack
 from dtm.core.order import Outcome
-from dtm.core.syncapply import BatchApplied, apply_batch
+from dtm.core.syncapply import BatchApplied, admitted_up_to, apply_batch
 from dtm.core.writes import StoreState, TooFarAhead, Written, apply_replicated
 from dtm.wire import NULL, Row
 
@@ -46,13 +46,28 @@ def row(key: str, ms: int, origin: str, deleted: bool = False, version: int = 1)
     return Row(key, value, deleted, version, pack(ms), origin)
 
 
-rows_st = st.builds(
-    row,
-    st.sampled_from(KEYS),
-    st.integers(NOW - 3, NOW + 503),  # some beyond the 500 ms the clock admits
-    st.sampled_from(ORIGINS),
-    st.booleans(),
-    st.integers(1, 50),
+def row_at(key: str, stamp: int, origin: str, deleted: bool = False, version: int = 1) -> Row:
+    value = NULL if deleted else msgspec.Raw(b'"%d"' % stamp)
+    return Row(key, value, deleted, version, stamp, origin)
+
+
+rows_st = st.one_of(
+    st.builds(
+        row,
+        st.sampled_from(KEYS),
+        st.integers(NOW - 3, NOW + 503),  # some beyond the 500 ms the clock admits
+        st.sampled_from(ORIGINS),
+        st.booleans(),
+        st.integers(1, 50),
+    ),
+    st.builds(  # stamps at the edge of the clock's bound, and at the ends of the range
+        row_at,
+        st.sampled_from(KEYS),
+        st.sampled_from(
+            [0, 1, pack(NOW + 500, 0xFFFF), pack(NOW + 501), pack(NOW + 501) - 1, 2**63 - 1]
+        ),
+        st.sampled_from(ORIGINS),
+    ),
 )
 
 
@@ -87,3 +102,9 @@ def test_a_batch_that_changes_nothing_keeps_the_state_itself() -> None:
     here = row("a", NOW - 5, "n2")
     out = apply_batch(state, {"a": here}, [here, row("a", NOW - 9, "n3")], NOW)
     assert out.state is state and out.written == [] and out.ignored == 2
+
+
+def test_the_bound_is_what_admits_takes() -> None:
+    assert admitted_up_to(NOW, 500) == pack(NOW + 500, 0xFFFF)
+    assert admitted_up_to(2**47 - 1, 500) == 2**63 - 1  # the range ends first
+    assert admitted_up_to(NOW, -1) is None  # no bound to speak of: each stamp is asked

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from dtm.core.hlc import HLC, admits
+from dtm.core.hlc import HLC, LOGICAL_MASK, MAX_STAMP, admits, pack
 from dtm.core.order import Outcome, merge
 from dtm.core.writes import StoreState
 from dtm.wire import NULL, Row
@@ -32,6 +32,20 @@ class BatchApplied:
     held: list[int]  # the versions (at the source) of the rows held back, in batch order
 
 
+def admitted_up_to(now_ms: int, offset: int) -> int | None:
+    """The largest stamp `admits` takes at ``now_ms``: it takes every stamp from 0 up to there
+    ("at most ``offset`` ms ahead"). Checked against `admits` itself at the bound and past it; None
+    if they disagree, and then each stamp is asked."""
+    if now_ms < 0 or offset < 0:
+        return None
+    bound = min(MAX_STAMP, pack(now_ms + offset, LOGICAL_MASK))
+    if not admits(bound, now_ms, offset):
+        return None
+    if bound < MAX_STAMP and admits(bound + 1, now_ms, offset):
+        return None
+    return bound
+
+
 def apply_batch(
     state: StoreState, current: Mapping[str, Row], rows: Sequence[Row], now_ms: int
 ) -> BatchApplied:
@@ -44,9 +58,10 @@ def apply_batch(
     losers: list[Row] = []
     held: list[int] = []
     ignored = 0
+    bound = admitted_up_to(now_ms, offset)
     for row in rows:
         stamp = row.hlc
-        if not admits(stamp, now_ms, offset):
+        if not (0 <= stamp <= bound if bound is not None else admits(stamp, now_ms, offset)):
             held.append(row.version)
             continue
         if stamp > top:
