@@ -208,6 +208,20 @@ async def test_a_batch_applies_rows_in_order_within_itself(store: Store) -> None
     assert got is not None and bytes(got.value) == b"2" and got.version == 2
 
 
+async def test_a_large_batch_merges_each_key_against_the_stored_row(store: Store) -> None:
+    n = 1200  # more keys than one read of the stored rows takes
+    first = [remote(f"k{i:04}", i, T0 - 100, version=i + 1) for i in range(n)]
+    assert (await store.replicate(batch(first))).applied == n
+    again = [remote(f"k{i:04}", -i, T0 - 100 + (1 if i % 2 else -1)) for i in range(n)]
+    res = await store.replicate(batch(again))
+    assert (res.applied, res.ignored, res.last_version) == (n // 2, n // 2, n + n // 2)
+    assert res.losers == again[0::2]
+    feed = store.changes(n, n)
+    assert [r.key for r in feed] == [r.key for r in again[1::2]]
+    assert [r.version for r in feed] == list(range(n + 1, n + n // 2 + 1))
+    assert (store.stats().live_rows, store.stats().tombstones) == (n, 0)
+
+
 async def test_local_write_orders_after_a_replicated_stamp_within_the_max_offset(
     store: Store,
 ) -> None:

@@ -285,3 +285,24 @@ async def test_a_cancelled_caller_leaves_the_store_working(db: Path) -> None:
         assert row.version == 21 and store.get("k0") is not None
     finally:
         await store.close()
+
+
+async def test_a_batch_never_overwrites_a_later_row_even_when_the_counters_say_empty(
+    db: Path,
+) -> None:
+    """The merge reads nothing on a store whose counters say it is empty; the statement itself
+    still refuses to write over a later write: the batch fails whole, nothing changes."""
+    store = SqliteStore.open(db, "n1", ManualClock(), new_epoch=lambda: "e1")
+    try:
+        later = remote("a", "later", T0 - 5)
+        with sqlite3.connect(db) as side:  # behind the store's back: its counters stay 0
+            side.execute(
+                "INSERT INTO rows VALUES (?, ?, 0, 1, ?, ?)",
+                ("a", b'"later"', later.hlc, later.origin),
+            )
+        with pytest.raises(ErrInternal):
+            await store.replicate(ReplicateRequest("n2", "e2", 3, [remote("a", "old", T0 - 9)]))
+        assert store.get("a") == Row("a", later.value, False, 1, later.hlc, "n2")
+        assert store.last_version() == 0 and store.stats().applied == {}
+    finally:
+        await store.close()

@@ -4,6 +4,8 @@ answered, `ready(now)` hands out the work to do next; the shell only performs it
 Rule: at most one feed read per source and one batch per (source, target) pair are in flight; a
 source's feed is read again only once every batch planned from its last page was answered (a full
 page is read ahead, and that page is used only if the cursors then start where it was read); a
+node a backlog is paged into is read once per fill poll, without waiting, and never while a
+batch of it is in flight (`syncfill`); a
 node whose call failed is left alone for a backoff (0.1 s doubling to 5 s), unless the sync itself
 was paused; purges and anti-entropy run one at a time, never together, and anti-entropy only when
 the cursor path owes nothing; the cursor file is written from a snapshot of acknowledged cursors
@@ -18,6 +20,7 @@ import json
 from dataclasses import dataclass
 
 from dtm.core.conflicts import Conflict
+from dtm.core.syncfill import fill_read_at
 from dtm.core.syncplan import Pair, page_complete
 from dtm.core.syncstate import SyncEngine
 from dtm.core.syncwork import (
@@ -80,6 +83,8 @@ class SyncLoop:
         self._out: dict[str, int] = {}  # batches queued or in flight, per source
         self._later: list[Work] = []  # decided while stepping, handed out by the next ready()
         self.ahead: dict[str, Fetched] = {}
+        self.filled_at: dict[str, int] = {}  # when a backlog batch to a node was queued/answered
+        self.read_at: dict[str, int] = {}  # when a node's feed read was last handed out
         self.purging = 0  # purge calls in flight
         self.repairing = False
         self.next_purge = now_ms + cfg.purge_every_ms
@@ -155,17 +160,27 @@ class SyncLoop:
                 continue
             if self.now < self.next_fetch.get(s, 0) or self._sending_from(s):
                 continue
+            filling = self._fill_read_at(s)
+            if filling is not None and self.now < filling:
+                continue
             since = self.engine.plan_fetch(s, reach)
             if since is None:
                 self.next_fetch[s] = self.now + self.cfg.backoff_min_ms
                 continue
-            out.append(self._fetch(s, since, self._wait_for(s, reach)))
+            wait = 0 if filling is not None else self._wait_for(s, reach)
+            out.append(self._fetch(s, since, wait))
         return out
 
     def _fetch(self, source: str, since: int, wait: int) -> Fetch:
         f = Fetch(source, since, self.cfg.batch, wait, self.now)
         self.fetching[source] = f
+        self.read_at[source] = self.now
         return f
+
+    def _fill_read_at(self, node: str) -> int | None:
+        filled, read = self.filled_at.get(node), self.read_at.get(node)
+        busy = any(t == node and not w.batch.complete for (_, t), w in self.busy.items())
+        return fill_read_at(self.now, filled, read, self.cfg.fill_poll_ms, busy)
 
     def _wait_for(self, source: str, reach: list[str]) -> int:
         # A node not heard from yet is read at once: its epoch is needed by the others.
@@ -180,6 +195,8 @@ class SyncLoop:
 
     def _queue(self, w: Send) -> None:
         self.queued.append(w)
+        if not w.batch.complete:
+            self.filled_at[w.batch.target] = self.now
         self._out[w.batch.source] = self._out.get(w.batch.source, 0) + 1
 
     def _answered(self, w: Send) -> bool:
@@ -268,7 +285,11 @@ class SyncLoop:
         for s in self.engine.members:
             # A source waiting for an answer (its feed read, its batches) is woken by it.
             if s not in self.fetching and s not in self.ahead and not self._sending_from(s):
-                times.append(max(self.next_fetch.get(s, 0), self.health[s].down_until))
+                at = max(self.next_fetch.get(s, 0), self.health[s].down_until)
+                times.append(max(at, self._fill_read_at(s) or 0))
+                end = self.filled_at.get(s, 0) + self.cfg.fill_poll_ms
+                if end > self.now:  # then it is long-polled again
+                    times.append(end)
         times += [
             t + self.cfg.applied_delay_ms
             for pair, t in self.engine.owed_applied.items()
@@ -349,6 +370,8 @@ class SyncLoop:
         w, b = ev.work, ev.work.batch
         self._answered(w)
         self._ok(b.target)
+        if not b.complete:
+            self.filled_at[b.target] = self.now
         eng = self.engine
         if ev.looked is not None and w.look_since is not None:
             self.conflicts += eng.observe(b.target, ev.looked, w.look_since, b.reach, self.now)

@@ -29,8 +29,11 @@ Holdings = Mapping[str, Mapping[str, WriteId]]  # node -> key -> newest write it
 
 def known_held(holdings: Holdings, node: str, row: Row) -> bool:
     """True if ``node`` is known to hold ``row``'s write or a later write of its key."""
-    have = holdings.get(node, {}).get(row.key)
-    return have is not None and have >= (row.hlc, row.origin)
+    return _held(holdings.get(node, {}).get(row.key), row.hlc, row.origin)
+
+
+def _held(have: WriteId | None, hlc: int, origin: str) -> bool:
+    return have is not None and have >= (hlc, origin)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +133,11 @@ def plan_batches(
         c = cursor_of(cursors, source, target, epochs)
         if c < since or c >= reach:
             continue
+        have = held.get(target, {})
         rows = tuple(
-            r for r in page.rows if c < r.version <= reach and not known_held(held, target, r)
+            r
+            for r in page.rows
+            if c < r.version <= reach and not _held(have.get(r.key), r.hlc, r.origin)
         )
         out.append(Batch(source, page.epoch, target, target_epoch, c, reach, rows, complete))
     return out

@@ -3,7 +3,7 @@
 Rule: state changes only through ``on_page`` / ``on_ack`` / ``on_purged`` / ``on_repaired`` /
 ``forget`` with what a node durably answered (and ``on_saved`` with what the state file holds),
 each delegating its decision to one pure rule (`syncplan`, `conflicts`, `purge`, `repair`);
-nothing here reads a clock or does I/O.
+the tombstone bookkeeping is its half in `synctombs`; nothing here reads a clock or does I/O.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from dtm.core import purge as purge_rule
 from dtm.core.conflicts import Conflict, Delivery, conflict
 from dtm.core.hlc import physical_ms
-from dtm.core.repair import Repair
-from dtm.core.syncmemo import Held, Lru, Seen
+from dtm.core.syncmemo import Held, Inbox, Lru, Seen
 from dtm.core.syncplan import (
     Batch,
     Cursor,
@@ -29,17 +28,14 @@ from dtm.core.syncplan import (
     page_reach,
     plan_batches,
 )
+from dtm.core.synctombs import Tombstones, WriteKey
 from dtm.wire import (
     ChangesPage,
     CursorRecord,
     PurgeRecord,
     ReplicateResponse,
-    Row,
-    RowId,
     SyncStateFile,
 )
-
-WriteKey = tuple[str, int, str]  # (key, hlc, origin)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +47,7 @@ class PageOutcome:
     conflicts: tuple[Conflict, ...]
 
 
-class SyncEngine:
+class SyncEngine(Tombstones):
     """Cursors, epochs, purge candidates and the conflict log of one sync process."""
 
     def __init__(
@@ -77,7 +73,7 @@ class SyncEngine:
         self.last_versions: dict[str, int] = {}
         self.candidates: dict[WriteKey, purge_rule.Candidate] = {}
         self._recent_rows: dict[str, Lru] = {n: Lru(recent) for n in nodes}
-        self._recent_in: dict[str, Lru] = {n: Lru(recent) for n in nodes}
+        self._recent_in: dict[str, Inbox] = {n: Inbox(recent) for n in nodes}
         self.held: dict[str, Held] = {n: Held(recent * 4) for n in nodes}
         # Pairs whose cursor moved without a batch (the echo rule of `on_ack`): the target's own
         # record of the source's feed (`applied`, which sessions read) is owed an empty batch.
@@ -184,18 +180,19 @@ class SyncEngine:
         the conflicts they reveal, and the tombstones it holds."""
         self.learn_epoch(node, page.epoch, page.last_version)
         found: list[Conflict] = []
-        rows = self._recent_rows[node]
+        self._recent_rows[node].put_all(page.rows)
+        self.held[node].note_all(page.rows)
         inbox = self._recent_in[node]
-        held = self.held[node]
+        if inbox:  # deliveries into this node that its own rows may have met
+            for row in page.rows:
+                d = inbox.delivery(row.key)
+                if d is not None:
+                    back = self._recent_in[d.source] if d.source in self.nodes else None
+                    to_source = back.delivery(row.key) if back is not None else None
+                    c = conflict(d, row, to_source, now_ms)
+                    if c is not None:
+                        found.append(c)
         for row in page.rows:
-            rows.put(row.key, row)
-            held.note(row)
-            d = inbox.get(row.key)
-            if isinstance(d, Delivery):
-                back = self._recent_in[d.source].get(row.key) if d.source in self.nodes else None
-                c = conflict(d, row, back if isinstance(back, Delivery) else None, now_ms)
-                if c is not None:
-                    found.append(c)
             if row.deleted:
                 self._note_held(row, node, page.epoch, row.version, create=True)
         reach = page_reach(page, since, limit)
@@ -228,21 +225,21 @@ class SyncEngine:
         if new.version >= self.last_versions.get(batch.source, 0):
             self.oldest_pending.pop(pair, None)
         found: list[Conflict] = []
-        theirs = self._recent_rows[batch.target]
-        inbox = self._recent_in[batch.target]
         held = resp.held_from
-        for row in batch.rows:
-            if held and row.version >= held:
-                continue
-            d = Delivery(batch.source, batch.target, row, resp.last_version)
-            inbox.put(row.key, d)
-            mine = theirs.get(row.key)
-            if isinstance(mine, Row):
-                back = self._recent_in[batch.source].get(row.key)
-                c = conflict(d, mine, back if isinstance(back, Delivery) else None, now_ms)
-                if c is not None:
-                    found.append(c)
-            self.held[batch.target].note(row)
+        rows = [r for r in batch.rows if r.version < held] if held else batch.rows
+        self._recent_in[batch.target].put_all(batch.source, batch.target, resp.last_version, rows)
+        theirs = self._recent_rows[batch.target]
+        if theirs:  # rows read from the target that these writes may have met there
+            back = self._recent_in[batch.source]
+            for row in rows:
+                mine = theirs.get(row.key)
+                if mine is not None:
+                    d = Delivery(batch.source, batch.target, row, resp.last_version)
+                    c = conflict(d, mine, back.delivery(row.key), now_ms)
+                    if c is not None:
+                        found.append(c)
+        self.held[batch.target].note_all(rows)
+        for row in rows:
             if row.deleted:
                 self._note_held(row, batch.target, batch.target_epoch, resp.last_version)
         if not held and before is not None and resp.last_version == before + resp.applied:
@@ -267,7 +264,7 @@ class SyncEngine:
                 continue
             if cursor_of(self.cursors, t, x, self.epochs) != before:
                 continue
-            if not all(self.held[x].holds(r) for r in batch.rows):
+            if not self.held[x].holds_all(batch.rows):
                 continue
             self.cursors[(t, x)] = Cursor(self.epochs[t], self.epochs[x], after)
             if cursor_of(self.claims, t, x, self.epochs) == before:  # else full pages owe it
@@ -340,98 +337,6 @@ class SyncEngine:
                 (c.winner.origin, c.node) if c.winner.origin != c.node else (c.loser.origin, c.node)
             )
             self.pair_conflicts[pair] = self.pair_conflicts.get(pair, 0) + 1
-
-    # ------------------------------------------------------------ tombstones
-
-    def _note_held(
-        self, row: Row, node: str, epoch: str, version: int, create: bool = False
-    ) -> None:
-        wk = (row.key, row.hlc, row.origin)
-        c = self.candidates.get(wk)
-        if c is None:
-            if not create:
-                return
-            c = purge_rule.Candidate(RowId(row.key, row.hlc, row.origin))
-        self.candidates[wk] = purge_rule.note_held(c, node, epoch, version)
-
-    def purge_plan(self, reachable: Iterable[str], now_ms: int) -> dict[str, list[RowId]]:
-        """Decided purges to send now, per reachable node (each after its fence)."""
-        ok = set(reachable)
-        members = self.members
-        out: dict[str, list[RowId]] = {}
-        for wk, c in self.candidates.items():
-            if wk not in self.durable:
-                if wk not in self._persist:
-                    if purge_rule.waiting_for(c, members, self.epochs, self.cursors):
-                        self._decided.pop(wk, None)
-                        continue
-                    decided = self._decided.setdefault(wk, now_ms)
-                    if not purge_rule.fence_passed(decided, now_ms, self.purge_fence_ms):
-                        continue
-                    self._persist.add(wk)
-                    self.dirty = True
-                continue  # sent once the state file holds it
-            for node in purge_rule.purge_targets(c, members):
-                if node in ok:
-                    out.setdefault(node, []).append(c.rid)
-        return out
-
-    def purges_decided(self) -> int:
-        """Purges decided and not yet confirmed by every node."""
-        return sum(
-            1
-            for wk, c in self.candidates.items()
-            if c.purged_on or wk in self._decided or wk in self._persist
-        )
-
-    def on_purged(self, node: str, rids: Iterable[RowId], purged: int) -> None:
-        """``node`` confirmed the purge of ``rids`` (each gone, or superseded there)."""
-        self.purged += purged
-        members = self.members
-        for rid in rids:
-            wk = (rid.key, rid.hlc, rid.origin)
-            c = self.candidates.get(wk)
-            if c is None:
-                continue
-            c = purge_rule.Candidate(c.rid, c.held, c.purged_on | {node})
-            self.dirty = True
-            if not purge_rule.purge_targets(c, members):
-                del self.candidates[wk]
-                self._decided.pop(wk, None)
-                self._persist.discard(wk)
-                self.durable.discard(wk)
-            else:
-                self.candidates[wk] = c
-
-    def purge_holds(self, limit: int = 20) -> list[tuple[RowId, list[str]]]:
-        """Tombstones awaiting purge and why (at most ``limit``)."""
-        out: list[tuple[RowId, list[str]]] = []
-        members = self.members
-        for wk, c in self.candidates.items():
-            reasons = purge_rule.waiting_for(c, members, self.epochs, self.cursors)
-            if not reasons or wk in self._persist:
-                reasons = ["decided: purged once batches read before it can no longer land"]
-            if c.purged_on:
-                reasons = [
-                    f"{n}: purge not yet confirmed" for n in purge_rule.purge_targets(c, members)
-                ]
-            out.append((c.rid, reasons))
-            if len(out) >= limit:
-                break
-        return out
-
-    def repair_skip(self) -> set[WriteKey]:
-        """Writes anti-entropy must not spread: tombstones being purged."""
-        return set(self.candidates)
-
-    def on_repaired(self, rep: Repair, resp: ReplicateResponse, target_epoch: str) -> None:
-        """A repair batch was applied: its tombstones are held by the target (unless it held any
-        row back: then which were taken is not known, and the next repair pass tells)."""
-        if resp.held_from:
-            return
-        for row in rep.rows:
-            if row.deleted:
-                self._note_held(row, rep.target, target_epoch, resp.last_version)
 
     # ------------------------------------------------------------ status and persistence
 

@@ -169,4 +169,5 @@ class LoopConfig:
     backoff_max_ms: int = 5000
     down_wait_cap_ms: int = 500  # long-poll wait while a node is down, so its return is seen
     held_retry_ms: int = 100  # a target held rows back: read the source again after this
+    fill_poll_ms: int = 100  # a node a backlog is paged into: its feed read this often (no wait)
     purge_chunk: int = 1000

@@ -12,7 +12,7 @@ import msgspec
 
 from dtm.core.digest import bucket_of, digest
 from dtm.core.hlc import HLC
-from dtm.core.order import Outcome
+from dtm.core.syncapply import apply_batch
 from dtm.core.writes import (
     Late,
     StoreState,
@@ -20,7 +20,6 @@ from dtm.core.writes import (
     Written,
     advance_applied,
     applied_through,
-    apply_replicated,
     batch_too_late,
     local_delete,
     local_put,
@@ -128,29 +127,23 @@ class MemoryStore:
         if wrong is not None:
             raise wrong
         self._refuse_late(deadline_ms)
-        applied = ignored = 0
-        losers: list[Row] = []
-        held: list[int] = []
-        for row in batch.rows:
-            res = apply_replicated(self._state, self._rows.get(row.key), row, self._now_ms())
-            if isinstance(res, TooFarAhead):
-                self._skew_events += 1
-                held.append(row.version)
-            elif isinstance(res, Written):
-                self._save(res)
-                applied += 1
-            else:
-                self._state = res.state
-                ignored += 1
-                if res.outcome is Outcome.LOSE:
-                    losers.append(row)
+        rows = self._rows
+        current = {r.key: rows[r.key] for r in batch.rows if r.key in rows}
+        out = apply_batch(self._state, current, batch.rows, self._now_ms())
+        for new, _old in out.written:
+            self._save(Written(new, out.state))
+        self._state = out.state
+        self._skew_events += len(out.held)
         self._applied[batch.source] = advance_applied(
             self._applied.get(batch.source),
             batch.epoch,
-            applied_through(batch.source_version, held),
+            applied_through(batch.source_version, out.held),
         )
-        held_from = min(held) if held else 0
-        return ReplicateResponse(applied, ignored, self._state.last_version, losers, held_from)
+        held_from = min(out.held) if out.held else 0
+        applied = len(out.written)
+        return ReplicateResponse(
+            applied, out.ignored, out.state.last_version, out.losers, held_from
+        )
 
     def digest(self, buckets: int) -> list[str]:
         return digest(self._rows.values(), buckets)

@@ -1,7 +1,8 @@
 """What one queued write does inside the SQLite writer's group transaction.
 
-Rule: an op reads the current row inside the transaction, asks `dtm.core.writes` what to do,
-and writes back exactly that, returning the next snapshot and the caller's answer (an expected
+Rule: an op reads the current rows inside the transaction (a replicated batch: all its keys in
+one query), asks `dtm.core.writes` (a batch: `dtm.core.syncapply`) what to do, and writes back
+exactly that, returning the next snapshot and the caller's answer (an expected
 failure such as "not found" is an answer, not an exception).
 """
 
@@ -13,19 +14,19 @@ from dataclasses import dataclass, replace
 
 import msgspec
 
-from dtm.core.order import Outcome
+from dtm.core.syncapply import apply_batch
 from dtm.core.writes import (
     Late,
     TooFarAhead,
     Written,
     advance_applied,
     applied_through,
-    apply_replicated,
     batch_too_late,
     local_delete,
     local_put,
 )
-from dtm.storage.sqlite_schema import COLS, Snapshot, read_row
+from dtm.errors import ErrInternal
+from dtm.storage.sqlite_schema import COLS, Snapshot, read_row, to_row
 from dtm.wire import ReplicateRequest, ReplicateResponse, Row, RowId
 
 _UPSERT = (
@@ -33,6 +34,10 @@ _UPSERT = (
     "value = excluded.value, deleted = excluded.deleted, version = excluded.version, "
     "hlc = excluded.hlc, origin = excluded.origin"
 )
+# A replicated row is written only over an older write of its key: the merge decided so already,
+# and the statement checks it again (a row it would not change fails the batch, never skips).
+_UPSERT_NEWER = _UPSERT + " WHERE (excluded.hlc, excluded.origin) > (rows.hlc, rows.origin)"
+_KEYS_PER_READ = 500  # bound parameters per query (SQLite's cap is 32766, 999 before 3.32)
 _UPSERT_PEER = (
     "INSERT INTO peers (source, epoch, version) VALUES (?, ?, ?) ON CONFLICT (source) "
     "DO UPDATE SET epoch = excluded.epoch, version = excluded.version"
@@ -111,31 +116,54 @@ def execute(
 def replicate(
     conn: sqlite3.Connection, snap: Snapshot, batch: ReplicateRequest, now_ms: Callable[[], int]
 ) -> tuple[Snapshot, ReplicateResponse]:
-    """Merge each row by the LWW rule (holding back rows too far ahead), then record how far this
-    node has applied the source: all of it, or nothing new if a row was held back."""
-    applied = ignored = 0
-    losers: list[Row] = []
-    held: list[int] = []
-    for row in batch.rows:
-        old = read_row(conn, row.key)
-        res = apply_replicated(snap.state, old, row, now_ms())
-        if isinstance(res, TooFarAhead):
-            snap = _skewed(snap)
-            held.append(row.version)
-        elif isinstance(res, Written):
-            snap = save(conn, snap, old, res)
-            applied += 1
+    """Merge the batch by the LWW rule in one pass (`dtm.core.syncapply`: the rows of its keys
+    read in one query, none on an empty store; the winners written in one statement), then
+    record how far this node has applied the source: all of it, or nothing new if a row was
+    held back."""
+    rows = batch.rows
+    empty = snap.live == 0 and snap.tombstones == 0
+    out = apply_batch(snap.state, {} if empty else _current(conn, rows), rows, now_ms())
+    live, dead = snap.live, snap.tombstones
+    params: list[tuple[object, ...]] = []
+    for new, old in out.written:
+        if old is not None:
+            if old.deleted:
+                dead -= 1
+            else:
+                live -= 1
+        if new.deleted:
+            dead += 1
+            params.append((new.key, None, 1, new.version, new.hlc, new.origin))
         else:
-            snap = replace(snap, state=res.state)
-            ignored += 1
-            if res.outcome is Outcome.LOSE:
-                losers.append(row)
-    through = applied_through(batch.source_version, held)
+            live += 1
+            params.append((new.key, new.value, 0, new.version, new.hlc, new.origin))  # a blob
+    if params:
+        changed = conn.executemany(_UPSERT_NEWER, params).rowcount
+        if changed != len(params):  # a row the merge saw older was not: never leave a hole
+            raise ErrInternal(f"replicate wrote {changed} of {len(params)} rows it merged")
+    through = applied_through(batch.source_version, out.held)
     peer = advance_applied(snap.applied.get(batch.source), batch.epoch, through)
     conn.execute(_UPSERT_PEER, (batch.source, peer.epoch, peer.version))
-    snap = replace(snap, applied={**snap.applied, batch.source: peer})
-    held_from = min(held) if held else 0
-    return snap, ReplicateResponse(applied, ignored, snap.state.last_version, losers, held_from)
+    applied = {**snap.applied, batch.source: peer}
+    snap = Snapshot(out.state, live, dead, snap.skew_events + len(out.held), applied)
+    held_from = min(out.held) if out.held else 0
+    resp = ReplicateResponse(
+        len(out.written), out.ignored, out.state.last_version, out.losers, held_from
+    )
+    return snap, resp
+
+
+def _current(conn: sqlite3.Connection, rows: list[Row]) -> dict[str, Row]:
+    """The stored rows of the keys of ``rows``, by key (absent keys are missing)."""
+    keys = list(dict.fromkeys(r.key for r in rows))
+    found: dict[str, Row] = {}
+    for i in range(0, len(keys), _KEYS_PER_READ):
+        chunk = keys[i : i + _KEYS_PER_READ]
+        marks = ", ".join("?" * len(chunk))
+        for t in conn.execute(f"SELECT {COLS} FROM rows WHERE key IN ({marks})", chunk):
+            r = to_row(t)
+            found[r.key] = r
+    return found
 
 
 def _skewed(snap: Snapshot) -> Snapshot:
