@@ -254,9 +254,10 @@ def markdown(runs: list[RunSummary], command: str) -> str:
         "their own (Linux network namespaces on one bridge), as deployed, runs the clients "
         "while the nemeses strike, heals everything, waits for "
         "the nodes to agree and checks the history (`chaos/`; `python -m chaos --help`). "
-        "The handler acknowledges a write once two nodes hold it (`[handler] write_copies = 2`, "
-        "`dtm.handler.copies`): with the default of 1, a node wiped within the replication lag "
-        "after acknowledging a write takes that write with it.",
+        "The handler acknowledges a write once two nodes hold it (`[handler] write_copies = 2`: "
+        "it pushes the row the first node stored to the others itself, `dtm.handler.copies`): "
+        "with the default of 1, a node wiped within the replication lag after acknowledging a "
+        "write takes that write with it.",
         "",
         table(runs),
         "",
