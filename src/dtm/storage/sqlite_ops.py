@@ -126,17 +126,9 @@ def replicate(
     live, dead = snap.live, snap.tombstones
     params: list[tuple[object, ...]] = []
     for new, old in out.written:
-        if old is not None:
-            if old.deleted:
-                dead -= 1
-            else:
-                live -= 1
-        if new.deleted:
-            dead += 1
-            params.append((new.key, None, 1, new.version, new.hlc, new.origin))
-        else:
-            live += 1
-            params.append((new.key, new.value, 0, new.version, new.hlc, new.origin))  # a blob
+        live, dead = recount(live, dead, old, new)
+        value = None if new.deleted else new.value  # a blob, bound as it came
+        params.append((new.key, value, int(new.deleted), new.version, new.hlc, new.origin))
     if params:
         changed = conn.executemany(_UPSERT_NEWER, params).rowcount
         if changed != len(params):  # a row the merge saw older was not: never leave a hole
@@ -186,14 +178,12 @@ def save(conn: sqlite3.Connection, snap: Snapshot, old: Row | None, w: Written) 
     r = w.row
     value = None if r.deleted else bytes(r.value)
     conn.execute(_UPSERT, (r.key, value, int(r.deleted), r.version, r.hlc, r.origin))
-    live, dead = snap.live, snap.tombstones
-    if old is not None:
-        if old.deleted:
-            dead -= 1
-        else:
-            live -= 1
-    if r.deleted:
-        dead += 1
-    else:
-        live += 1
+    live, dead = recount(snap.live, snap.tombstones, old, r)
     return Snapshot(w.state, live, dead, snap.skew_events, snap.applied)
+
+
+def recount(live: int, dead: int, old: Row | None, new: Row) -> tuple[int, int]:
+    """The live and tombstone counts once ``new`` replaces ``old`` (None: a key not held)."""
+    if old is not None:
+        live, dead = (live, dead - 1) if old.deleted else (live - 1, dead)
+    return (live, dead + 1) if new.deleted else (live + 1, dead)
