@@ -43,7 +43,7 @@ class FakePusher(Pusher):
             gone = asyncio.Event()
             self.hanging.append(gone)
             try:
-                await asyncio.sleep(3600)
+                await asyncio.Event().wait()  # no answer, ever (until cancelled)
             finally:
                 gone.set()
         assert not isinstance(answer, str)
