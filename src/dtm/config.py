@@ -154,6 +154,9 @@ class HandlerConfig(_Listener, frozen=True, forbid_unknown_fields=True, kw_only=
     copy_wait_ms: int = 1000
     # When the wait runs out short: acknowledge the write anyway, or answer ErrMaybeApplied.
     copy_shortfall: Literal["acknowledge", "refuse"] = "acknowledge"
+    # The handler's copies of node pages (and the tasks it made of them), revalidated with the
+    # node's ETag on every read (dtm.handler.pagecache); 0 keeps none.
+    page_cache_mib: int = 32
 
 
 class SyncConfig(_Listener, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -304,6 +307,8 @@ def _check(cfg: ClusterConfig) -> None:
         raise ErrSyntaxInvalidArgs(
             f"cluster config: [handler] write_copies must be 1..{len(cfg.node)} (the nodes)"
         )
+    if not 0 <= cfg.handler.page_cache_mib <= 4096:
+        raise ErrSyntaxInvalidArgs("cluster config: [handler] page_cache_mib must be 0..4096")
     if not 0 < cfg.handler.copy_wait_ms <= 10_000:
         raise ErrSyntaxInvalidArgs("cluster config: [handler] copy_wait_ms must be 1..10000")
     offset = max(n.max_clock_offset_ms for n in cfg.node)

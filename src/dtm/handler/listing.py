@@ -18,7 +18,7 @@ from aiohttp import web
 from dtm import wire
 from dtm.core import tasks
 from dtm.errors import ErrSyntaxInvalidArgs
-from dtm.handler.service import LIST_PAGE, Item, TaskService
+from dtm.handler.service import LIST_PAGE, TaskService
 from dtm.handler.session import Session
 
 log = logging.getLogger(__name__)
@@ -49,13 +49,8 @@ def parse_query(request: web.Request) -> tuple[str | None, int | None]:
     return after, int(raw)
 
 
-def _items(items: list[Item]) -> bytes:
-    """The items as JSON array elements, without the enclosing brackets."""
-    return wire.encode(items)[1:-1]
-
-
-def _page(items: list[Item], next_id: str | None) -> web.Response:
-    body = b'{"tasks":[' + _items(items) + b'],"next":' + wire.encode(next_id) + b"}"
+def _page(chunks: list[bytes], next_id: str | None) -> web.Response:
+    body = b'{"tasks":[' + b",".join(chunks) + b'],"next":' + wire.encode(next_id) + b"}"
     return web.Response(body=body, content_type="application/json")
 
 
@@ -69,19 +64,19 @@ async def answer(
     node: str | None = None,
 ) -> web.StreamResponse:
     """The answer to one list request (see the module's rule)."""
-    items, next_id = await service.page(user, after, limit or LIST_PAGE, s, node)
+    chunks, next_id = await service.page(user, after, limit or LIST_PAGE, s, node)
     if limit is not None or next_id is None:
-        return _page(items, next_id)
+        return _page(chunks, next_id)
     resp = web.StreamResponse()
     resp.content_type = "application/json"
     resp.headers[wire.SESSION_HEADER] = s.header
     await resp.prepare(request)
-    await resp.write(b'{"tasks":[' + _items(items))
+    await resp.write(b'{"tasks":[' + b",".join(chunks))
     try:
         while next_id is not None:
-            items, next_id = await service.page(user, next_id, LIST_PAGE, s, node)
-            if items:
-                await resp.write(b"," + _items(items))
+            chunks, next_id = await service.page(user, next_id, LIST_PAGE, s, node)
+            if chunks:
+                await resp.write(b"," + b",".join(chunks))
     except Exception as exc:  # the head is sent: the only way left to fail is to hang up
         log.warning("a streamed list broke off: %s", getattr(exc, "message", exc))
         resp.force_close()

@@ -19,6 +19,7 @@ from dtm import edge
 from dtm.handler.app import make_app
 from dtm.handler.copies import CopyWait
 from dtm.handler.metrics import HandlerMetrics
+from dtm.handler.pagecache import PageCache
 from dtm.handler.push import Pusher
 from dtm.handler.reads import SessionReads
 from dtm.handler.service import TaskService
@@ -75,7 +76,12 @@ async def _build(
     )
     nodes = [n.name for n in start.cluster.node]
     reads = SessionReads(
-        upstream, nodes, metrics, start.cluster.sync.url, client_ssl=start.client_ssl()
+        upstream,
+        nodes,
+        metrics,
+        start.cluster.sync.url,
+        client_ssl=start.client_ssl(),
+        pages=PageCache(cfg.page_cache_mib << 20),
     )
     # The copies of writes go straight to the nodes (the balancers refuse /v1/replicate).
     pusher = Pusher(

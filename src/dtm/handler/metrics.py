@@ -69,6 +69,7 @@ class HandlerMetrics:
         self.n_stale = 0
         self.n_invalid = 0
         self.n_short_of_copies = 0
+        self.n_pages_reused = 0
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self))
 
@@ -111,6 +112,9 @@ class HandlerMetrics:
 
     def short_of_copies(self) -> None:
         self.n_short_of_copies += 1
+
+    def page_reused(self) -> None:
+        self.n_pages_reused += 1
 
     # ------------------------------------------------------------ pages
 
@@ -183,6 +187,11 @@ class HandlerMetrics:
                 "dtm_handler_writes_short_of_copies",
                 "Writes acknowledged with fewer copies than write_copies (the wait ran out)",
                 self.n_short_of_copies,
+            ),
+            (
+                "dtm_handler_pages_reused",
+                "Node pages served from the handler's copy after a 304 (the node's ETag matched)",
+                self.n_pages_reused,
             ),
         ):
             yield CounterMetricFamily(name, text, value=value)

@@ -30,6 +30,7 @@ from dtm.errors import (
     ErrUnavailable,
 )
 from dtm.handler.metrics import HandlerMetrics
+from dtm.handler.pagecache import PageCache
 from dtm.handler.session import Session, contribution_of
 from dtm.handler.upstream import Reply, Upstream
 
@@ -59,8 +60,10 @@ class SessionReads:
         metrics: HandlerMetrics,
         sync_url: str | None = None,
         client_ssl: ssl.SSLContext | None = None,
+        pages: PageCache | None = None,
     ) -> None:
         self.upstream = upstream
+        self.pages = pages if pages is not None else PageCache(0)
         self.nodes = tuple(nodes)
         self.metrics = metrics
         self.sync_url = sync_url
@@ -86,7 +89,7 @@ class SessionReads:
         if read.node is not None:
             q["tombstones"] = "1"  # a merge orders deletes too
         try:
-            reply = await up._send("GET", _target(path, q), extra, extra_ms=wait, node=read.node)
+            reply = await self._get(path, _target(path, q), extra, wait, read.node)
         except (ErrUnavailable, ErrTimeout) as exc:
             if read.node is None:
                 raise
@@ -103,6 +106,26 @@ class SessionReads:
         if isinstance(err, ErrUnavailable) and read.node is not None:
             return plan.Unreachable(read, err.message, err)
         raise err
+
+    async def _get(self, path: str, target: str, extra: str, wait: int, node: str | None) -> Reply:
+        """One GET through the balancer; a scan offers the pages held for its target, and a 304
+        answer comes back as the held copy (`dtm.handler.pagecache`)."""
+        up = self.upstream
+        offer = self.pages.offer(target) if path == "/v1/kv" else None
+        if offer is None:
+            reply = await up._send("GET", target, extra, extra_ms=wait, node=node)
+        else:
+            ask = f"{extra}If-None-Match: {offer}\r\n"
+            reply = await up._send("GET", target, ask, extra_ms=wait, node=node)
+            if reply.status == 304:
+                copy = self.pages.get(target, reply.etag)
+                if copy is not None:
+                    self.metrics.page_reused()
+                    return Reply(200, copy.body, copy.session, reply.node, copy.tag)
+                reply = await up._send("GET", target, extra, extra_ms=wait, node=node)
+        if reply.status == 200 and reply.etag and reply.node and path == "/v1/kv":
+            self.pages.put(target, reply.node, reply.etag, reply.body, reply.session)
+        return reply
 
     async def _pinned(
         self, node: str, path: str, query: dict[str, str] | None, s: Session

@@ -12,8 +12,10 @@ gives them, never sorted or held whole here.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 import msgspec
@@ -52,6 +54,18 @@ def _all_times(joined: str, n: int) -> bool:
     if not joined.isascii() or len(joined) != n * len(_TIME_SHAPE):
         return False
     return joined.encode("ascii").translate(_DIGITS_AS_0) == _TIME_SHAPE * n
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """The user's tasks on one node page: as JSON array elements (no brackets), how many, the
+    last one's ID, whether the user's range ended on the page, and the page's ``next``."""
+
+    json: bytes
+    count: int
+    last_id: str | None
+    ended: bool
+    next_key: str | None
 
 
 class TaskService:
@@ -186,24 +200,35 @@ class TaskService:
 
     async def page(
         self, user: str, after_id: str | None, want: int, s: Session, node: str | None = None
-    ) -> tuple[list[Item], str | None]:
-        """Up to ``want`` of ``user``'s tasks with ID > ``after_id``, in ID order, and the
-        ``after`` of the next page (None: the list ends here)."""
+    ) -> tuple[list[bytes], str | None]:
+        """Up to ``want`` of ``user``'s tasks with ID > ``after_id``, in ID order, as JSON array
+        elements (one non-empty chunk per node page), and the ``after`` of the next page
+        (None: the list ends here). A node page the handler still holds (its ETag matched) is
+        not decoded again."""
         prefix = users.key_prefix(user)
         after = prefix + after_id if after_id else users.scan_after(user)
-        items: list[Item] = []
+        derive = functools.partial(self._listed_json, prefix)
+        chunks: list[bytes] = []
+        count = 0
         while True:
-            limit = min(want - len(items), LIST_PAGE)
+            limit = min(want - count, LIST_PAGE)
             body = await self.reads.scan_raw(after, limit, s, node)
             # Rows come in key order from the start of the user's range: the user's own rows
             # are a leading run, and the first key outside the range ends the listing.
-            got, ended, next_key = self._listed(body, prefix)
-            items += got
-            if ended or next_key is None:
-                return items, None
-            if len(items) >= want:
-                return items, items[-1][0]
-            after = next_key
+            got = self.reads.pages.view(body, ("listed", prefix), derive)
+            if got.count:
+                chunks.append(got.json)
+                count += got.count
+            if got.ended or got.next_key is None:
+                return chunks, None
+            if count >= want:
+                return chunks, got.last_id
+            after = got.next_key
+
+    def _listed_json(self, prefix: str, body: bytes) -> Listed:
+        items, ended, next_key = self._listed(body, prefix)
+        last = items[-1][0] if items else None
+        return Listed(wire.encode(items)[1:-1], len(items), last, ended, next_key)
 
     async def find(
         self, user: str, ref: str, s: Session, node: str | None = None

@@ -60,6 +60,7 @@ class Reply:
     body: bytes
     session: str | None
     node: str | None = None
+    etag: str | None = None  # a scan page's validator (dtm.core.pagetag)
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,4 +270,10 @@ class Upstream:
 
 
 def _reply(answer: Answer) -> Reply:
-    return Reply(answer.status, answer.body, answer.header(_SESSION), answer.header(_UPSTREAM))
+    return Reply(
+        answer.status,
+        answer.body,
+        answer.header(_SESSION),
+        answer.header(_UPSTREAM),
+        answer.header(b"etag"),
+    )

@@ -19,6 +19,7 @@ from dtm.config import NodeConfig
 from dtm.core import session, sessiontoken
 from dtm.core.deadline import too_late
 from dtm.core.digest import DEFAULT_BUCKETS, MAX_BUCKETS
+from dtm.core.pagetag import not_modified, page_tag
 from dtm.errors import (
     ErrClockSkew,
     ErrNoDataFound,
@@ -232,11 +233,27 @@ class NodeService:
         limit = params.int_param(q, "limit", params.LIMIT)
         tombstones = params.int_param(q, "tombstones", params.TOMBSTONES) == 1
         await self._catch_up(request)
-        version = self.store.last_version()
-        rows = self.store.scan(after, limit, self.cfg.max_page_bytes, tombstones)
-        self._claim(request, max([version, *(r.version for r in rows)]), _max_hlc(rows))
+        store = self.store
+        version = store.last_version()
+        tag = (
+            None
+            if tombstones
+            else page_tag(store.node, store.epoch, version, self.cfg.max_page_bytes)
+        )
+        if tag is not None and not_modified(request.headers.get("If-None-Match"), tag):
+            self.metrics.pages_not_modified.inc()
+            self._claim(request, version, 0)  # the caller's copy carries the page's own claim
+            return web.Response(status=304, headers={"ETag": tag})
+        rows = store.scan(after, limit, self.cfg.max_page_bytes, tombstones)
+        # Rows are read after the tag: a write between the two gives them a version above it,
+        # which the claim (and so the tag's meaning) must not hide: such a page is not tagged.
+        top = max([version, *(r.version for r in rows)])
+        self._claim(request, top, _max_hlc(rows))
         more = len(rows) == limit or page_is_full(rows, self.cfg.max_page_bytes)
-        return _json(wire.RowPage(rows, rows[-1].key if more else None))
+        resp = _json(wire.RowPage(rows, rows[-1].key if more else None))
+        if tag is not None and top == version and store.last_version() == version:
+            resp.headers["ETag"] = tag
+        return resp
 
     # ------------------------------------------------------------ feed and replication
 

@@ -116,6 +116,11 @@ class NodeMetrics:
             "Forwarded writes refused because they arrived after their deadline",
             registry=self.registry,
         )
+        self.pages_not_modified = Counter(
+            "dtm_node_pages_not_modified",
+            "Scans answered 304: the caller's copy of the page (its ETag) is still current",
+            registry=self.registry,
+        )
         waiting = Gauge(
             "dtm_node_longpoll_waiters",
             "Requests parked waiting for a change (long-poll or session catch-up)",

@@ -93,6 +93,24 @@ def _answers(schema: str, what: str, errors: tuple[str, ...], session: bool = Fa
     return out
 
 
+def _scan_answers() -> Doc:
+    """A scan's answers: a live-row page carries its ETag, and a caller offering the current
+    one (If-None-Match) is answered 304 with no body (dtm.core.pagetag)."""
+    out = _answers("RowPage", "A page of rows.", ("409",), session=True)
+    tag = {
+        "ETag": {
+            "description": "The page's validator (live rows only).",
+            "schema": {"type": "string"},
+        }
+    }
+    out["200"]["headers"] = {**out["200"]["headers"], **tag}
+    out["304"] = {
+        "description": "The caller's copy (the tag it offered) is still this page.",
+        "headers": {**_SESSION_ANSWER, **tag},
+    }
+    return out
+
+
 def _replicate_answers(errors: tuple[str, ...]) -> Doc:
     """A replicate's answers: also 409 when the batch was planned for another epoch of this
     node (it was wiped since the sync last read it): nothing is applied, the feed is read anew."""
@@ -166,12 +184,17 @@ def build_document(server_url: str) -> Doc:
                 "scan",
                 "Live rows with key > after, in key order; a page stops at limit rows or at "
                 "max_page_bytes (one row more at most), and next says where to go on.",
-                _answers("RowPage", "A page of rows.", ("409",), session=True),
+                _scan_answers(),
                 parameters=[
                     # Empty is the same as absent: from the first key.
                     _query("after", {"anyOf": [key, {"type": "string", "maxLength": 0}]}),
                     _query("limit", _int(params.LIMIT, "rows at most")),
                     tombstones,
+                    _header(
+                        "If-None-Match",
+                        {"type": "string"},
+                        "ETags of copies the caller holds: 304 if one is this page's.",
+                    ),
                     *session,
                 ],
             )

@@ -1,0 +1,103 @@
+"""The handler's copies of data-node scan pages, revalidated with the node's ETag.
+
+Rule: a copy is kept by request target and serving node, with the node's tag
+(`dtm.core.pagetag`), the body and the session header it came with; a read of that target offers
+every tag it holds (``If-None-Match``) and a 304 answer is served from the copy its tag names, as
+if the node had sent the body again. Copies live within a byte budget, least recently used out
+first, and one per node and target (a newer tag replaces the older). What the handler derives
+from a body (a list's encoded tasks) is kept with the copy and counted in its size.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Final, TypeVar
+
+from dtm.core.pagetag import MAX_TAGS
+
+V = TypeVar("V")
+
+VIEW_FACTOR: Final = 2  # a copy's size: its body, plus as much again for what is derived from it
+
+
+class Copy:
+    """One node page as the handler received it."""
+
+    __slots__ = ("body", "node", "session", "tag", "target", "views")
+
+    def __init__(self, target: str, node: str, tag: str, body: bytes, session: str | None):
+        self.target = target
+        self.node = node
+        self.tag = tag
+        self.body = body
+        self.session = session
+        self.views: dict[Hashable, object] = {}
+
+    @property
+    def size(self) -> int:
+        return VIEW_FACTOR * len(self.body) + len(self.target) + 200
+
+
+class PageCache:
+    """Node pages by (target, tag), within ``max_bytes`` (0: keep nothing)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self.hits = 0
+        self._copies: OrderedDict[tuple[str, str], Copy] = OrderedDict()
+        self._tags: dict[str, dict[str, str]] = {}  # target -> node -> tag
+        self._by_body: dict[int, Copy] = {}
+
+    def __len__(self) -> int:
+        return len(self._copies)
+
+    def offer(self, target: str) -> str | None:
+        """The If-None-Match value for a read of ``target`` (None: no copy held)."""
+        tags = self._tags.get(target)
+        if not tags:
+            return None
+        return ", ".join(list(tags.values())[:MAX_TAGS])
+
+    def get(self, target: str, tag: str | None) -> Copy | None:
+        """The copy a 304 answer's ``tag`` names (None: not held, e.g. evicted meanwhile)."""
+        copy = self._copies.get((target, tag or ""))
+        if copy is not None:
+            self._copies.move_to_end((target, copy.tag))
+            self.hits += 1
+        return copy
+
+    def put(self, target: str, node: str, tag: str, body: bytes, session: str | None) -> None:
+        """Keep a tagged page ``node`` just served for ``target``, if it fits the budget."""
+        copy = Copy(target, node, tag, body, session)
+        if copy.size > self.max_bytes // 4:  # one page never crowds out the rest
+            return
+        old = self._tags.get(target, {}).get(node)
+        if old is not None:
+            self._drop(self._copies[(target, old)])
+        self._copies[(target, tag)] = copy
+        self._tags.setdefault(target, {})[node] = tag
+        self._by_body[id(body)] = copy
+        self.bytes += copy.size
+        while self.bytes > self.max_bytes:
+            self._drop(next(iter(self._copies.values())))
+
+    def view(self, body: bytes, key: Hashable, derive: Callable[[bytes], V]) -> V:
+        """``derive(body)``, kept with the copy whose body this is (computed anew otherwise)."""
+        copy = self._by_body.get(id(body))
+        if copy is None or copy.body is not body:
+            return derive(body)
+        if key not in copy.views:
+            copy.views[key] = derive(body)
+        return copy.views[key]  # type: ignore[return-value]
+
+    def _drop(self, copy: Copy) -> None:
+        del self._copies[(copy.target, copy.tag)]
+        del self._by_body[id(copy.body)]
+        nodes = self._tags[copy.target]
+        if nodes.get(copy.node) == copy.tag:
+            del nodes[copy.node]
+        if not nodes:
+            del self._tags[copy.target]
+        self.bytes -= copy.size
