@@ -24,15 +24,18 @@ class Stage:
     conns: int
     goal: str = ""  # the goal this stage is held against
     stretch: int = 1  # runs this many times longer (a slow list still completes some requests)
+    kept: bool = True  # False: dtm's handler keeps no node pages (each list as after a write)
 
     @property
     def key(self) -> str:
-        return f"{self.op}{self.tasks if self.op == 'list' else ''}-{self.conns}"
+        cold = "" if self.kept else "-cold"
+        return f"{self.op}{self.tasks if self.op == 'list' else ''}-{self.conns}{cold}"
 
     @property
     def title(self) -> str:
         what = "create" if self.op == "create" else f"list of {self.tasks:,} tasks"
-        return f"{what}, {self.conns} client{'s' * (self.conns > 1)}"
+        cold = "" if self.kept else ", no page kept"
+        return f"{what}, {self.conns} client{'s' * (self.conns > 1)}{cold}"
 
 
 def stages(plan: Plan) -> list[Stage]:
@@ -43,6 +46,7 @@ def stages(plan: Plan) -> list[Stage]:
         Stage("list", small, 1),
         Stage("list", small, plan.conns, "list-small"),
         Stage("list", mid, plan.conns, "list-mid"),
+        Stage("list", mid, plan.conns, kept=False),
         Stage("list", big, plan.conns, "list-big", 3),
     ]
 
@@ -53,7 +57,7 @@ def row_name(system: str, st: Stage) -> str:
 
 def _one(system: type[Dtm | Original], st: Stage, plan: Plan, row: Row, workdir: Path) -> None:
     folder = workdir / f"{system.name}-{st.key}"
-    stack = system(folder)
+    stack = Dtm(folder, kept_pages=st.kept) if system is Dtm else system(folder)
     try:
         stack.start(st.tasks)
         t = stack.target(st.op)

@@ -77,8 +77,11 @@ def wait_quiet(sync_url: str, timeout: float = 120) -> None:
 class Dtm:
     name = "dtm"
 
-    def __init__(self, folder: Path) -> None:
-        self.c = harness.LocalCluster(folder, nodes=2)
+    def __init__(self, folder: Path, kept_pages: bool = True) -> None:
+        """``kept_pages`` False: the handler keeps no node pages, so every list is built anew, as
+        a list after any write is."""
+        handler = {} if kept_pages else {"handler": {"page_cache_mib": 0}}
+        self.c = harness.LocalCluster(folder, nodes=2, sections=handler)
         self._since = 0
 
     def start(self, tasks: int = 0) -> None:

@@ -6,11 +6,7 @@ processes."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Callable
-from typing import Any
-
-from aiohttp.abc import AbstractResolver, ResolveResult
 
 from dtm.errors import DtmError
 from dtm.sync.client import NodeClient
@@ -21,41 +17,36 @@ from harness import LocalCluster, wait_until
 NAME = "localhost"
 
 
-class MovableName(AbstractResolver):
-    """Resolves one name to wherever the test says the node is now."""
+class MovableName:
+    """Resolves one name to wherever the test says the node is now (the client's `Resolve`)."""
 
     def __init__(self, address: str) -> None:
         self.address = address
         self.lookups = 0
 
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
+    async def __call__(self, host: str, port: int) -> list[str]:
         assert host == NAME
         self.lookups += 1
-        return [
-            ResolveResult(
-                hostname=host,
-                host=self.address,
-                port=port,
-                family=socket.AF_INET,
-                proto=0,
-                flags=socket.AI_NUMERICHOST,
-            )
-        ]
-
-    async def close(self) -> None:
-        pass
+        return [self.address]
 
 
-def test_the_sync_client_keeps_no_dns_cache() -> None:
-    async def main() -> Any:
-        async with NodeClient({"store1": f"http://{NAME}:1"}) as client:
-            assert client._session is not None
-            return client._session.connector
+def test_every_new_connection_resolves_the_name_again(cluster: Callable[..., LocalCluster]) -> None:
+    c = cluster(nodes=1)
+    c.start_nodes()
+    resolver = MovableName("127.0.0.1")
+    headers = {"Authorization": c.auth_header}
+    url = f"http://{NAME}:{c.ports['store1']}"
 
-    conn = asyncio.run(main())
-    assert conn is not None and conn.use_dns_cache is False  # type: ignore[attr-defined]
+    async def main() -> None:
+        async with NodeClient({"store1": url}, 2.0, headers, None, resolver) as cl:
+            await cl.changes("store1", 0, 10, 0)
+            await cl.changes("store1", 0, 10, 0)  # the same kept-alive connection: no lookup
+            assert resolver.lookups == 1
+            # Two calls at once need a second connection, which looks the name up again.
+            await asyncio.gather(*(cl.changes("store1", 0, 10, 200) for _ in range(2)))
+            assert resolver.lookups == 2
+
+    asyncio.run(main())
 
 
 def test_a_moved_node_is_reached_at_its_new_address(cluster: Callable[..., LocalCluster]) -> None:

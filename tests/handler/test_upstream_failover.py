@@ -181,7 +181,7 @@ def test_when_every_balancer_is_down_the_error_names_the_last_one_tried(
 def test_a_name_with_several_addresses_gives_each_but_the_last_the_short_connect_wait(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from dtm.handler.pool import Pool, SendFailed
+    from dtm.pool import Pool, SendFailed
 
     async def test() -> None:
         good = Fake()

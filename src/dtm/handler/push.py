@@ -2,7 +2,7 @@
 
 Rule: only `POST /v1/replicate` of one write's copy (`dtm.core.copyplan`) goes this way — straight
 to the node at its ``[[node]]`` address, with the cluster credential, over one bounded keep-alive
-pool per node (`dtm.handler.pool`: at most ``connections`` in flight to a node, the rest wait for
+pool per node (`dtm.pool`: at most ``connections`` in flight to a node, the rest wait for
 a slot within their timeout); everything else reaches the data tier through the balancers, which
 refuse /v1/replicate. Every push is bounded by its timeout, on our side and on the node's: it
 carries ``X-Dtm-Deadline`` = now + the timeout, so a node that reads it later never applies it
@@ -23,7 +23,7 @@ from typing import Final
 
 from dtm import wire
 from dtm.errors import DtmError
-from dtm.handler.pool import Answer, Pool, SendFailed
+from dtm.pool import Answer, Pool, SendFailed
 
 log = logging.getLogger(__name__)
 

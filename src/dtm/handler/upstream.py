@@ -38,7 +38,7 @@ from dtm.errors import (
     ErrUnavailable,
 )
 from dtm.handler.metrics import HandlerMetrics
-from dtm.handler.pool import Answer, Pool, SendFailed
+from dtm.pool import Answer, Pool, SendFailed
 from dtm.handler.session import Session
 
 # A request no balancer could take goes round again this often, for up to this long.

@@ -1,9 +1,12 @@
-"""The sync process's HTTP client for data nodes: one aiohttp session, typed answers, our errors.
+"""The sync process's HTTP client for data nodes: prebuilt requests on a keep-alive pool per node,
+typed answers, our errors.
 
-Rule: every call has a timeout; every answer is decoded into its wire struct; every failure
-(refused, reset, timed out, non-2xx, malformed body) becomes one `DtmError` that names the node;
-names are resolved again for every new connection (no DNS cache), so a node that moves to
-another address is reached there as soon as its old connection fails.
+Rule: every call has a timeout; every answer is framed by the strict llhttp parser of
+`dtm.pool` and decoded into its wire struct; every failure (refused, reset, timed out,
+non-2xx, malformed body) becomes one `DtmError` that names the node; a call whose reused
+connection turned out closed before any answer came is sent once more (every sync call is
+idempotent); names are resolved again for every new connection (no DNS cache), so a node that
+moves to another address is reached there as soon as its old connection fails.
 """
 
 from __future__ import annotations
@@ -11,113 +14,118 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from typing import Any, TypeVar
-
-import aiohttp
-from aiohttp.abc import AbstractResolver
+from collections.abc import Mapping
+from typing import Final, TypeVar
+from urllib.parse import urlsplit
 
 from dtm import wire
-from dtm.errors import DtmError, ErrTimeout, ErrUnavailable
+from dtm.errors import DtmError, ErrSyntaxInvalidArgs, ErrTimeout, ErrUnavailable
+from dtm.pool import Answer, Pool, Resolve, SendFailed
 
 T = TypeVar("T")
 
-MAX_ANSWER_BYTES = 64 * 1024 * 1024
-
-
-def connector_options(
-    client_ssl: ssl.SSLContext | None, resolver: AbstractResolver | None
-) -> dict[str, Any]:
-    """The sync's connection pool: no DNS cache (aiohttp keeps names 10 s by default, and this
-    client once kept them 300 s, which left a moved node unreplicated for five minutes)."""
-    opts: dict[str, Any] = {
-        "limit": 0,
-        "limit_per_host": 16,
-        "use_dns_cache": False,
-        "ssl": client_ssl or True,
-    }
-    if resolver is not None:
-        opts["resolver"] = resolver
-    return opts
+MAX_ANSWER_BYTES: Final = 64 * 1024 * 1024
+CONNECTIONS: Final = 16  # to each node: a feed read, a batch and a look at most, and some slack
 
 
 class NodeClient:
-    """Calls to the data nodes, by node name."""
+    """Calls to the data nodes, by node name (``urls``: name -> ``http[s]://host:port``)."""
 
     def __init__(
         self,
-        urls: dict[str, str],
+        urls: Mapping[str, str],
         timeout_s: float = 10.0,
-        auth_headers: dict[str, str] | None = None,
+        auth_headers: Mapping[str, str] | None = None,
         client_ssl: ssl.SSLContext | None = None,
-        resolver: AbstractResolver | None = None,
+        resolve: Resolve | None = None,
     ) -> None:
-        self.resolver = resolver  # None: aiohttp's default (the system's getaddrinfo)
-        self.client_ssl = client_ssl  # TLS to the nodes (None: plain HTTP)
         self.urls = dict(urls)
         self.timeout_s = timeout_s
+        self.client_ssl = client_ssl  # TLS to https nodes (None: the system's defaults)
+        self.resolve = resolve  # None: the system's getaddrinfo, asked on every new connection
         # The cluster credential (an Authorization header), sent with every call.
-        self.auth_headers = dict(auth_headers or {})
-        self._session: aiohttp.ClientSession | None = None
+        auth = "".join(f"{k}: {v}\r\n" for k, v in (auth_headers or {}).items())
+        self._where: dict[str, tuple[str, int, bool]] = {}
+        self._heads: dict[str, bytes] = {}
+        for name, url in self.urls.items():
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ErrSyntaxInvalidArgs(f"node {name}: not an http(s) URL: {url!r}")
+            tls = parts.scheme == "https"
+            port = parts.port or (443 if tls else 80)
+            self._where[name] = (parts.hostname, port, tls)
+            self._heads[name] = f"Host: {parts.netloc}\r\n{auth}".encode("latin-1")
+        self._pools: dict[str, Pool] = {}
 
     async def __aenter__(self) -> NodeClient:
-        conn = aiohttp.TCPConnector(**connector_options(self.client_ssl, self.resolver))
-        self._session = aiohttp.ClientSession(
-            connector=conn, timeout=aiohttp.ClientTimeout(total=None), raise_for_status=False
-        )
+        for name, (host, port, tls) in self._where.items():
+            ctx = (self.client_ssl or ssl.create_default_context()) if tls else None
+            self._pools[name] = Pool(
+                host,
+                port,
+                size=CONNECTIONS,
+                connect_timeout_s=self.timeout_s,
+                max_body=MAX_ANSWER_BYTES,
+                client_ssl=ctx,
+                resolve=self.resolve,
+            )
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._session is not None:
-            await self._session.close()
+        for pool in self._pools.values():
+            pool.close()
+        self._pools = {}
+
+    def _request(
+        self, node: str, method: str, target: str, body: bytes | None, limit: float
+    ) -> bytes:
+        head = [f"{method} {target} HTTP/1.1\r\n".encode(), self._heads[node]]
+        if method == "POST":  # a write: the node must not apply it after we stopped waiting
+            deadline = time.time_ns() // 1_000_000 + int(limit * 1000)
+            head.append(f"{wire.DEADLINE_HEADER}: {deadline}\r\n".encode())
+        if body is None:
+            return b"".join((*head, b"\r\n"))
+        length = f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        return b"".join((*head, length.encode(), body))
 
     async def _call(
         self,
         node: str,
         method: str,
-        path: str,
+        target: str,
         type_: type[T],
         *,
-        params: dict[str, str] | None = None,
         body: bytes | None = None,
         timeout_s: float | None = None,
     ) -> T:
-        if self._session is None:
-            raise ErrUnavailable("the node client is not open")
-        url = self.urls[node] + path
+        pool = self._pools.get(node)
+        if pool is None:
+            raise ErrUnavailable(f"{node}: the node client is not open")
         limit = self.timeout_s if timeout_s is None else timeout_s
-        headers = dict(self.auth_headers)
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-        if method == "POST":  # a write: the node must not apply it after we stopped waiting
-            headers[wire.DEADLINE_HEADER] = str(time.time_ns() // 1_000_000 + int(limit * 1000))
+        path = target.split("?", 1)[0]
+        data = self._request(node, method, target, body, limit)
         try:
             async with asyncio.timeout(limit):
-                async with self._session.request(
-                    method, url, params=params, data=body, headers=headers
-                ) as resp:
-                    if (resp.content_length or 0) > MAX_ANSWER_BYTES:
-                        raise ErrUnavailable(f"{node}: answer over {MAX_ANSWER_BYTES} bytes")
-                    data = await resp.read()
-                    status = resp.status
+                answer = await _exchange(pool, data, method, limit)
         except TimeoutError:
             raise ErrTimeout(f"{node}: {method} {path} timed out after {limit:.1f}s") from None
-        except (aiohttp.ClientError, OSError) as exc:
-            raise ErrUnavailable(f"{node}: {method} {path} failed: {exc}") from None
-        if status >= 400:
-            raise _error(node, status, data)
+        except SendFailed as exc:
+            if exc.timeout and not exc.busy:
+                raise ErrTimeout(f"{node}: {method} {path} timed out after {limit:.1f}s") from None
+            raise ErrUnavailable(f"{node}: {method} {path} failed: {exc.why}") from None
+        if answer.status >= 400:
+            raise _error(node, answer.status, answer.body)
         try:
-            return wire.decode(data, type_, limit=MAX_ANSWER_BYTES, what=f"{node} answer")
+            return wire.decode(answer.body, type_, limit=MAX_ANSWER_BYTES, what=f"{node} answer")
         except DtmError as exc:
             raise ErrUnavailable(f"{node}: {method} {path}: {exc.message}") from None
 
     async def changes(self, node: str, since: int, limit: int, wait_ms: int) -> wire.ChangesPage:
-        params = {"since": str(since), "limit": str(limit), "wait": str(wait_ms)}
         return await self._call(
             node,
             "GET",
-            "/v1/changes",
+            f"/v1/changes?since={since}&limit={limit}&wait={wait_ms}",
             wire.ChangesPage,
-            params=params,
             timeout_s=self.timeout_s + wait_ms / 1000.0,
         )
 
@@ -131,12 +139,22 @@ class NodeClient:
         return await self._call(node, "POST", "/v1/purge", wire.PurgeResponse, body=body)
 
     async def digest(self, node: str, buckets: int) -> wire.Digest:
-        params = {"buckets": str(buckets)}
-        return await self._call(node, "GET", "/v1/digest", wire.Digest, params=params)
+        return await self._call(node, "GET", f"/v1/digest?buckets={buckets}", wire.Digest)
 
     async def bucket(self, node: str, bucket: int, buckets: int) -> wire.BucketRows:
-        params = {"buckets": str(buckets)}
-        return await self._call(node, "GET", f"/v1/digest/{bucket}", wire.BucketRows, params=params)
+        target = f"/v1/digest/{bucket}?buckets={buckets}"
+        return await self._call(node, "GET", target, wire.BucketRows)
+
+
+async def _exchange(pool: Pool, data: bytes, method: str, timeout_s: float) -> Answer:
+    """The node's answer; sent once more if a reused connection was already closed (the node
+    closed it while it sat idle): nothing of the first try was answered."""
+    try:
+        return await pool.exchange(data, method, timeout_s)
+    except SendFailed as exc:
+        if not (exc.stale and exc.reused):
+            raise
+        return await pool.exchange(data, method, timeout_s)
 
 
 def _error(node: str, status: int, data: bytes) -> DtmError:

@@ -1,8 +1,9 @@
-"""A bounded keep-alive pool of HTTP/1.1 connections to the load balancer, for prebuilt requests.
+"""A bounded keep-alive pool of HTTP/1.1 connections to one server, for prebuilt requests: the
+handler's to a load balancer and to each data node (its pushed copies), the sync's to each node.
 
 Rule: at most ``size`` requests are in flight (the rest wait for a slot within their timeout);
 an idle connection is reused only if it is still open and was idle less than ``IDLE_S``, and a
-new one resolves the balancer's name again (no DNS cache); a request's bytes are written at most
+new one resolves the server's name again (no DNS cache); a request's bytes are written at most
 once per call: a failure after the write is `SendFailed` with ``sent=True`` (the caller decides
 what that means for a write), one before it (no connection) ``sent=False``. A new connection
 tries each address the name resolves to (several: a swarm's dnsrr), each within the connect
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+from collections.abc import Awaitable, Callable
 from typing import Final
 
 from dtm.balancer.http1 import Pairs, UpstreamProtocolError
@@ -25,6 +27,8 @@ from dtm.balancer.upstream import UpstreamClosed, UpstreamConn, UpstreamTimeout
 # one the balancer is closing as we write to it.
 IDLE_S: Final = 20.0
 
+# Resolves a name (host, port) to its addresses, asked on every new connection.
+Resolve = Callable[[str, int], Awaitable[list[str]]]
 _BROKEN = (UpstreamTimeout, UpstreamClosed, UpstreamProtocolError, OSError)
 
 
@@ -85,8 +89,10 @@ class Pool:
         max_body: int,
         client_ssl: ssl.SSLContext | None = None,
         address_timeout_s: float | None = None,
+        resolve: Resolve | None = None,
     ) -> None:
         self.host = host
+        self.resolve = resolve  # None: the system's getaddrinfo
         self.port = port
         self.size = size
         self.connect_timeout_s = connect_timeout_s
@@ -164,7 +170,11 @@ class Pool:
         wait = self.connect_timeout_s
         try:
             async with asyncio.timeout(wait):
-                infos = await loop.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
+                if self.resolve is not None:
+                    addresses = await self.resolve(self.host, self.port)
+                else:
+                    infos = await loop.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
+                    addresses = [str(info[4][0]) for info in infos]
         except TimeoutError:
             raise SendFailed(
                 f"resolving {self.host} timed out after {wait * 1000:.0f} ms",
@@ -174,7 +184,7 @@ class Pool:
         except OSError as exc:
             raise SendFailed(f"cannot resolve {self.host} ({_reason(exc)})", sent=False) from None
         failure = SendFailed(f"{self.host} resolves to no address", sent=False)
-        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        addresses = list(dict.fromkeys(addresses))
         for i, address in enumerate(addresses):
             last = i == len(addresses) - 1
             wait = self.connect_timeout_s if last else self.address_timeout_s
