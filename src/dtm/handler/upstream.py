@@ -38,8 +38,8 @@ from dtm.errors import (
     ErrUnavailable,
 )
 from dtm.handler.metrics import HandlerMetrics
-from dtm.pool import Answer, Pool, SendFailed
 from dtm.handler.session import Session
+from dtm.pool import Answer, Pool, SendFailed
 
 # A request no balancer could take goes round again this often, for up to this long.
 RECONNECT_S: Final = 5.0
