@@ -77,6 +77,13 @@ def _raw_answer(err: DtmError, status: int) -> bytes:
     return head.encode("ascii") + body
 
 
+def half_closable(transport: asyncio.BaseTransport) -> bool:
+    """Can ``transport`` shut its write side and still read? (uvloop's TCP transports can, but
+    are not `asyncio.WriteTransport` instances; TLS transports cannot.)"""
+    can = getattr(transport, "can_write_eof", None)
+    return callable(can) and bool(can()) and callable(getattr(transport, "write_eof", None))
+
+
 class GuardedHandler(RequestHandler):
     """aiohttp's connection protocol with head, body-progress and connection bounds."""
 
@@ -139,7 +146,7 @@ class GuardedHandler(RequestHandler):
         if transport is None:
             return
         transport.write(answer)
-        if not isinstance(transport, asyncio.WriteTransport) or not transport.can_write_eof():
+        if not half_closable(transport):
             self.force_close()  # TLS: no half-close
             return
         self._phase = _LINGER

@@ -13,6 +13,7 @@ import asyncio
 import json
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -164,3 +165,28 @@ def test_the_connection_cap_holds(cluster: Callable[..., LocalCluster]) -> None:
     finally:
         for s in held:
             s.close()
+
+
+def test_a_refused_connection_lingers_so_its_answer_is_not_destroyed_by_a_reset(
+    slow: LocalCluster,
+) -> None:
+    """After its 408 the server shuts only its write side and keeps reading (dropping) for a
+    while: a client still sending gets no reset, which could destroy the answer unread."""
+    for comp in ("store1", "sync", "handler"):
+        with socket.create_connection(("127.0.0.1", slow.ports[comp]), timeout=5) as s:
+            s.sendall(HEAD[:10])
+            got = b""
+            while not got.endswith(b"}"):  # the 408 comes after the head timeout
+                chunk = s.recv(65536)
+                assert chunk, (comp, got)
+                got += chunk
+            assert got.startswith(b"HTTP/1.1 408"), (comp, got)
+            assert s.recv(65536) == b"", comp  # the server's write side is shut
+            for _ in range(10):  # a closed socket would answer these with a reset
+                s.sendall(b"a")
+                time.sleep(STEP_S)
+            s.settimeout(0.2)
+            try:
+                assert s.recv(1) == b""
+            except TimeoutError:
+                pass  # nothing more to read, and no reset
