@@ -125,6 +125,17 @@ class Pool:
         finally:
             slots.release()
 
+    async def exchange_idempotent(self, data: bytes, method: str, timeout_s: float) -> Answer:
+        """`exchange` for a request that may be applied twice: sent once more, on a fresh
+        connection, when a reused one turned out closed before any answer came (the server
+        closed it while it sat idle)."""
+        try:
+            return await self.exchange(data, method, timeout_s)
+        except SendFailed as exc:
+            if not (exc.stale and exc.reused):
+                raise
+        return await self.exchange(data, method, timeout_s)
+
     async def _exchange(self, data: bytes, method: str, timeout_s: float) -> Answer:
         loop = asyncio.get_running_loop()
         conn = self._pooled(loop.time())

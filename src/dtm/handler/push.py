@@ -23,7 +23,7 @@ from typing import Final
 
 from dtm import wire
 from dtm.errors import DtmError
-from dtm.pool import Answer, Pool, SendFailed
+from dtm.pool import Pool, SendFailed
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class Pusher:
         data = b"".join((self._heads[node], tail.encode("latin-1"), body))
         try:
             async with asyncio.timeout(timeout_s):
-                answer = await _exchange(pool, data, timeout_s)
+                answer = await pool.exchange_idempotent(data, "POST", timeout_s)
         except TimeoutError:
             self._note(node, f"no answer within {timeout_s * 1000:.0f} ms")
             return None
@@ -118,17 +118,6 @@ class Pusher:
             return
         self._logged[node] = now
         log.warning("a copy of a write did not reach node %s: %s", node, why)
-
-
-async def _exchange(pool: Pool, data: bytes, timeout_s: float) -> Answer:
-    """The node's answer; once more on a fresh connection if a reused one was closed before
-    answering (the node closed it while idle)."""
-    try:
-        return await pool.exchange(data, "POST", timeout_s)
-    except SendFailed as exc:
-        if not (exc.stale and exc.reused):
-            raise
-    return await pool.exchange(data, "POST", timeout_s)
 
 
 def _netloc(host: str, port: int) -> str:

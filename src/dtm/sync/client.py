@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from dtm import wire
 from dtm.errors import DtmError, ErrSyntaxInvalidArgs, ErrTimeout, ErrUnavailable
-from dtm.pool import Answer, Pool, Resolve, SendFailed
+from dtm.pool import Pool, Resolve, SendFailed
 
 T = TypeVar("T")
 
@@ -106,7 +106,7 @@ class NodeClient:
         data = self._request(node, method, target, body, limit)
         try:
             async with asyncio.timeout(limit):
-                answer = await _exchange(pool, data, method, limit)
+                answer = await pool.exchange_idempotent(data, method, limit)
         except TimeoutError:
             raise ErrTimeout(f"{node}: {method} {path} timed out after {limit:.1f}s") from None
         except SendFailed as exc:
@@ -144,17 +144,6 @@ class NodeClient:
     async def bucket(self, node: str, bucket: int, buckets: int) -> wire.BucketRows:
         target = f"/v1/digest/{bucket}?buckets={buckets}"
         return await self._call(node, "GET", target, wire.BucketRows)
-
-
-async def _exchange(pool: Pool, data: bytes, method: str, timeout_s: float) -> Answer:
-    """The node's answer; sent once more if a reused connection was already closed (the node
-    closed it while it sat idle): nothing of the first try was answered."""
-    try:
-        return await pool.exchange(data, method, timeout_s)
-    except SendFailed as exc:
-        if not (exc.stale and exc.reused):
-            raise
-        return await pool.exchange(data, method, timeout_s)
 
 
 def _error(node: str, status: int, data: bytes) -> DtmError:
