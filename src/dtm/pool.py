@@ -23,8 +23,8 @@ from typing import Final
 from dtm.balancer.http1 import Pairs, UpstreamProtocolError
 from dtm.balancer.upstream import UpstreamClosed, UpstreamConn, UpstreamTimeout
 
-# Below the balancer's client idle timeout (60 s by default), so a pooled connection is not
-# one the balancer is closing as we write to it.
+# Below the servers' idle timeout (60 s by default: the balancer's and every aiohttp server's),
+# so a pooled connection is not one the server is closing as we write to it.
 IDLE_S: Final = 20.0
 
 # Resolves a name (host, port) to its addresses, asked on every new connection.
@@ -33,7 +33,7 @@ _BROKEN = (UpstreamTimeout, UpstreamClosed, UpstreamProtocolError, OSError)
 
 
 class Answer:
-    """One answer of the balancer, read whole."""
+    """One answer of the server, read whole."""
 
     __slots__ = ("body", "headers", "status")
 
@@ -53,9 +53,9 @@ class Answer:
 class SendFailed(Exception):
     """No usable answer. ``sent``: the request's bytes were written (they may have been acted
     on); ``timeout``: no answer in time; ``stale``: the connection broke before any byte of an
-    answer came (a reused one the balancer had closed while it sat idle, or a balancer that
-    died with the request unanswered; ``reused`` says which); ``busy``: every connection stayed
-    in use (the balancer is not to blame)."""
+    answer came (a reused one the server had closed while it sat idle, or a server that died
+    with the request unanswered; ``reused`` says which); ``busy``: every connection stayed in
+    use (the server is not to blame)."""
 
     def __init__(
         self,
@@ -77,7 +77,7 @@ class SendFailed(Exception):
 
 
 class Pool:
-    """Connections to one balancer at ``host:port`` (TLS with ``client_ssl``)."""
+    """Connections to one server at ``host:port`` (TLS with ``client_ssl``)."""
 
     def __init__(
         self,
