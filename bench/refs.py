@@ -1,5 +1,6 @@
-"""Two reference systems run beside dtm's parts in the same run: the balancer beside HAProxy (the
-same two data nodes behind each) and a data node's PUT beside Redis with appendfsync always.
+"""Reference systems run beside dtm's parts in the same run: the balancer beside HAProxy (the
+same two data nodes behind each), a data node's PUT beside Redis with appendfsync always, and a
+node's cheapest request (``GET /healthz``) beside a bare llhttp server (`bench.floor`).
 
 Rule: each round measures both sides of every pair, which goes first alternating; a proxy's CPU
 per request is its own process's; Redis is loaded by redis-benchmark (RESP, not HTTP) with the
@@ -13,6 +14,7 @@ import io
 import secrets
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from bench import load, machine
@@ -34,6 +36,11 @@ def pairs(conns: int) -> list[tuple[str, str, str]]:
         (f"dtm balancer: GET, {n}", f"HAProxy: GET, {n}", f"GET via the balancer vs HAProxy, {n}"),
         (f"dtm balancer: PUT, {n}", f"HAProxy: PUT, {n}", f"PUT via the balancer vs HAProxy, {n}"),
         (f"dtm node: PUT, {n}", f"Redis: SET, {n}", f"a node's PUT vs Redis's SET, {n}"),
+        (
+            f"dtm node: GET /healthz, {n}",
+            f"bare llhttp server: GET, {n}",
+            f"a node's /healthz (aiohttp's server) vs a bare llhttp server, {n}",
+        ),
     ]
 
 
@@ -58,7 +65,7 @@ class References:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.c = harness.LocalCluster(folder, nodes=2)
-        self.ports = {"haproxy": harness.free_port(), "redis": harness.free_port()}
+        self.ports = {p: harness.free_port() for p in ("haproxy", "redis", "floor")}
         self.password = secrets.token_urlsafe(16)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
@@ -77,12 +84,16 @@ class References:
         argv += ["--requirepass", self.password, "--dir", str(self.folder), "--save", ""]
         argv += ["--appendonly", "yes", "--appendfsync", "always"]
         self.procs["redis"] = machine.spawn(argv, self.folder / "redis.log")
+        argv = [sys.executable, "-m", "bench.floor", str(self.ports["floor"])]
+        self.procs["floor"] = machine.spawn(argv, self.folder / "floor.log")
         ping = ["redis-cli", "-p", str(self.ports["redis"]), "-a", self.password, "ping"]
         harness.wait_until(
             lambda: b"PONG" in subprocess.run(ping, capture_output=True).stdout, 10, 0.05, "redis"
         )
         url = f"http://127.0.0.1:{self.ports['haproxy']}/healthz"
         harness.wait_until(lambda: harness.request("GET", url).status == 200, 10, 0.05, "haproxy")
+        url = f"http://127.0.0.1:{self.ports['floor']}/healthz"
+        harness.wait_until(lambda: harness.request("GET", url).status == 200, 10, 0.05, "floor")
         for p in (*self.c.procs.values(), *self.procs.values()):
             machine.pin(p.pid)
 
@@ -94,7 +105,8 @@ class References:
         base, pid = self.fronts()[via]
         body = PUT_BODY.decode() if op == "PUT" else None
         auth = {"Authorization": self.c.auth_header}
-        t = Target(base, op, f"/v1/kv/{task_key(1 if body else 0)}", body, auth)
+        path = "/healthz" if "/healthz" in name or via.startswith("bare") else None
+        t = Target(base, op, path or f"/v1/kv/{task_key(1 if body else 0)}", body, auth)
         return load.run(t, plan.seconds, plan.conns, workdir, {via: pid})
 
     def fronts(self) -> dict[str, tuple[str, int]]:
@@ -103,6 +115,10 @@ class References:
             "dtm balancer": (self.c.url("balancer"), self.c.procs["balancer"].pid),
             "HAProxy": (f"http://127.0.0.1:{self.ports['haproxy']}", self.procs["haproxy"].pid),
             "dtm node": (self.c.url("store1"), self.c.procs["store1"].pid),
+            "bare llhttp server": (
+                f"http://127.0.0.1:{self.ports['floor']}",
+                self.procs["floor"].pid,
+            ),
         }
 
     def stop(self) -> None:

@@ -62,7 +62,7 @@ def test_bench_suite_runs_with_tiny_counts(tmp_path: Path) -> None:
     assert goals["lost"]["met"] is True and goals["cli"]["met"] is not None
 
     refs = _rows(results, "references")
-    assert len(refs) == 6
+    assert len(refs) == 8  # four pairs: HAProxy twice, Redis, the bare llhttp server
     for r in refs.values():
         if r["not_measured"]:  # haproxy or redis missing: said on the row
             assert "make bench-deps" in r["not_measured"], r
