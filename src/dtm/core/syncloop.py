@@ -6,8 +6,7 @@ source's feed is read again only once every batch planned from its last page was
 page is read ahead, and that page is used only if the cursors then start where it was read); a
 node a backlog is paged into is read once per fill poll, without waiting, and never while a
 batch of it is in flight (`syncfill`); a
-node whose call failed is left alone for a backoff (0.1 s doubling to 5 s), unless the sync itself
-was paused; purges and anti-entropy run one at a time, never together, and anti-entropy only when
+node whose call failed is left alone for a backoff (`synchealth`); purges and anti-entropy run one at a time, never together, and anti-entropy only when
 the cursor path owes nothing; the cursor file is written from a snapshot of acknowledged cursors
 and decided purges, and a decided purge is sent only once a written file holds it.
 Every log line is decided here, as a `Note`. The service (`dtm.sync.service`) and the simulation
@@ -16,11 +15,9 @@ Every log line is decided here, as a `Note`. The service (`dtm.sync.service`) an
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-
 from dtm.core.conflicts import Conflict
 from dtm.core.syncfill import fill_read_at
+from dtm.core.synchealth import Health, Reach, quoted
 from dtm.core.syncplan import Pair, page_complete
 from dtm.core.syncstate import SyncEngine
 from dtm.core.syncwork import (
@@ -52,21 +49,6 @@ from dtm.wire import AntiEntropyResult, ChangesPage
 FAR_MS = 3_600_000
 
 
-def _q(text: str) -> str:
-    """Untrusted text (a node's error message) for a log line: JSON-quoted, so it cannot end the
-    line or carry control characters."""
-    return json.dumps(text)
-
-
-@dataclass
-class Health:
-    down_until: int = 0
-    backoff: int = 0
-    failures: int = 0
-    down_since: int = 0
-    last_error: str = ""
-
-
 class SyncLoop:
     """Drives a `SyncEngine`: which calls to make now, and what their answers change."""
 
@@ -74,7 +56,9 @@ class SyncLoop:
         self.engine = engine
         self.cfg = cfg
         self.now = now_ms
-        self.health = {n: Health() for n in engine.nodes}
+        self.notes: list[Note] = []
+        self.reach = Reach(engine.nodes, cfg, self.notes)
+        self.health: dict[str, Health] = self.reach.health
         self.rounds = dict.fromkeys(engine.nodes, 0)
         self.fetching: dict[str, Fetch] = {}
         self.next_fetch: dict[str, int] = dict.fromkeys(engine.nodes, now_ms)
@@ -92,47 +76,13 @@ class SyncLoop:
         self._repair_waits = False  # a pass is due and waits for the cursor path
         self.saving = False
         self.save_at: int | None = None
-        self.notes: list[Note] = []
         self.conflicts: list[Conflict] = []  # found since the shell last took them
         self.anti_entropy: AntiEntropyResult | None = None
-        self._reached: set[str] = set()  # nodes that answered since this process started
 
     # ------------------------------------------------------------ reachability
 
     def reachable(self) -> list[str]:
-        h = self.health
-        return [n for n in self.engine.members if h[n].down_until <= self.now]
-
-    def _ok(self, node: str) -> None:
-        h = self.health[node]
-        if h.failures:
-            # A node not reached since this process started was starting too: no fault.
-            self._note(
-                WARNING if node in self._reached else INFO,
-                f"{node} is reachable {'again' if node in self._reached else 'now'} (after"
-                f" {h.failures} failed calls, {(self.now - h.down_since) / 1000:.1f} s)",
-            )
-        self._reached.add(node)
-        if h.failures or h.last_error:
-            self.health[node] = Health()
-
-    def _failed(self, node: str, call: str, error: str, paused: bool) -> None:
-        if paused:
-            self._note(
-                INFO, f"{node} {call} timed out while this sync process was paused: retrying"
-            )
-            return
-        h = self.health[node]
-        h.backoff = min(self.cfg.backoff_max_ms, h.backoff * 2 or self.cfg.backoff_min_ms)
-        h.down_until = self.now + h.backoff
-        h.last_error = error
-        if not h.failures:
-            h.down_since = self.now
-            level = WARNING if node in self._reached else INFO
-            self._note(level, f"{node} {call} failed (retrying with backoff): {_q(error)}")
-        else:
-            self._note(DEBUG, f"{node} {call} failed again (retry in {h.backoff} ms): {_q(error)}")
-        h.failures += 1
+        return self.reach.reachable(self.engine.members, self.now)
 
     def _note(self, level: int, text: str) -> None:
         self.notes.append(Note(level, text))
@@ -149,7 +99,8 @@ class SyncLoop:
         work += self._purges()
         work += self._repair()
         work += self._save()
-        notes, self.notes = tuple(self.notes), []
+        notes = tuple(self.notes)
+        self.notes.clear()  # (the list `self.reach` appends to)
         return Ready(tuple(work), notes, self._wake())
 
     def _fetches(self) -> list[Work]:
@@ -329,9 +280,11 @@ class SyncLoop:
         if self.fetching.get(f.source) is f:
             del self.fetching[f.source]
         if ev.page.node != f.source:
-            self._failed(f.source, "changes", f"answered as node {ev.page.node!r}", False)
+            self.reach.failed(
+                f.source, "changes", f"answered as node {ev.page.node!r}", False, self.now
+            )
             return
-        self._ok(f.source)
+        self.reach.ok(f.source, self.now)
         self.rounds[f.source] = self.rounds.get(f.source, 0) + 1
         if self._sending_from(f.source):
             self.ahead[f.source] = ev  # a read-ahead: used once the current batches are answered
@@ -369,7 +322,7 @@ class SyncLoop:
     def _sent(self, ev: Sent) -> None:
         w, b = ev.work, ev.work.batch
         self._answered(w)
-        self._ok(b.target)
+        self.reach.ok(b.target, self.now)
         if not b.complete:
             self.filled_at[b.target] = self.now
         eng = self.engine
@@ -404,7 +357,7 @@ class SyncLoop:
 
     def _purged(self, ev: Purged) -> None:
         self.purging = max(0, self.purging - 1)
-        self._ok(ev.work.node)
+        self.reach.ok(ev.work.node, self.now)
         self.engine.on_purged(ev.work.node, ev.work.rids, ev.purged)
         if ev.purged:
             self._note(INFO, f"purged {ev.purged} tombstones on {ev.work.node}")
@@ -422,7 +375,7 @@ class SyncLoop:
             self.now, sorted(ev.epochs), ev.buckets, ev.differing, repaired, ev.error
         )
         if ev.error:
-            self._note(WARNING, f"anti-entropy stopped early: {_q(ev.error)}")
+            self._note(WARNING, f"anti-entropy stopped early: {quoted(ev.error)}")
         self._note(
             WARNING if repaired else INFO,
             f"anti-entropy over {','.join(sorted(ev.epochs))}: {ev.differing} of {ev.buckets}"
@@ -449,9 +402,9 @@ class SyncLoop:
             self.saving = False
             self.engine.dirty = True
             self.save_at = self.now + 1000
-            self._note(ERROR, f"cannot save sync state: {_q(ev.error)}")
+            self._note(ERROR, f"cannot save sync state: {quoted(ev.error)}")
             return
         if ev.node in self.health:
-            self._failed(ev.node, call, ev.error, ev.paused)
+            self.reach.failed(ev.node, call, ev.error, ev.paused, self.now)
         if isinstance(w, Send):
             self._after_send(w.batch.source)
