@@ -4,11 +4,11 @@ answered, `ready(now)` hands out the work to do next; the shell only performs it
 Rule: at most one feed read per source and one batch per (source, target) pair are in flight; a
 source's feed is read again only once every batch planned from its last page was answered (a full
 page is read ahead, and that page is used only if the cursors then start where it was read); a
-node a backlog is paged into is read once per fill poll, without waiting, and never while a
-batch of it is in flight (`syncfill`); a
-node whose call failed is left alone for a backoff (`synchealth`); purges and anti-entropy run one at a time, never together, and anti-entropy only when
-the cursor path owes nothing; the cursor file is written from a snapshot of acknowledged cursors
-and decided purges, and a decided purge is sent only once a written file holds it.
+node a backlog is paged into is read once per fill poll, without waiting, and never while a batch
+of it is in flight (`syncfill`); a node whose call failed is left alone for a backoff
+(`synchealth`); purges and anti-entropy run one at a time, never together, and anti-entropy only
+when the cursor path owes nothing; the cursor file is written from a snapshot of acknowledged
+cursors and decided purges, and a decided purge is sent only once a written file holds it.
 Every log line is decided here, as a `Note`. The service (`dtm.sync.service`) and the simulation
 (`tests/sim`) run this same loop.
 """
