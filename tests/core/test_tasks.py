@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -246,6 +247,13 @@ def test_check_text_accepts_exactly_the_valid_texts(text: str) -> None:
 def test_iso_ms() -> None:
     assert tasks.iso_ms(0) == "1970-01-01T00:00:00.000Z"
     assert tasks.iso_ms(1_767_225_845_007) == "2026-01-01T00:04:05.007Z"
+    assert tasks.iso_ms(1_767_225_845_999) == "2026-01-01T00:04:05.999Z"
+
+
+@given(st.integers(0, 253_402_300_799_999))  # to the end of year 9999
+def test_iso_ms_is_the_instant_in_utc(now_ms: int) -> None:
+    dt = datetime.fromtimestamp(now_ms // 1000, tz=UTC) + timedelta(milliseconds=now_ms % 1000)
+    assert tasks.iso_ms(now_ms) == dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def test_new_value() -> None:

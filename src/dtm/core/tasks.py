@@ -13,6 +13,7 @@ and the random bytes in.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -176,8 +177,13 @@ def check_text(text: str) -> str:
 
 def iso_ms(now_ms: int) -> str:
     """UTC ISO 8601 with milliseconds, e.g. ``2026-01-02T03:04:05.678Z``."""
-    dt = datetime.fromtimestamp(now_ms / 1000, tz=UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now_ms % 1000:03d}Z"
+    return _iso_second(now_ms // 1000) + f"{now_ms % 1000:03d}Z"
+
+
+@functools.lru_cache(maxsize=8)
+def _iso_second(now_s: int) -> str:
+    """``YYYY-MM-DDTHH:MM:SS.`` of a Unix second (kept: every write of a second shares it)."""
+    return datetime.fromtimestamp(now_s, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.")
 
 
 def new_value(
