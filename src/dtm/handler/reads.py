@@ -160,7 +160,10 @@ class SessionReads:
                 self.metrics.not_caught_up()
                 raise await self._explained(state, step)
             s.token = step.token
-            answers = await asyncio.gather(*(self._one(r, path, query) for r in step.reads))
+            if len(step.reads) == 1:  # the usual read: no task and no gathering for it
+                answers = [await self._one(step.reads[0], path, query)]
+            else:
+                answers = await asyncio.gather(*(self._one(r, path, query) for r in step.reads))
             reads: list[plan.Read] = []
             final: plan.Step[Reply] | None = None
             for answer in answers:
