@@ -590,7 +590,8 @@ UPSTREAM_HEADER: Final = "X-Dtm-Upstream"  # set by the balancer: the data node 
 class UpstreamStatus(Wire, frozen=True):
     """One data node as the balancer sees it. Counts are since the balancer started:
     ``requests`` attempts sent there, ``failures`` of them that got no usable answer,
-    ``retries`` attempts there that repeated a request first tried elsewhere."""
+    ``retries`` attempts there that repeated a request first tried elsewhere; ``checks`` the
+    health checks made of it, ``failed_checks`` those it failed."""
 
     name: NodeName
     url: str
@@ -602,6 +603,8 @@ class UpstreamStatus(Wire, frozen=True):
     ejections: Count
     readmissions: Count
     fenced: bool = False  # its /healthz says its clock fences client writes (sent elsewhere)
+    checks: Count = 0
+    failed_checks: Count = 0
 
 
 class BalancerStatus(Wire, frozen=True):

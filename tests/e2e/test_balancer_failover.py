@@ -97,9 +97,10 @@ def test_sigstopped_node_costs_at_most_the_timeout(cluster: Callable[..., LocalC
         assert max(e for e, _ in results[-10:]) < 0.2  # once ejected, it costs nothing
         store1 = _node(c, "store1")
         assert not store1.healthy and store1.ejections == 1
-        # Health checks keep it out while it hangs.
-        time.sleep(0.5)
-        assert not _node(c, "store1").healthy
+        # Health checks keep it out while it hangs: two more fail, and it is still out.
+        failed = store1.failed_checks
+        wait_until(lambda: _node(c, "store1").failed_checks >= failed + 2, 10, 0.02, "2 checks")
+        assert not _node(c, "store1").healthy and _node(c, "store1").ejections == 1
     finally:
         stopped.signal(signal.SIGCONT)
     wait_until(lambda: _node(c, "store1").healthy, 10, 0.02, "store1 to be readmitted")

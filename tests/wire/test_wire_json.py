@@ -267,7 +267,8 @@ EXAMPLES: dict[type[Any], list[tuple[Any, str]]] = {
 UP = UpstreamStatus("store1", "http://127.0.0.1:7411", True, 0, 10, 1, 1, 1, 1)
 UP_JSON = (
     '{"name":"store1","url":"http://127.0.0.1:7411","healthy":true,"in_flight":0,"requests":10,'
-    '"failures":1,"retries":1,"ejections":1,"readmissions":1,"fenced":false}'
+    '"failures":1,"retries":1,"ejections":1,"readmissions":1,"fenced":false,"checks":0,'
+    '"failed_checks":0}'
 )
 PAIR = SyncPair("store1", "store2", 4, 6, 2, 0.25, 40, 1, True)
 PAIR_JSON = (

@@ -46,10 +46,12 @@ async def _watch(balancer: Balancer, session: aiohttp.ClientSession, node: Node)
     fall = max(1, balancer.cfg.health_fall)
     while True:
         problem = await _check_once(session, node)
+        node.checks += 1
         if problem is None:
             balancer.readmit(node)
         else:
             node.failed_checks += 1
+            node.failed_checks_total += 1
             if node.failed_checks >= fall:
                 balancer.eject(node, problem)
         await asyncio.sleep(interval)

@@ -110,6 +110,8 @@ def status_of(nodes: Sequence[Node], totals: Counters) -> BalancerStatus:
                 ejections=n.ejections,
                 readmissions=n.readmissions,
                 fenced=n.fenced,
+                checks=n.checks,
+                failed_checks=n.failed_checks_total,
             )
             for n in nodes
         ],
@@ -157,6 +159,8 @@ class _BalancerCollector(Collector):
             ("upstream_retries", "retries", "Attempts that repeated a request.", True),
             ("upstream_ejections", "ejections", "Times a data node was ejected.", True),
             ("upstream_readmissions", "readmissions", "Times a node was readmitted.", True),
+            ("upstream_checks", "checks", "Health checks made of a data node.", True),
+            ("upstream_failed_checks", "failed_checks_total", "Health checks it failed.", True),
             ("upstream_in_flight", "in_flight", "Attempts waiting on a data node.", False),
             ("upstream_healthy", "healthy", "1 if the data node takes traffic.", False),
             ("upstream_fenced", "fenced", "1 if the node's clock fences client writes.", False),

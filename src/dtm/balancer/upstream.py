@@ -339,7 +339,9 @@ class Node:
         self.healthy = True
         self.answered = False  # a health check has passed once (before: it is still starting)
         self.fenced = False  # its clock is beyond the max offset: it refuses client writes
-        self.failed_checks = 0
+        self.failed_checks = 0  # in a row (one passing check resets it)
+        self.checks = 0  # health checks made, and failed, since the balancer started
+        self.failed_checks_total = 0
         self.idle: list[UpstreamConn] = []
         self.in_flight = 0
         self.requests = 0
