@@ -30,7 +30,7 @@ import msgspec
 
 from dtm.core import crashpoint, session
 from dtm.core.order import write_id
-from dtm.core.repair import Repair, differing_buckets, plan_repairs
+from dtm.core.repair import Repair, differing_buckets, moved_epochs, plan_repairs
 from dtm.core.syncloop import SyncLoop
 from dtm.core.syncstate import SyncEngine
 from dtm.core.syncwork import (
@@ -114,6 +114,7 @@ class Stats:
     wipes: int = 0
     purged: int = 0
     repaired: int = 0
+    ae_waited: int = 0  # anti-entropy passes that found a node at another epoch: no repair
     conflicts: int = 0
     refused: int = 0  # client writes whose seen stamp was beyond the node's max offset
     held: int = 0  # deliveries in which the target held rows back (too far ahead of its clock)
@@ -405,7 +406,9 @@ class Sim:
             digests[x] = Digest(x, s.epoch, s.last_version(), s.digest(BUCKETS))
         epochs = {x: (d.epoch, d.last_version) for x, d in digests.items()}
         repairs: list[tuple[Repair, ReplicateResponse, str]] = []
-        differing = differing_buckets(digests)
+        moved = moved_epochs(dict(w.epochs), digests)
+        differing = [] if moved else differing_buckets(digests)
+        self.stats.ae_waited += bool(moved)
         for bucket in differing:
             rows = {
                 x: BucketRows(x, self.stores[x].epoch, self.stores[x].bucket_rows(bucket, BUCKETS))
@@ -417,7 +420,8 @@ class Sim:
                 resp = run(target.replicate(req))
                 self.stats.repaired += resp.applied
                 repairs.append((rep, resp, target.epoch))
-        return Repaired(w, epochs, repairs, len(differing), BUCKETS, None, self.t)
+        error = f"{', '.join(moved)}: at another epoch" if moved else None
+        return Repaired(w, epochs, repairs, len(differing), BUCKETS, error, self.t)
 
     def _answerable(self, f: InFlight) -> bool:
         """A long-poll answers only once its feed has news or its wait is over."""

@@ -2,7 +2,9 @@
 
 Rule: a bucket needs repair iff its digest differs between nodes; in it, each key's winner is the
 greatest ``(hlc, origin)`` over every node's row, and a node lacks it iff its row for that key is
-absent or a different write; the winner goes to it through the ordinary merge rule.
+absent or a different write; the winner goes to it through the ordinary merge rule. A pass
+repairs nothing when a node's digest names another epoch than the sync last read from it (wiped
+or restored since): the cursor path copies that node again from its feed's start.
 """
 
 from __future__ import annotations
@@ -22,6 +24,13 @@ class Repair:
     holder_epoch: str
     target: str
     rows: tuple[Row, ...]
+
+
+def moved_epochs(known: Mapping[str, str], digests: Mapping[str, Digest]) -> list[str]:
+    """The nodes whose digest names another epoch than ``known`` (the one the sync last read
+    from each; none known counts as another): a pass over them would copy a wiped node bucket by
+    bucket while the cursor path copies all of it again, so it waits for the cursor path."""
+    return sorted(n for n, d in digests.items() if known.get(n) != d.epoch)
 
 
 def differing_buckets(digests: Mapping[str, Digest]) -> list[int]:

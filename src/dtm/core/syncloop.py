@@ -216,7 +216,8 @@ class SyncLoop:
         if len(reach) < 2:
             return []
         self.repairing = True
-        return [AntiEntropy(tuple(reach), frozenset(self.engine.repair_skip()))]
+        epochs = tuple(sorted(self.engine.epochs.items()))
+        return [AntiEntropy(tuple(reach), frozenset(self.engine.repair_skip()), epochs)]
 
     def _save(self) -> list[Work]:
         if not self.engine.dirty or self.saving:
@@ -376,6 +377,8 @@ class SyncLoop:
         )
         if ev.error:
             self._note(WARNING, f"anti-entropy stopped early: {quoted(ev.error)}")
+            if not ev.differing and not repaired:
+                return  # it compared no bucket: there is nothing more to say
         self._note(
             WARNING if repaired else INFO,
             f"anti-entropy over {','.join(sorted(ev.epochs))}: {ev.differing} of {ev.buckets}"

@@ -48,10 +48,12 @@ class Purge:
 @dataclass(frozen=True, slots=True, eq=False)
 class AntiEntropy:
     """One anti-entropy pass over ``nodes`` (digests, differing buckets, repairs), skipping the
-    writes in ``skip`` (tombstones being purged)."""
+    writes in ``skip`` (tombstones being purged); ``epochs``: each node's epoch as the sync last
+    read it (a node found at another one is not repaired: `dtm.core.repair.moved_epochs`)."""
 
     nodes: tuple[str, ...]
     skip: frozenset[tuple[str, int, str]]
+    epochs: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -22,7 +22,7 @@ from dtm import wire
 from dtm.config import ClusterConfig, SyncConfig
 from dtm.core.crashpoint import CrashPoint
 from dtm.core.digest import DEFAULT_BUCKETS
-from dtm.core.repair import Repair, differing_buckets, plan_repairs
+from dtm.core.repair import Repair, differing_buckets, moved_epochs, plan_repairs
 from dtm.core.syncloop import SyncLoop
 from dtm.core.syncstate import SyncEngine
 from dtm.core.syncwork import (
@@ -271,7 +271,11 @@ class SyncService:
                 d = await self.client.digest(n, buckets)
                 epochs[n] = (d.epoch, d.last_version)
                 digests[n] = d
-            differing = differing_buckets(digests)
+            moved = moved_epochs(dict(w.epochs), digests)
+            if moved:
+                error = f"{', '.join(moved)}: at another epoch than last read (wiped or restored);"
+                error += " its feed is copied again first"
+            differing = [] if moved else differing_buckets(digests)
             for bucket in differing:
                 rows = {n: await self.client.bucket(n, bucket, buckets) for n in digests}
                 for rep in plan_repairs(rows, set(w.skip)):
