@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -146,6 +147,21 @@ class Listen:
         return Limits(head_timeout_s=s, body_timeout_s=s, max_connections=self.max_connections)
 
 
+# Allocations between two young-generation collections (Python's default: 700); the older
+# generations are collected every 20 of the one below.
+GC_THRESHOLD = 20_000
+
+
+def settle_heap() -> None:
+    """Once a component listens: what start-up made lives on, so the collector stops scanning
+    it (gc.freeze), and it runs less often, since a request leaves few reference cycles. (A data
+    node, left at Python's defaults, made a full collection of 20-30 ms about every 0.4 s under
+    a steady write load: each one a pause every request and replication waited out.)"""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, 20, 20)
+
+
 @dataclass
 class Served:
     """What a component's build hands the edge: its app and its hooks."""
@@ -219,6 +235,7 @@ async def _serve(comp: Component, startup: Startup, ns: argparse.Namespace, wher
             raise ErrUnavailable(f"cannot listen on {where.host}:{where.port}: {exc}") from None
         if served.listening is not None:
             served.listening()
+        settle_heap()
         log.info("%s", served.banner())
         await until_stopped()
         log.info("stopping: finishing pending requests")

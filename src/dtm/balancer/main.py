@@ -45,6 +45,7 @@ async def serve(start: edge.Startup, listen: str = "", port: int | None = None) 
     except OSError as exc:
         raise ErrUnavailable(f"cannot listen on {host}:{port}: {exc}") from None
     checks = loop.create_task(run_health_checks(balancer))
+    edge.settle_heap()
     names = ", ".join(f"{n.name}={n.url}" for n in balancer.nodes)
     log.info("balancer listening on %s:%d in front of %s", host, port, names)
     await edge.until_stopped()

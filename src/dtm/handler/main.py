@@ -9,7 +9,6 @@ lets pending requests finish.
 from __future__ import annotations
 
 import argparse
-import gc
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -28,20 +27,11 @@ from dtm.handler.users import UserDirectory
 
 # The handler's internal endpoints: the cluster credential guards them (the rest is public).
 INTERNAL_PATHS = frozenset({"/metrics", "/v1/status"})
-GC_THRESHOLD = 20_000  # allocations between two young-generation collections (Python: 700)
 
 
 def now_ms() -> int:
     """The wall clock in milliseconds: the times tasks are stamped with."""
     return time.time_ns() // 1_000_000
-
-
-async def _settle_heap(_: object) -> None:
-    """Once started: what start-up made lives on, so the collector stops scanning it
-    (gc.freeze), and it runs less often, since a request leaves few reference cycles."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(GC_THRESHOLD, 20, 20)
 
 
 def _flags(parser: argparse.ArgumentParser) -> None:
@@ -95,7 +85,6 @@ async def _build(
     service = TaskService(upstream, metrics, now_ms, secrets.token_bytes, reads, copies)
     users = UserDirectory(start.cluster.users_path, time.monotonic)
     app = make_app(upstream, service, metrics, f"{where.host}:{where.port}", users)
-    app.on_startup.append(_settle_heap)
 
     async def copies_lifecycle(_: object) -> AsyncIterator[None]:
         await pusher.start()

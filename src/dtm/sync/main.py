@@ -14,7 +14,6 @@ holds tombstone purges back.
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import os
 import sys
@@ -89,11 +88,6 @@ async def _build(
     fence_ms = PURGE_FENCE_CALLS * cfg.call_timeout_ms  # (see dtm.config)
     engine = SyncEngine([n.name for n in cluster.node], purge_fence_ms=fence_ms)
     engine.restore(statefile.load(state_path))
-    # Each page allocates a thousand rows and the memories keep tens of thousands, nearly none in
-    # cycles: what start-up loaded is never scanned again, and the young generation is collected
-    # every 20,000 allocations, not 700 (a catch-up spent ~1 us a row in the collector).
-    gc.freeze()
-    gc.set_threshold(20_000, 20, 20)
     urls = {n.name: n.url for n in cluster.node}
     timeout_s = cfg.call_timeout_ms / 1000.0
     conflicts = ConflictStore(state_path.parent / CONFLICT_LOG)
