@@ -147,19 +147,19 @@ class Listen:
         return Limits(head_timeout_s=s, body_timeout_s=s, max_connections=self.max_connections)
 
 
-# Allocations between two young-generation collections (Python's default: 700); the older
-# generations are collected every 20 of the one below.
-GC_THRESHOLD = 20_000
-
-
-def settle_heap() -> None:
+def settle_heap(young_every: int | None = None) -> None:
     """Once a component listens: what start-up made lives on, so the collector stops scanning
-    it (gc.freeze), and it runs less often, since a request leaves few reference cycles. (A data
-    node, left at Python's defaults, made a full collection of 20-30 ms about every 0.4 s under
-    a steady write load: each one a pause every request and replication waited out.)"""
+    it (gc.freeze; a data node left unfrozen made a full collection of 20-30 ms about every 0.4 s
+    under a steady write load, a pause every request and replication waited out). With
+    ``young_every``, the young generation is collected every that many allocations instead of
+    Python's 700, and each older one every 20 of the one below: only for a component whose
+    garbage holds no large buffers in reference cycles (a connection's protocol and its parser
+    form one, and a balancer or a node holding a flood of closed connections' bodies until a
+    rare collection would outgrow its buffer caps)."""
     gc.collect()
     gc.freeze()
-    gc.set_threshold(GC_THRESHOLD, 20, 20)
+    if young_every is not None:
+        gc.set_threshold(young_every, 20, 20)
 
 
 @dataclass
@@ -189,6 +189,8 @@ class Component:
     flags: Callable[[argparse.ArgumentParser], None] = field(default=lambda _p: None)
     # Its name in the cluster (whose TLS certificate it serves with); default: its label.
     name: Callable[[argparse.Namespace], str] | None = None
+    # Allocations between two young-generation collections once started (`settle_heap`).
+    gc_young_every: int | None = None
 
 
 def run(comp: Component, argv: list[str]) -> int:
@@ -235,7 +237,7 @@ async def _serve(comp: Component, startup: Startup, ns: argparse.Namespace, wher
             raise ErrUnavailable(f"cannot listen on {where.host}:{where.port}: {exc}") from None
         if served.listening is not None:
             served.listening()
-        settle_heap()
+        settle_heap(comp.gc_young_every)
         log.info("%s", served.banner())
         await until_stopped()
         log.info("stopping: finishing pending requests")

@@ -107,6 +107,7 @@ HANDLER = edge.Component(
     listen=_listen,
     build=_build,
     flags=_flags,
+    gc_young_every=20_000,  # a request leaves few reference cycles, and its bodies are small
 )
 
 

@@ -124,6 +124,9 @@ SYNC = edge.Component(
     listen=_listen,
     build=_build,
     flags=_flags,
+    # Each page allocates a thousand rows and the memories keep tens of thousands, nearly none in
+    # cycles: collected every 20,000 allocations, not 700 (a catch-up spent ~1 us a row there).
+    gc_young_every=20_000,
 )
 
 
