@@ -9,17 +9,10 @@ return are logged at INFO, any other node's at WARNING (every later failure at D
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from dtm.core.syncwork import DEBUG, INFO, WARNING, LoopConfig, Note
-
-
-def quoted(text: str) -> str:
-    """Untrusted text (a node's error message) for a log line: JSON-quoted, so it cannot end the
-    line or carry control characters."""
-    return json.dumps(text)
+from dtm.core.syncwork import DEBUG, INFO, WARNING, LoopConfig, Note, quoted
 
 
 @dataclass
@@ -32,41 +25,38 @@ class Health:
 
 
 class Reach:
-    """Each node's health, and the log lines its changes call for (appended to ``notes``)."""
+    """Each node's health, and the log line each change of it calls for."""
 
-    def __init__(self, nodes: Iterable[str], cfg: LoopConfig, notes: list[Note]) -> None:
+    def __init__(self, nodes: Iterable[str], cfg: LoopConfig) -> None:
         self.cfg = cfg
         self.health = {n: Health() for n in nodes}
-        self.notes = notes
         self._reached: set[str] = set()  # nodes that answered since this process started
 
     def reachable(self, members: Iterable[str], now: int) -> list[str]:
         h = self.health
         return [n for n in members if h[n].down_until <= now]
 
-    def ok(self, node: str, now: int) -> None:
-        """``node`` answered."""
+    def ok(self, node: str, now: int) -> Note | None:
+        """``node`` answered: the note of its return, if it had failed."""
         h = self.health[node]
+        note = None
         if h.failures:
             known = node in self._reached
-            self.notes.append(
-                Note(
-                    WARNING if known else INFO,
-                    f"{node} is reachable {'again' if known else 'now'} (after"
-                    f" {h.failures} failed calls, {(now - h.down_since) / 1000:.1f} s)",
-                )
+            note = Note(
+                WARNING if known else INFO,
+                f"{node} is reachable {'again' if known else 'now'} (after"
+                f" {h.failures} failed calls, {(now - h.down_since) / 1000:.1f} s)",
             )
         self._reached.add(node)
         if h.failures or h.last_error:
             self.health[node] = Health()
+        return note
 
-    def failed(self, node: str, call: str, error: str, paused: bool, now: int) -> None:
+    def failed(self, node: str, call: str, error: str, paused: bool, now: int) -> Note:
         """A ``call`` to ``node`` failed with ``error`` (``paused``: while this process was)."""
         if paused:
-            self.notes.append(
-                Note(INFO, f"{node} {call} timed out while this sync process was paused: retrying")
-            )
-            return
+            text = f"{node} {call} timed out while this sync process was paused: retrying"
+            return Note(INFO, text)
         cfg, h = self.cfg, self.health[node]
         h.backoff = min(cfg.backoff_max_ms, h.backoff * 2 or cfg.backoff_min_ms)
         h.down_until = now + h.backoff
@@ -78,5 +68,5 @@ class Reach:
         else:
             level = DEBUG
             text = f"{node} {call} failed again (retry in {h.backoff} ms): {quoted(error)}"
-        self.notes.append(Note(level, text))
         h.failures += 1
+        return Note(level, text)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dtm.core.conflicts import Conflict
 from dtm.core.syncfill import fill_read_at
-from dtm.core.synchealth import Health, Reach, quoted
+from dtm.core.synchealth import Health, Reach
 from dtm.core.syncplan import Pair, page_complete
 from dtm.core.syncstate import SyncEngine
 from dtm.core.syncwork import (
@@ -43,6 +43,7 @@ from dtm.core.syncwork import (
     Sent,
     Tick,
     Work,
+    quoted,
 )
 from dtm.wire import AntiEntropyResult, ChangesPage
 
@@ -57,8 +58,7 @@ class SyncLoop:
         self.cfg = cfg
         self.now = now_ms
         self.notes: list[Note] = []
-        self.reach = Reach(engine.nodes, cfg, self.notes)
-        self.health: dict[str, Health] = self.reach.health
+        self.reach = Reach(engine.nodes, cfg)
         self.rounds = dict.fromkeys(engine.nodes, 0)
         self.fetching: dict[str, Fetch] = {}
         self.next_fetch: dict[str, int] = dict.fromkeys(engine.nodes, now_ms)
@@ -81,8 +81,20 @@ class SyncLoop:
 
     # ------------------------------------------------------------ reachability
 
+    @property
+    def health(self) -> dict[str, Health]:
+        return self.reach.health
+
     def reachable(self) -> list[str]:
         return self.reach.reachable(self.engine.members, self.now)
+
+    def _ok(self, node: str) -> None:
+        note = self.reach.ok(node, self.now)
+        if note is not None:
+            self.notes.append(note)
+
+    def _failed(self, node: str, call: str, error: str, paused: bool) -> None:
+        self.notes.append(self.reach.failed(node, call, error, paused, self.now))
 
     def _note(self, level: int, text: str) -> None:
         self.notes.append(Note(level, text))
@@ -99,8 +111,7 @@ class SyncLoop:
         work += self._purges()
         work += self._repair()
         work += self._save()
-        notes = tuple(self.notes)
-        self.notes.clear()  # (the list `self.reach` appends to)
+        notes, self.notes = tuple(self.notes), []
         return Ready(tuple(work), notes, self._wake())
 
     def _fetches(self) -> list[Work]:
@@ -281,11 +292,9 @@ class SyncLoop:
         if self.fetching.get(f.source) is f:
             del self.fetching[f.source]
         if ev.page.node != f.source:
-            self.reach.failed(
-                f.source, "changes", f"answered as node {ev.page.node!r}", False, self.now
-            )
+            self._failed(f.source, "changes", f"answered as node {ev.page.node!r}", False)
             return
-        self.reach.ok(f.source, self.now)
+        self._ok(f.source)
         self.rounds[f.source] = self.rounds.get(f.source, 0) + 1
         if self._sending_from(f.source):
             self.ahead[f.source] = ev  # a read-ahead: used once the current batches are answered
@@ -323,7 +332,7 @@ class SyncLoop:
     def _sent(self, ev: Sent) -> None:
         w, b = ev.work, ev.work.batch
         self._answered(w)
-        self.reach.ok(b.target, self.now)
+        self._ok(b.target)
         if not b.complete:
             self.filled_at[b.target] = self.now
         eng = self.engine
@@ -358,7 +367,7 @@ class SyncLoop:
 
     def _purged(self, ev: Purged) -> None:
         self.purging = max(0, self.purging - 1)
-        self.reach.ok(ev.work.node, self.now)
+        self._ok(ev.work.node)
         self.engine.on_purged(ev.work.node, ev.work.rids, ev.purged)
         if ev.purged:
             self._note(INFO, f"purged {ev.purged} tombstones on {ev.work.node}")
@@ -408,6 +417,6 @@ class SyncLoop:
             self._note(ERROR, f"cannot save sync state: {quoted(ev.error)}")
             return
         if ev.node in self.health:
-            self.reach.failed(ev.node, call, ev.error, ev.paused, self.now)
+            self._failed(ev.node, call, ev.error, ev.paused)
         if isinstance(w, Send):
             self._after_send(w.batch.source)

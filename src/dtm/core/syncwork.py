@@ -7,6 +7,7 @@ it exactly as described and answers with exactly one event naming that item: its
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from dtm.core.repair import Repair
@@ -72,6 +73,12 @@ class Note:
 
     level: int
     text: str
+
+
+def quoted(text: str) -> str:
+    """Untrusted text (a node's error message) for a note: JSON-quoted, so it cannot end the
+    line or carry control characters."""
+    return json.dumps(text)
 
 
 @dataclass(frozen=True, slots=True)
