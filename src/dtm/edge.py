@@ -1,7 +1,8 @@
 """What every component's ``main()`` does the same way: flags, logging, config, the cluster
 credential, file modes, listening, stop signals, and how a start-up failure is reported.
 
-Rule: a component starts through `run` (an aiohttp service) or through the same pieces
+Rule: a component starts through `run` (an aiohttp service, or a `Lean` server of its own such as
+a data node's) or through the same pieces
 (`configure_logging`, `prepare`, `check_listen`, `report`, `until_stopped`) for a server of its
 own (the balancer); a process makes its files private (umask 077), refuses to listen on a
 non-loopback address without a credential, and turns every start-up failure into one log line
@@ -21,6 +22,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 import uvloop
 from aiohttp import web
@@ -162,11 +164,20 @@ def settle_heap(young_every: int | None = None) -> None:
         gc.set_threshold(young_every, 20, 20)
 
 
+class Lean(Protocol):
+    """A server of a component's own (`dtm.node.site.Site`): a protocol per connection, and a
+    drain that refuses new requests and waits for those being answered."""
+
+    def conn(self) -> asyncio.Protocol: ...
+
+    async def drain(self, timeout_s: float) -> None: ...
+
+
 @dataclass
 class Served:
-    """What a component's build hands the edge: its app and its hooks."""
+    """What a component's build hands the edge: its app (or lean server) and its hooks."""
 
-    app: web.Application
+    app: web.Application | Lean
     banner: Callable[[], str]  # logged once listening
     needs_credential: Callable[[str], bool] = everything_but_open_paths
     listening: Callable[[], None] | None = None  # after the socket is open
@@ -218,6 +229,9 @@ def run(comp: Component, argv: list[str]) -> int:
 async def _serve(comp: Component, startup: Startup, ns: argparse.Namespace, where: Listen) -> int:
     server_ssl = startup.server_ssl()  # before anything starts: a bad certificate fails start-up
     async with comp.build(startup, ns, where) as served:
+        if not isinstance(served.app, web.Application):
+            await _serve_lean(comp, served, served.app, where, server_ssl)
+            return 0
         guard = Guard(startup.credential, is_loopback(where.host), served.needs_credential)
         guard_app(served.app, guard)
         runner = GuardedRunner(served.app, where.limits(), served.shutdown_timeout_s)
@@ -245,3 +259,25 @@ async def _serve(comp: Component, startup: Startup, ns: argparse.Namespace, wher
             await served.stopping()
         await runner.cleanup()
     return 0
+
+
+async def _serve_lean(
+    comp: Component, served: Served, lean: Lean, where: Listen, server_ssl: ssl.SSLContext | None
+) -> None:
+    loop = asyncio.get_running_loop()
+    try:
+        server = await loop.create_server(
+            lean.conn, where.host, where.port, backlog=1024, reuse_address=True, ssl=server_ssl
+        )
+    except OSError as exc:
+        raise ErrUnavailable(f"cannot listen on {where.host}:{where.port}: {exc}") from None
+    if served.listening is not None:
+        served.listening()
+    settle_heap(comp.gc_young_every)
+    log.info("%s", served.banner())
+    await until_stopped()
+    log.info("stopping: finishing pending requests")
+    server.close()
+    if served.stopping is not None:
+        await served.stopping()
+    await lean.drain(served.shutdown_timeout_s)

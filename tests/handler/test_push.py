@@ -9,14 +9,13 @@ from collections.abc import AsyncIterator
 
 import msgspec
 import pytest
-from aiohttp import web
 
 from dtm import wire
 from dtm.config import NodeConfig
 from dtm.core import copyplan
 from dtm.core.hlc import pack
 from dtm.handler.push import Pusher
-from dtm.node.app import make_app
+from dtm.node.app import make_site
 from dtm.storage.memory import MemoryStore
 
 NOW = 1_790_000_000_000
@@ -35,15 +34,14 @@ async def node() -> AsyncIterator[tuple[MemoryStore, int]]:
     """store2: a node app over a memory store whose clocks read NOW, on a free port."""
     store = MemoryStore("store2", "fedcba9876543210", lambda: NOW)
     cfg = NodeConfig(name="store2", port=0)
-    runner = web.AppRunner(make_app(store, cfg, lambda: NOW, wall_ms=lambda: NOW))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = int(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+    site, svc = make_site(store, cfg, lambda: NOW, wall_ms=lambda: NOW)
+    server = await asyncio.get_running_loop().create_server(site.conn, "127.0.0.1", 0)
+    port = int(server.sockets[0].getsockname()[1])
     try:
         yield store, port
     finally:
-        await runner.cleanup()
+        server.close()
+        await svc.stop()
 
 
 async def started(port: int, wall_ms: int = NOW) -> Pusher:

@@ -1,11 +1,12 @@
-"""One client connection to the balancer: parse with llhttp, serve requests in order, keep alive.
+"""One client connection to a lean server (the balancer, a data node): parse with llhttp, serve
+requests in order, keep alive.
 
 Bytes are parsed as they arrive; complete requests wait in a queue and are served one after
 another (so pipelined answers keep their order). A request's body is read whole (up to
-``max_body_bytes``, and within the balancer's global ``max_buffered_bytes``) before it is
-forwarded, so a request that may be retried can be sent again byte for byte; answers are
-streamed. A request the parser or the gate refuses is answered after the ones before it, then
-the connection is closed: the stream can no longer be trusted.
+``max_body_bytes``, and within the site's global ``max_buffered_bytes``) before it is
+served (the balancer forwards it, so a request that may be retried can be sent again byte for
+byte); answers are streamed. A request the parser or the gate refuses is answered after the
+ones before it, then the connection is closed: the stream can no longer be trusted.
 
 Timers: one tick per connection every ``head_timeout_ms / 4``. A head not complete within the
 head timeout (the first one counted from the connection's start), or a body that received no
@@ -18,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import Final, cast
+from typing import Final, Protocol, cast
 
 import httptools
 
@@ -31,7 +32,6 @@ from dtm.balancer.http1 import (
     parse_error,
     request_head,
 )
-from dtm.balancer.proxy import Balancer
 from dtm.balancer.upstream import UpstreamConn
 from dtm.errors import DtmError, ErrPayloadTooLarge, ErrRequestTimeout, ErrSyntaxInvalidArgs
 
@@ -49,6 +49,33 @@ _IDLE, _HEAD, _BODY = range(3)
 Queued = tuple[RequestHead, bytearray] | bytes  # a request, or a final answer (then close)
 
 
+class Site(Protocol):
+    """What a `ClientConn` serves: its bounds, its totals, and how it answers a request."""
+
+    name: str  # in refusals: "the <name> holds its maximum of ... connections"
+    connections: int  # client connections open
+    buffered: int  # request body bytes held across all client connections
+    max_connections: int
+    max_body_bytes: int
+    max_buffered_bytes: int
+    head_timeout_ms: int
+    idle_ticks: int  # timer ticks an idle connection stays open
+    totals: status.Counters
+
+    def admit(self, head: RequestHead) -> bytes | None:
+        """None if ``head`` may be served; else the answer that refuses it (then close)."""
+        ...
+
+    def local(self, head: RequestHead) -> bytes | None:
+        """The complete answer for ``head`` if it needs no waiting; else None (`forward`)."""
+        ...
+
+    async def forward(self, client: ClientConn, head: RequestHead, body: bytes | bytearray) -> bool:
+        """Serve ``head`` and ``body``, writing the answer to ``client.transport``; whether the
+        connection may serve another request."""
+        ...
+
+
 class _Refused(Exception):
     """Raised inside the parser: answer ``answer`` and close."""
 
@@ -57,8 +84,8 @@ class _Refused(Exception):
 
 
 class ClientConn(asyncio.Protocol):
-    def __init__(self, balancer: Balancer) -> None:
-        self.balancer = balancer
+    def __init__(self, site: Site) -> None:
+        self.site = site
         self.transport: asyncio.Transport | None = None
         self.upstream: UpstreamConn | None = None
         self._parser = httptools.HttpRequestParser(self)
@@ -95,12 +122,12 @@ class ClientConn(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
-        bal = self.balancer
+        bal = self.site
         bal.connections += 1
         self._counted = True
-        if bal.connections > bal.cfg.max_connections:
+        if bal.connections > bal.max_connections:
             bal.totals.refused_connections += 1
-            self._refuse(status.too_many_connections(bal.cfg.max_connections))
+            self._refuse(status.too_many_connections(bal.name, bal.max_connections))
             return
         self._arm()
 
@@ -143,7 +170,7 @@ class ClientConn(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
-        bal = self.balancer
+        bal = self.site
         if self._counted:
             self._counted = False
             bal.connections -= 1
@@ -185,10 +212,10 @@ class ClientConn(asyncio.Protocol):
         head = request_head(
             p.get_method(), self._url, p.get_http_version(), self._pairs, p.should_keep_alive()
         )
-        refusal = self.balancer.admit(head)
+        refusal = self.site.admit(head)
         if refusal is not None:
             raise _Refused(refusal)
-        limit = self.balancer.max_body_bytes
+        limit = self.site.max_body_bytes
         if head.content_length > limit:
             raise ErrPayloadTooLarge(f"body is {head.content_length} bytes; the limit is {limit}")
         self._head = head
@@ -203,7 +230,7 @@ class ClientConn(asyncio.Protocol):
         n = len(data)
         self._body += data
         self._held += n
-        bal = self.balancer
+        bal = self.site
         bal.buffered += n
         if len(self._body) > bal.max_body_bytes:
             raise ErrPayloadTooLarge(
@@ -211,7 +238,7 @@ class ClientConn(asyncio.Protocol):
             )
         if bal.buffered > bal.max_buffered_bytes:
             bal.totals.refused_buffers += 1
-            raise _Refused(status.buffers_full(bal.max_buffered_bytes))
+            raise _Refused(status.buffers_full(bal.name, bal.max_buffered_bytes))
 
     def on_message_complete(self) -> None:
         head = self._head
@@ -244,7 +271,7 @@ class ClientConn(asyncio.Protocol):
                 self._end_with(item)
                 return
             head, body = item
-            local = self.balancer.local(head)
+            local = self.site.local(head)
             if local is not None:
                 self._release(len(body))
                 transport.write(local)
@@ -257,7 +284,7 @@ class ClientConn(asyncio.Protocol):
     async def _serve(self, head: RequestHead, body: bytearray) -> None:
         keep = False
         try:
-            keep = await self.balancer.forward(self, head, body)
+            keep = await self.site.forward(self, head, body)
         except asyncio.CancelledError:
             raise
         except Exception:  # a bug: never let it take the balancer down
@@ -274,7 +301,7 @@ class ClientConn(asyncio.Protocol):
 
     def _release(self, n: int) -> None:
         self._held -= n
-        self.balancer.buffered -= n
+        self.site.buffered -= n
 
     def _send_continue(self) -> None:
         self._continue_owed = False
@@ -321,7 +348,7 @@ class ClientConn(asyncio.Protocol):
     # ------------------------------------------------------------ timers
 
     def _arm(self) -> None:
-        tick = max(self.balancer.cfg.head_timeout_ms / HEAD_TICKS, 10) / 1000
+        tick = max(self.site.head_timeout_ms / HEAD_TICKS, 10) / 1000
         self._timer = asyncio.get_running_loop().call_later(tick, self._tick)
 
     def _tick(self) -> None:
@@ -342,16 +369,16 @@ class ClientConn(asyncio.Protocol):
         elif not self._paused and not self._broken:
             phase = self._phase
             if phase == _HEAD and self._ticks - self._began >= HEAD_TICKS:
-                self.balancer.totals.request_timeouts += 1
+                self.site.totals.request_timeouts += 1
                 self._refuse_error(ErrRequestTimeout("the request head did not arrive in time"))
             elif phase == _BODY and self._still >= HEAD_TICKS:
-                self.balancer.totals.request_timeouts += 1
+                self.site.totals.request_timeouts += 1
                 self._refuse_error(ErrRequestTimeout("the request body stopped arriving"))
             elif (
                 phase == _IDLE
                 and self._task is None
                 and not self._queue
-                and self._still >= self.balancer.idle_ticks
+                and self._still >= self.site.idle_ticks
             ):
                 self._close()
                 return

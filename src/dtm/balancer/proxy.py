@@ -64,6 +64,10 @@ class Client(Protocol):
 
 
 class Balancer:
+    """The balancer as a `downstream.Site`: it serves a request by forwarding it."""
+
+    name = "balancer"
+
     def __init__(
         self,
         cfg: BalancerConfig,
@@ -77,6 +81,8 @@ class Balancer:
         self.loopback = is_loopback(cfg.host)
         self.read_timeout_ms = cfg.read_timeout_ms
         self.max_body_bytes = cfg.max_body_bytes
+        self.max_connections = cfg.max_connections
+        self.head_timeout_ms = cfg.head_timeout_ms
         self.max_buffered_bytes = cfg.max_buffered_bytes
         self.idle_ticks = math.ceil(cfg.client_idle_timeout_ms / max(cfg.head_timeout_ms / 4, 10))
         self.connections = 0  # client connections open

@@ -77,13 +77,13 @@ def error_response(
     return response(http_status or err.http_status, body, keep_alive, extra=extra)
 
 
-def too_many_connections(limit: int) -> bytes:
-    err = ErrUnavailable(f"the balancer holds its maximum of {limit} client connections")
+def too_many_connections(who: str, limit: int) -> bytes:
+    err = ErrUnavailable(f"the {who} holds its maximum of {limit} client connections")
     return error_response(err, keep_alive=False)
 
 
-def buffers_full(limit: int) -> bytes:
-    err = ErrUnavailable(f"the balancer's request buffers are full ({limit} bytes); try again")
+def buffers_full(who: str, limit: int) -> bytes:
+    err = ErrUnavailable(f"the {who}'s request buffers are full ({limit} bytes); try again")
     return error_response(err, keep_alive=False)
 
 

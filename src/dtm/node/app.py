@@ -12,9 +12,8 @@ import ssl
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from aiohttp import web
-
 from dtm import wire
+from dtm.auth import Credential
 from dtm.config import NodeConfig
 from dtm.core import session, sessiontoken
 from dtm.core.deadline import too_late
@@ -28,13 +27,13 @@ from dtm.errors import (
     ErrSyntaxInvalidArgs,
     ErrTimeout,
 )
-from dtm.httpkit import json_response, quoted
+from dtm.httpkit import quoted
 from dtm.node import params
 from dtm.node.clockwatch import ClockWatch, Peer
 from dtm.node.metrics import CONTENT_TYPE, NodeMetrics
-from dtm.node.middleware import make_middleware
 from dtm.node.notify import Changes
 from dtm.node.openapi import build_document
+from dtm.node.site import METHODS, Answer, Handler, Limits, Request, Routes, Site, json_answer
 from dtm.storage.base import Store, page_is_full
 from dtm.storage.sqlite import CommitCounters
 
@@ -45,12 +44,12 @@ PUT_OVERHEAD = 1024  # body bytes allowed around the value (the {"value": ...} w
 SMALL_BODY = 1024 * 1024  # cap for purge bodies
 BUCKETS = params.IntRange(DEFAULT_BUCKETS, 1, MAX_BUCKETS)
 BUCKET_INDEX = params.IntRange(0, 0, MAX_BUCKETS - 1)
-VERSION_KEY = "dtm_version"  # request slot: the last_version an answer may claim
 SESSION_PATHS = ("/v1/kv", "/v1/changes")
+IDLE_TIMEOUT_MS = 60_000  # an idle keep-alive connection is closed after this
 HELD_LOG_EVERY_MS = 10_000  # held-back rows: at most one log line per source this often
 
 
-_json = json_response
+_json = json_answer
 
 
 def _max_hlc(rows: list[wire.Row]) -> int:
@@ -122,7 +121,7 @@ class NodeService:
             count,
         )
 
-    def _check_deadline(self, request: web.Request) -> int:
+    def _check_deadline(self, request: Request) -> int:
         """Refuse a forwarded write that arrived after its sender stopped waiting for it; else
         its deadline (0: none), which the store's writer checks again when it stamps or
         applies the write (`dtm.core.deadline`): a write may wait in its queue past it."""
@@ -149,19 +148,21 @@ class NodeService:
             self.metrics.late_writes.inc()
             raise
 
-    def _claim(self, request: web.Request, version: int, hlc: int) -> None:
-        request[VERSION_KEY] = (version, hlc)
+    def _claim(self, request: Request, version: int, hlc: int) -> None:
+        request.claim = (version, hlc)
 
-    def finish(self, request: web.Request, resp: web.StreamResponse) -> None:
-        """Attach the session contribution to every answer of /v1/kv* and /v1/changes."""
-        if not request.path.startswith(SESSION_PATHS) or wire.SESSION_HEADER in resp.headers:
-            return
-        claim: tuple[int, int] | None = request.get(VERSION_KEY)
-        version, hlc = claim if claim is not None else (self.store.last_version(), 0)
-        token = session.contribution(self.store.node, self.store.epoch, version, hlc)
-        resp.headers[wire.SESSION_HEADER] = sessiontoken.encode(token)
+    def finish(self, request: Request, resp: Answer, route: str, elapsed: float) -> None:
+        """Attach the session contribution to every answer of /v1/kv* and /v1/changes; time
+        every answer."""
+        if request.path.startswith(SESSION_PATHS) and wire.SESSION_HEADER not in resp.headers:
+            claim = request.claim
+            version, hlc = claim if claim is not None else (self.store.last_version(), 0)
+            token = session.contribution(self.store.node, self.store.epoch, version, hlc)
+            resp.headers[wire.SESSION_HEADER] = sessiontoken.encode(token)
+        method = request.method if request.method in METHODS else "other"
+        self.metrics.observe(route, method, resp.status, elapsed)
 
-    async def _catch_up(self, request: web.Request) -> None:
+    async def _catch_up(self, request: Request) -> None:
         """Hold a read until this replica meets the caller's session token (or answer 409)."""
         token = params.session_header(request)
         wait_ms = params.int_header(request, wire.WAIT_HEADER, params.SESSION_WAIT)
@@ -180,11 +181,11 @@ class NodeService:
 
     # ------------------------------------------------------------ key/value
 
-    async def put(self, request: web.Request) -> web.Response:
+    async def put(self, request: Request) -> Answer:
         key = params.path_key(request)
         params.query(request, {})
         seen = params.int_header(request, wire.HLC_HEADER, params.HLC)
-        body = await params.read_body(request, self.cfg.max_value_bytes + PUT_OVERHEAD)
+        body = params.read_body(request, self.cfg.max_value_bytes + PUT_OVERHEAD)
         canonical = params.canonical(params.decode(body, wire.PutBody, "body").value)
         if bytes(canonical) == b"null":
             raise ErrSyntaxInvalidArgs("value must not be null; use DELETE to remove a key")
@@ -199,7 +200,7 @@ class NodeService:
         self._wrote("put")
         return _json(row)
 
-    async def delete(self, request: web.Request) -> web.Response:
+    async def delete(self, request: Request) -> Answer:
         key = params.path_key(request)
         params.query(request, {})
         seen = params.int_header(request, wire.HLC_HEADER, params.HLC)
@@ -212,7 +213,7 @@ class NodeService:
         self._wrote("delete")
         return _json(row)
 
-    async def get(self, request: web.Request) -> web.Response:
+    async def get(self, request: Request) -> Answer:
         key = params.path_key(request)
         q = params.query(request, {"tombstones": params.TOMBSTONES})
         tombstones = params.int_param(q, "tombstones", params.TOMBSTONES) == 1
@@ -225,7 +226,7 @@ class NodeService:
         self._claim(request, max(version, row.version), row.hlc)
         return _json(row)
 
-    async def scan(self, request: web.Request) -> web.Response:
+    async def scan(self, request: Request) -> Answer:
         q = params.query(
             request, {"after": None, "limit": params.LIMIT, "tombstones": params.TOMBSTONES}
         )
@@ -240,10 +241,10 @@ class NodeService:
             if tombstones
             else page_tag(store.node, store.epoch, version, self.cfg.max_page_bytes)
         )
-        if tag is not None and not_modified(request.headers.get("If-None-Match"), tag):
+        if tag is not None and not_modified(request.header("If-None-Match"), tag):
             self.metrics.pages_not_modified.inc()
             self._claim(request, version, 0)  # the caller's copy carries the page's own claim
-            return web.Response(status=304, headers={"ETag": tag})
+            return Answer(304, headers={"ETag": tag})
         rows = store.scan(after, limit, self.cfg.max_page_bytes, tombstones)
         # Rows are read after the tag: a write between the two gives them a version above it,
         # which the claim (and so the tag's meaning) must not hide: such a page is not tagged.
@@ -257,7 +258,7 @@ class NodeService:
 
     # ------------------------------------------------------------ feed and replication
 
-    async def feed(self, request: web.Request) -> web.Response:
+    async def feed(self, request: Request) -> Answer:
         q = params.query(
             request, {"since": params.SINCE, "limit": params.LIMIT, "wait": params.LONGPOLL}
         )
@@ -279,9 +280,9 @@ class NodeService:
         self._claim(request, version, _max_hlc(rows))
         return _json(wire.ChangesPage(store.node, store.epoch, version, rows, more))
 
-    async def replicate(self, request: web.Request) -> web.Response:
+    async def replicate(self, request: Request) -> Answer:
         params.query(request, {})
-        body = await params.read_body(request, self.cfg.max_batch_bytes)
+        body = params.read_body(request, self.cfg.max_batch_bytes)
         batch = params.decode(body, wire.ReplicateRequest, "replicate batch")
         if batch.source == self.store.node:
             raise ErrSyntaxInvalidArgs(f"replicate batch: {batch.source} cannot feed itself")
@@ -295,9 +296,9 @@ class NodeService:
         self._wrote("replicated", result.applied)
         return _json(result)
 
-    async def purge(self, request: web.Request) -> web.Response:
+    async def purge(self, request: Request) -> Answer:
         params.query(request, {})
-        body = await params.read_body(request, SMALL_BODY)
+        body = params.read_body(request, SMALL_BODY)
         req = params.decode(body, wire.PurgeRequest, "purge request")  # its types check each row
         deadline = self._store_clock(self._check_deadline(request))
         purged = await self._in_time(self.store.purge(list(req.rows), deadline))
@@ -306,26 +307,26 @@ class NodeService:
 
     # ------------------------------------------------------------ anti-entropy and status
 
-    async def digest(self, request: web.Request) -> web.Response:
+    async def digest(self, request: Request) -> Answer:
         q = params.query(request, {"buckets": BUCKETS})
         buckets = params.int_param(q, "buckets", BUCKETS)
         version = self.store.last_version()
         hashes = self.store.digest(buckets)
         return _json(wire.Digest(self.store.node, self.store.epoch, version, hashes))
 
-    async def bucket(self, request: web.Request) -> web.Response:
+    async def bucket(self, request: Request) -> Answer:
         q = params.query(request, {"buckets": BUCKETS})
         buckets = params.int_param(q, "buckets", BUCKETS)
-        bucket = params.parse_int(request.match_info.get("bucket", ""), "bucket", BUCKET_INDEX)
+        bucket = params.parse_int(request.match, "bucket", BUCKET_INDEX)
         if bucket >= buckets:
             raise ErrSyntaxInvalidArgs(f"bucket must be in 0..{buckets - 1}, not {bucket}")
         rows = self.store.bucket_rows(bucket, buckets)
         return _json(wire.BucketRows(self.store.node, self.store.epoch, rows))
 
-    async def healthz(self, request: web.Request) -> web.Response:
+    async def healthz(self, request: Request) -> Answer:
         return _json(wire.Health("ok", "node", self.store.node, self.now_ms(), self.clock.fenced))
 
-    async def status(self, request: web.Request) -> web.Response:
+    async def status(self, request: Request) -> Answer:
         version = self.store.last_version()
         s = self.store.stats()
         return _json(
@@ -343,22 +344,45 @@ class NodeService:
             )
         )
 
-    async def metrics_text(self, request: web.Request) -> web.Response:
-        return web.Response(body=self.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
+    async def metrics_text(self, request: Request) -> Answer:
+        return Answer(200, self.metrics.render(), CONTENT_TYPE.encode())
 
-    async def on_startup(self, app: web.Application) -> None:
+    def start(self) -> None:
         self.clock.start()
 
-    async def on_shutdown(self, app: web.Application) -> None:
+    async def stop(self) -> None:
         """Release parked long-polls so a graceful stop does not wait for their timeouts."""
         self.changes.close()
         await self.clock.stop()
 
 
-SERVICE: web.AppKey[NodeService] = web.AppKey("dtm_node_service", NodeService)
+def routes(svc: NodeService, document: bytes) -> Routes:
+    """The node's route table."""
+
+    async def openapi(request: Request) -> Answer:
+        return Answer(200, document)
+
+    kv: dict[str, Handler] = {"GET": svc.get, "PUT": svc.put, "DELETE": svc.delete}
+    return Routes(
+        exact={
+            "/healthz": {"GET": svc.healthz},
+            "/metrics": {"GET": svc.metrics_text},
+            "/v1/status": {"GET": svc.status},
+            "/v1/kv": {"GET": svc.scan},
+            "/v1/changes": {"GET": svc.feed},
+            "/v1/replicate": {"POST": svc.replicate},
+            "/v1/purge": {"POST": svc.purge},
+            "/v1/digest": {"GET": svc.digest},
+            "/openapi.json": {"GET": openapi},
+        },
+        prefixed=(
+            ("/v1/kv/", "/v1/kv/{key}", kv),
+            ("/v1/digest/", "/v1/digest/{bucket}", {"GET": svc.bucket}),
+        ),
+    )
 
 
-def make_app(
+def make_site(
     store: Store,
     cfg: NodeConfig,
     now_ms: Callable[[], int],
@@ -366,34 +390,19 @@ def make_app(
     wall_ms: Callable[[], int] | None = None,
     peers: list[Peer] | None = None,
     client_ssl: ssl.SSLContext | None = None,
-) -> web.Application:
-    """The aiohttp application of one data node (see `NodeService.committed` for the hook);
+    credential: Credential | None = None,
+    loopback: bool = True,
+    needs_credential: Callable[[str], bool] = lambda path: False,
+) -> tuple[Site, NodeService]:
+    """One data node's server and its handlers (see `NodeService.committed` for the hook);
     ``peers`` are the components whose clocks it watches (none: never fenced)."""
     svc = NodeService(store, cfg, now_ms, commits, wall_ms, peers, client_ssl)
-    app = web.Application(
-        middlewares=[make_middleware(svc.metrics, svc.finish)],
-        client_max_size=cfg.max_batch_bytes + PUT_OVERHEAD,
+    limits = Limits(
+        head_timeout_ms=cfg.head_timeout_ms,
+        max_connections=cfg.max_connections,
+        max_body_bytes=cfg.max_batch_bytes + PUT_OVERHEAD,
+        idle_timeout_ms=IDLE_TIMEOUT_MS,
     )
-    r = app.router
-    r.add_get("/healthz", svc.healthz)
-    r.add_get("/metrics", svc.metrics_text)
-    r.add_get("/v1/status", svc.status)
-    r.add_get("/v1/kv", svc.scan)
-    r.add_get("/v1/kv/{key:.*}", svc.get)
-    r.add_put("/v1/kv/{key:.*}", svc.put)
-    r.add_delete("/v1/kv/{key:.*}", svc.delete)
-    r.add_get("/v1/changes", svc.feed)
-    r.add_post("/v1/replicate", svc.replicate)
-    r.add_post("/v1/purge", svc.purge)
-    r.add_get("/v1/digest", svc.digest)
-    r.add_get("/v1/digest/{bucket}", svc.bucket)
-    document = wire.encode(build_document(cfg.url))
-
-    async def openapi(request: web.Request) -> web.Response:
-        return web.Response(body=document, content_type="application/json")
-
-    r.add_get("/openapi.json", openapi)
-    app.on_startup.append(svc.on_startup)
-    app.on_shutdown.append(svc.on_shutdown)
-    app[SERVICE] = svc
-    return app
+    table = routes(svc, wire.encode(build_document(cfg.url)))
+    site = Site(table, limits, svc.finish, credential, loopback, needs_credential)
+    return site, svc

@@ -18,8 +18,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from dtm import edge
-from dtm.node.app import SERVICE, make_app
+from dtm.hosts import is_loopback
+from dtm.node.app import make_site
 from dtm.node.clockwatch import peers_of
+from dtm.serve import everything_but_open_paths
 from dtm.storage.sqlite import SqliteStore
 
 log = logging.getLogger("dtm.node")
@@ -88,10 +90,20 @@ async def _build(
     )
     try:
         peers = peers_of(start.cluster, cfg.name)
-        app = make_app(
-            store, cfg, now_ms, store.commit_counters, wall_ms, peers, start.client_ssl()
+        site, svc = make_site(
+            store,
+            cfg,
+            now_ms,
+            store.commit_counters,
+            wall_ms,
+            peers,
+            start.client_ssl(),
+            start.credential,
+            is_loopback(where.host),
+            everything_but_open_paths,
         )
-        hook.target = app[SERVICE].committed
+        hook.target = svc.committed
+        svc.start()
 
         def banner() -> str:
             return (
@@ -99,7 +111,10 @@ async def _build(
                 f"last version {store.last_version()}, db {db_path})"
             )
 
-        yield edge.Served(app, banner)
+        try:
+            yield edge.Served(site, banner, stopping=svc.stop)
+        finally:
+            await svc.stop()
     finally:
         await store.close()
         log.info("node %s stopped at version %d", cfg.name, store.last_version())

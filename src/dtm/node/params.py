@@ -12,13 +12,12 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import msgspec
-from aiohttp import web
-from multidict import MultiMapping
 
 from dtm import wire
 from dtm.core import sessiontoken
 from dtm.core.keys import check_key
 from dtm.errors import ErrPayloadTooLarge, ErrSyntaxInvalidArgs
+from dtm.node.site import Request
 
 T = TypeVar("T")
 
@@ -59,11 +58,10 @@ def parse_int(text: str, name: str, rng: IntRange) -> int:
     return value
 
 
-def query(request: web.Request, allowed: Mapping[str, IntRange | None]) -> dict[str, str]:
+def query(request: Request, allowed: Mapping[str, IntRange | None]) -> dict[str, str]:
     """The query parameters, checked: only ``allowed`` names, each at most once."""
-    q: MultiMapping[str] = request.query
     out: dict[str, str] = {}
-    for name, value in q.items():
+    for name, value in request.query():
         if name not in allowed:
             known = ", ".join(sorted(allowed)) or "none"
             raise ErrSyntaxInvalidArgs(f"unknown query parameter {name!r} (known: {known})")
@@ -85,14 +83,14 @@ def key_param(params: Mapping[str, str], name: str) -> str | None:
     return check_key(text) if text else None
 
 
-def path_key(request: web.Request) -> str:
+def path_key(request: Request) -> str:
     """The ``{key}`` of the path, checked against the key rule."""
-    return check_key(request.match_info.get("key", ""))
+    return check_key(request.match)
 
 
-def int_header(request: web.Request, name: str, rng: IntRange) -> int:
+def int_header(request: Request, name: str, rng: IntRange) -> int:
     """An integer header, or its default when absent."""
-    values = request.headers.getall(name, [])
+    values = request.header_all(name)
     if not values:
         return rng.default
     if len(values) > 1:
@@ -100,9 +98,9 @@ def int_header(request: web.Request, name: str, rng: IntRange) -> int:
     return parse_int(values[0].strip(), f"header {name}", rng)
 
 
-def session_header(request: web.Request) -> wire.SessionToken:
+def session_header(request: Request) -> wire.SessionToken:
     """The caller's session token (empty if none), by the one codec (`dtm.core.sessiontoken`)."""
-    values = request.headers.getall(wire.SESSION_HEADER, [])
+    values = request.header_all(wire.SESSION_HEADER)
     if len(values) > 1:
         raise ErrSyntaxInvalidArgs(f"header {wire.SESSION_HEADER} given more than once")
     return sessiontoken.decode(values[0] if values else None)
@@ -126,19 +124,9 @@ def canonical(value: msgspec.Raw) -> msgspec.Raw:
         raise ErrSyntaxInvalidArgs(f"value is not valid JSON: {exc}") from None
 
 
-async def read_body(request: web.Request, limit: int) -> bytes:
-    """The whole body, or ErrPayloadTooLarge as soon as it exceeds ``limit`` bytes."""
-    declared = request.content_length
-    if declared is not None and declared > limit:
-        raise ErrPayloadTooLarge(f"body is {declared} bytes; the limit is {limit}")
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        chunk = await request.content.read(64 * 1024)
-        if not chunk:
-            break
-        size += len(chunk)
-        if size > limit:
-            raise ErrPayloadTooLarge(f"body is over the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, or ErrPayloadTooLarge if it exceeds ``limit`` bytes (the server has
+    already refused one over the node's largest limit before reading it)."""
+    if len(request.body) > limit:
+        raise ErrPayloadTooLarge(f"body is {len(request.body)} bytes; the limit is {limit}")
+    return request.body

@@ -1,0 +1,304 @@
+"""The data node's lean HTTP server: llhttp frames each request (the balancer's `ClientConn`), a
+small route table picks the handler, and the answer is written as one prebuilt byte string.
+
+Rule: a request is admitted as every dtm listener admits it (`serve.Guard`: on a loopback
+listener Host must be the loopback, 421; a protected path needs the cluster credential, 401; a
+body must be application/json, 415); an unknown path is 404 and a known path's other method 405
+with Allow, both JSON; every `DtmError` a handler raises becomes its JSON answer, anything else is
+a 500 logged (`httpkit.log_unexpected`); every answer is timed into the metrics. A write runs to
+its end even if its client leaves (as aiohttp's server did); a read is cancelled then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Final
+from urllib.parse import parse_qsl, unquote
+
+from dtm import wire
+from dtm.auth import Credential
+from dtm.balancer import status
+from dtm.balancer.downstream import ClientConn
+from dtm.balancer.http1 import RequestHead
+from dtm.errors import (
+    DtmError,
+    ErrInternal,
+    ErrNoDataFound,
+    ErrRequestTimeout,
+    ErrSyntaxInvalidArgs,
+    ErrUnauthorized,
+    ErrUnavailable,
+)
+from dtm.hosts import host_allowed
+from dtm.httpkit import log_unexpected, quoted
+
+JSON: Final = b"application/json"
+WRITES: Final = frozenset({"PUT", "POST", "DELETE", "PATCH"})
+METHODS: Final = frozenset({"GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", "OPTIONS"})
+MIN_BUFFERED: Final = 64 * 1024 * 1024
+
+
+class Request:
+    """One request as a handler sees it: parsed once, its body whole."""
+
+    __slots__ = ("body", "claim", "headers", "match", "method", "path", "target")
+
+    def __init__(self, head: RequestHead, body: bytes, path: str, match: str = "") -> None:
+        self.method = head.method
+        self.target = head.target
+        self.path = path  # percent-decoded
+        self.match = match  # the path's {key} or {bucket}, percent-decoded
+        self.body = body
+        self.claim: tuple[int, int] | None = None  # the version and hlc the answer may claim
+        headers: dict[str, list[str]] = {}
+        for name, value in head.headers:
+            headers.setdefault(name.decode("latin-1").lower(), []).append(value.decode("latin-1"))
+        self.headers = headers
+
+    def header(self, name: str) -> str | None:
+        values = self.headers.get(name.lower())
+        return values[0] if values else None
+
+    def header_all(self, name: str) -> list[str]:
+        return self.headers.get(name.lower(), [])
+
+    def query(self) -> list[tuple[str, str]]:
+        _, _, raw = self.target.partition(b"?")
+        return parse_qsl(raw.decode("latin-1"), keep_blank_values=True) if raw else []
+
+
+@dataclass(slots=True)
+class Answer:
+    """What a handler answers: a status, a body, its type and any more header fields."""
+
+    status: int
+    body: bytes = b""
+    content_type: bytes = JSON
+    headers: dict[str, str] = field(default_factory=dict)
+    close: bool = False
+
+    def encode(self, keep_alive: bool, head_only: bool) -> bytes:
+        try:
+            reason = HTTPStatus(self.status).phrase.encode()
+        except ValueError:
+            reason = b""
+        parts = [b"HTTP/1.1 %d %s\r\n" % (self.status, reason)]
+        if self.status != 304:
+            parts.append(b"Content-Type: " + self.content_type + b"\r\n")
+            parts.append(b"Content-Length: %d\r\n" % len(self.body))
+        for name, value in self.headers.items():
+            parts.append(f"{name}: {value}\r\n".encode("latin-1"))
+        if not keep_alive:
+            parts.append(b"Connection: close\r\n")
+        parts.append(b"\r\n")
+        if not head_only and self.status != 304:
+            parts.append(self.body)
+        return b"".join(parts)
+
+
+def json_answer(msg: object, code: int = 200) -> Answer:
+    """A wire struct as a JSON answer."""
+    return Answer(code, wire.encode(msg))
+
+
+def error_answer(err: DtmError, code: int | None = None) -> Answer:
+    return Answer(code or err.http_status, wire.encode(wire.error_body(err)))
+
+
+Handler = Callable[[Request], Awaitable[Answer]]
+# Called with every answer before it is sent: its route template and how long it took.
+After = Callable[[Request, Answer, str, float], None]
+
+
+@dataclass(frozen=True)
+class Routes:
+    """Exact paths, and path prefixes whose rest is one parameter, each with its methods."""
+
+    exact: dict[str, dict[str, Handler]]
+    prefixed: tuple[tuple[str, str, dict[str, Handler]], ...]  # (prefix, template, methods)
+
+    def find(self, path: str) -> tuple[str, dict[str, Handler], str] | None:
+        """The route template, its methods and the parameter for ``path``; None: no route."""
+        methods = self.exact.get(path)
+        if methods is not None:
+            return path, methods, ""
+        for prefix, template, methods in self.prefixed:
+            if path.startswith(prefix):
+                return template, methods, path[len(prefix) :]
+        return None
+
+
+def _allowed(methods: dict[str, Handler]) -> list[str]:
+    names = set(methods)
+    if "GET" in names:
+        names.add("HEAD")
+    return sorted(names)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The node listener's bounds (see `serve.Limits` for the aiohttp services')."""
+
+    head_timeout_ms: int
+    max_connections: int
+    max_body_bytes: int
+    idle_timeout_ms: int
+
+
+class Site:
+    """A data node as a `downstream.Site`: admits, routes and answers its requests."""
+
+    name = "node"
+
+    def __init__(
+        self,
+        routes: Routes,
+        limits: Limits,
+        after: After,
+        credential: Credential | None,
+        loopback: bool,
+        needs_credential: Callable[[str], bool],
+    ) -> None:
+        self.routes = routes
+        self.after = after
+        self.credential = credential
+        self.loopback = loopback
+        self.needs_credential = needs_credential
+        self.connections = 0
+        self.buffered = 0
+        self.max_connections = limits.max_connections
+        self.max_body_bytes = limits.max_body_bytes
+        self.max_buffered_bytes = max(MIN_BUFFERED, 4 * limits.max_body_bytes)
+        self.head_timeout_ms = limits.head_timeout_ms
+        self.idle_ticks = math.ceil(limits.idle_timeout_ms / max(limits.head_timeout_ms / 4, 10))
+        self.totals = status.Counters()
+        self.stopping = False
+        self.in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def conn(self) -> ClientConn:
+        """A protocol for one new connection (the server's factory)."""
+        return ClientConn(self)
+
+    # ------------------------------------------------------------ downstream.Site
+
+    def admit(self, head: RequestHead) -> bytes | None:
+        refused = self.refusal(head)
+        return None if refused is None else refused.encode(False, False)
+
+    def refusal(self, head: RequestHead) -> Answer | None:
+        """The answer that refuses ``head`` before its body is read, or None."""
+        if self.loopback and head.host is not None:
+            host = head.host.decode("latin-1")
+            if not host_allowed(host):
+                return error_answer(
+                    ErrSyntaxInvalidArgs(
+                        f"Host {quoted(host[:100])} is not this server: a loopback listener "
+                        "answers only localhost, 127.0.0.1 and [::1]"
+                    ),
+                    421,
+                )
+        if self.credential is not None and self.needs_credential(unquote(head.path)):
+            given = [v for n, v in head.headers if n.lower() == b"authorization"]
+            if len(given) != 1 or not self.credential.accepts(given[0].decode("latin-1")):
+                no = error_answer(
+                    ErrUnauthorized(
+                        "this endpoint needs the cluster credential: Authorization: Bearer <secret>"
+                    )
+                )
+                no.headers["WWW-Authenticate"] = 'Bearer realm="dtm"'
+                return no
+        if head.has_body:
+            kind = (head.content_type or b"").split(b";", 1)[0].strip().lower()
+            if kind != JSON:
+                shown = kind.decode("latin-1")[:100]
+                return error_answer(
+                    ErrSyntaxInvalidArgs(
+                        "a request body must be Content-Type: application/json, "
+                        f"not {quoted(shown)}"
+                    ),
+                    415,
+                )
+        if self.stopping:
+            return error_answer(ErrUnavailable("the node is stopping; try another node"))
+        return None
+
+    def local(self, head: RequestHead) -> bytes | None:
+        return None  # every answer is made by a handler, in order, by `forward`
+
+    async def forward(self, client: ClientConn, head: RequestHead, body: bytes | bytearray) -> bool:
+        self.in_flight += 1
+        self._idle.clear()
+        try:
+            if head.method in WRITES:  # a write is seen through even if its client leaves
+                answer = await asyncio.shield(self._answer(head, bytes(body)))
+            else:
+                answer = await self._answer(head, bytes(body))
+        finally:
+            self.in_flight -= 1
+            if not self.in_flight:
+                self._idle.set()
+        keep = head.keep_alive and not answer.close and not self.stopping
+        transport = client.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(answer.encode(keep, head.method == "HEAD"))
+        return keep
+
+    # ------------------------------------------------------------ answering
+
+    async def _answer(self, head: RequestHead, body: bytes) -> Answer:
+        start = time.perf_counter()
+        path = unquote(head.path)
+        found = self.routes.find(path)
+        template = found[0] if found is not None else "unmatched"
+        request = Request(head, body, path, found[2] if found is not None else "")
+        try:
+            answer = await self._route(request, found)
+        except DtmError as err:
+            answer = error_answer(err)
+            answer.close = isinstance(err, ErrRequestTimeout)
+        except Exception as exc:
+            log_unexpected(
+                f"node {template}",
+                "internal error answering %s %s",
+                head.method,
+                quoted(path),
+                exc=exc,
+            )
+            answer = error_answer(ErrInternal("internal error; see the node's log"))
+        self.after(request, answer, template, time.perf_counter() - start)
+        return answer
+
+    async def _route(
+        self, request: Request, found: tuple[str, dict[str, Handler], str] | None
+    ) -> Answer:
+        if found is None:
+            raise ErrNoDataFound(f"no such path: {request.method} {request.path}")
+        methods = found[1]
+        handler = methods.get("GET" if request.method == "HEAD" else request.method)
+        if handler is None:
+            allowed = ",".join(_allowed(methods))
+            no = error_answer(
+                ErrSyntaxInvalidArgs(
+                    f"method {request.method} not allowed here (allowed: {allowed})"
+                ),
+                405,
+            )
+            no.headers["Allow"] = allowed
+            return no
+        return await handler(request)
+
+    # ------------------------------------------------------------ stopping
+
+    async def drain(self, timeout_s: float) -> None:
+        """Refuse new requests and wait (at most ``timeout_s``) for those being answered."""
+        self.stopping = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout_s)
