@@ -112,6 +112,7 @@ class ClientConn(asyncio.Protocol):
         self._ticks = 0
         self._began = 0  # the tick the current head began
         self._timer: asyncio.TimerHandle | None = None
+        self._writable: asyncio.Future[None] | None = None  # set while writing is paused
 
     @property
     def left(self) -> bool:
@@ -178,16 +179,30 @@ class ClientConn(asyncio.Protocol):
         self._held = 0
         if self._timer is not None:
             self._timer.cancel()
+        self._wake_writer()
         if self._task is not None:
             self._task.cancel()
 
     def pause_writing(self) -> None:
         if self.upstream is not None:
             self.upstream.pause_reading()
+        if self._writable is None:
+            self._writable = asyncio.get_running_loop().create_future()
 
     def resume_writing(self) -> None:
         if self.upstream is not None:
             self.upstream.resume_reading()
+        self._wake_writer()
+
+    def _wake_writer(self) -> None:
+        waiter, self._writable = self._writable, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def writable(self) -> None:
+        """Until the transport takes more bytes (at once if it does, or the client is gone)."""
+        if self._writable is not None:
+            await self._writable
 
     # ------------------------------------------------------------ llhttp callbacks
 

@@ -1,84 +1,77 @@
-"""The request handler's HTTP API: routes, the one error middleware, bodies and sessions.
+"""The request handler's HTTP API: routes, the after-hook, bodies and sessions.
 
 Rule: a task route first finds the request's user from its ``Authorization: Bearer <token>``
 (else 401 ErrUnauthorized with ``WWW-Authenticate: Bearer``), then parses and checks its input,
 calls `TaskService` for that user, and encodes a wire struct; every DtmError becomes
-``{"error", "message"[, "candidates"]}`` with its own status in one middleware, which also answers
-with the request's session token in ``X-Dtm-Session``.
+``{"error", "message"[, "candidates"]}`` with its own status (`dtm.site`), and every answer
+carries the request's session token in ``X-Dtm-Session``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable
 from typing import TypeVar
 
-from aiohttp import web
-from aiohttp.typedefs import Middleware
-
 from dtm import wire
-from dtm.errors import (
-    ErrPayloadTooLarge,
-    ErrSyntaxInvalidArgs,
-)
+from dtm.auth import Credential
+from dtm.config import HandlerConfig
+from dtm.errors import ErrPayloadTooLarge, ErrSyntaxInvalidArgs
 from dtm.handler import listing
 from dtm.handler.metrics import CONTENT_TYPE, HandlerMetrics
 from dtm.handler.openapi import build_document
 from dtm.handler.service import TaskService
 from dtm.handler.session import Session, parse_token
-from dtm.handler.upstream import Upstream
 from dtm.handler.users import UserDirectory
-from dtm.httpkit import error_middleware, json_response, route_of
+from dtm.site import Answer, Handler, Limits, Request, Site, json_answer
+from dtm.site import Routes as Table
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 MAX_BODY = 16 * 1024
-SESSION_KEY = "dtm_session"
-UPSTREAM = web.AppKey("upstream", Upstream)
+IDLE_TIMEOUT_MS = 60_000  # an idle keep-alive connection is closed after this
+
+_json = json_answer
 
 
-_json = json_response
+def make_after(metrics: HandlerMetrics) -> Callable[[Request, Answer, str, float], None]:
+    """What every answer gets before it is sent: the session header, metrics."""
 
-
-def make_middleware(metrics: HandlerMetrics) -> Middleware:
-    """The handler's single middleware: errors to JSON, the session header, metrics."""
-
-    def after(request: web.Request, resp: web.StreamResponse, elapsed: float) -> None:
-        session: Session | None = request.get(SESSION_KEY)
+    def after(request: Request, resp: Answer, route: str, elapsed: float) -> None:
+        session: Session | None = request.state
         if session is not None:
             resp.headers[wire.SESSION_HEADER] = session.header
         if resp.status == 401:
             resp.headers["WWW-Authenticate"] = "Bearer"
-        metrics.answered(route_of(request), request.method, resp.status, elapsed)
+        metrics.answered(route, request.method, resp.status, elapsed)
 
-    return error_middleware("handler", after, lambda _: metrics.started())
+    return after
 
 
 # ---------------------------------------------------------------- input
 
 
-def _user(request: web.Request, directory: UserDirectory) -> str:
+def _user(request: Request, directory: UserDirectory) -> str:
     """The user the request's token names (before anything else of the request is looked at)."""
-    values = request.headers.getall("Authorization", [])
+    values = request.header_all("Authorization")
     return directory.user_of(values[0] if len(values) == 1 else None)
 
 
-def _session(request: web.Request) -> Session:
+def _session(request: Request) -> Session:
     """The request's session, from its ``X-Dtm-Session`` header (checked)."""
-    values = request.headers.getall(wire.SESSION_HEADER, [])
+    values = request.header_all(wire.SESSION_HEADER)
     if len(values) > 1:
         raise ErrSyntaxInvalidArgs(f"header {wire.SESSION_HEADER} given more than once")
     s = Session(parse_token(values[0] if values else None))
-    request[SESSION_KEY] = s
+    request.state = s
     return s
 
 
-def _node(request: web.Request) -> str | None:
+def _node(request: Request) -> str | None:
     """The data node the request pins itself to with ``X-Dtm-Node`` (checked), or None."""
-    values = request.headers.getall(wire.NODE_HEADER, [])
+    values = request.header_all(wire.NODE_HEADER)
     if not values:
         return None
     if len(values) > 1 or not wire.is_node_name(values[0]):
@@ -86,22 +79,17 @@ def _node(request: web.Request) -> str | None:
     return values[0]
 
 
-def _no_query(request: web.Request) -> None:
-    if request.query:
-        names = ", ".join(sorted(set(request.query)))
+def _no_query(request: Request) -> None:
+    q = request.query()
+    if q:
+        names = ", ".join(sorted({name for name, _ in q}))
         raise ErrSyntaxInvalidArgs(f"unexpected query parameter(s): {names}")
 
 
-async def _body(request: web.Request, type_: type[T]) -> T:
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise ErrPayloadTooLarge(
-            f"the body is {request.content_length} bytes; the limit is {MAX_BODY}"
-        )
-    try:
-        data = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise ErrPayloadTooLarge(f"the body is over the {MAX_BODY}-byte limit") from None
-    return wire.decode(data, type_, limit=MAX_BODY)
+def _body(request: Request, type_: type[T]) -> T:
+    if len(request.body) > MAX_BODY:
+        raise ErrPayloadTooLarge(f"the body is {len(request.body)} bytes; the limit is {MAX_BODY}")
+    return wire.decode(request.body, type_, limit=MAX_BODY)
 
 
 # ---------------------------------------------------------------- routes
@@ -119,84 +107,86 @@ class Routes:
         self.users = users
         self._openapi: bytes | None = None
 
-    async def create(self, request: web.Request) -> web.Response:
+    async def create(self, request: Request) -> Answer:
         user = _user(request, self.users)
         _no_query(request)
         s = _session(request)
         node = _node(request)
-        body = await _body(request, wire.CreateTask)
+        body = _body(request, wire.CreateTask)
         return _json(await self.service.create(user, body, s, node), 201)
 
-    async def list(self, request: web.Request) -> web.StreamResponse:
+    async def list(self, request: Request) -> Answer:
         user = _user(request, self.users)
-        after, limit = listing.parse_query(request)
+        after, limit = listing.parse_query(request.query())
         s = _session(request)
         node = _node(request)
-        return await listing.answer(request, self.service, user, after, limit, s, node)
+        return await listing.answer(self.service, user, after, limit, s, node)
 
-    async def get(self, request: web.Request) -> web.Response:
+    async def get(self, request: Request) -> Answer:
         user = _user(request, self.users)
         _no_query(request)
         s = _session(request)
-        return _json(await self.service.get(user, request.match_info["ref"], s, _node(request)))
+        return _json(await self.service.get(user, request.match, s, _node(request)))
 
-    async def update(self, request: web.Request) -> web.Response:
+    async def update(self, request: Request) -> Answer:
         user = _user(request, self.users)
         _no_query(request)
         s = _session(request)
         node = _node(request)
-        body = await _body(request, wire.UpdateTask)
-        return _json(await self.service.update(user, request.match_info["ref"], body, s, node))
+        body = _body(request, wire.UpdateTask)
+        return _json(await self.service.update(user, request.match, body, s, node))
 
-    async def delete(self, request: web.Request) -> web.Response:
+    async def delete(self, request: Request) -> Answer:
         user = _user(request, self.users)
         _no_query(request)
         s = _session(request)
-        return _json(await self.service.delete(user, request.match_info["ref"], s, _node(request)))
+        return _json(await self.service.delete(user, request.match, s, _node(request)))
 
-    async def health(self, request: web.Request) -> web.Response:
+    async def health(self, request: Request) -> Answer:
         return _json(wire.Health("ok", "handler", self.name, now_ms=self.service.now_ms()))
 
-    async def status(self, request: web.Request) -> web.Response:
+    async def status(self, request: Request) -> Answer:
         return _json(self.metrics.status())
 
-    async def metrics_page(self, request: web.Request) -> web.Response:
-        resp = web.Response(body=self.metrics.render())
-        resp.headers["Content-Type"] = CONTENT_TYPE
-        return resp
+    async def metrics_page(self, request: Request) -> Answer:
+        return Answer(200, self.metrics.render(), CONTENT_TYPE.encode())
 
-    async def openapi(self, request: web.Request) -> web.Response:
+    async def openapi(self, request: Request) -> Answer:
         if self._openapi is None:
             self._openapi = wire.encode(build_document(f"http://{self.name}"))
-        return web.Response(body=self._openapi, content_type="application/json")
+        return Answer(200, self._openapi)
+
+    def table(self) -> Table:
+        def get(handler: Handler) -> dict[str, Handler]:
+            return {"GET": handler, "HEAD": handler}
+
+        task: dict[str, Handler] = {"GET": self.get, "PATCH": self.update, "DELETE": self.delete}
+        return Table(
+            exact={
+                "/v1/tasks": {"POST": self.create, "GET": self.list},
+                "/healthz": get(self.health),
+                "/v1/status": get(self.status),
+                "/metrics": get(self.metrics_page),
+                "/openapi.json": get(self.openapi),
+            },
+            prefixed=(("/v1/tasks/", "/v1/tasks/{ref}", task),),
+        )
 
 
-def make_app(
-    upstream: Upstream,
+def make_site(
+    cfg: HandlerConfig,
     service: TaskService,
     metrics: HandlerMetrics,
     name: str,
     users: UserDirectory,
-) -> web.Application:
-    """The handler's aiohttp application; ``upstream`` is started and closed with it; ``users``
-    says whose token a task request carries."""
-    app = web.Application(middlewares=[make_middleware(metrics)], client_max_size=MAX_BODY)
-    app[UPSTREAM] = upstream
-    r = Routes(service, metrics, name, users)
-    app.router.add_post("/v1/tasks", r.create)
-    app.router.add_get("/v1/tasks", r.list, allow_head=False)
-    app.router.add_get("/v1/tasks/{ref}", r.get, allow_head=False)
-    app.router.add_patch("/v1/tasks/{ref}", r.update)
-    app.router.add_delete("/v1/tasks/{ref}", r.delete)
-    app.router.add_get("/healthz", r.health)
-    app.router.add_get("/v1/status", r.status)
-    app.router.add_get("/metrics", r.metrics_page)
-    app.router.add_get("/openapi.json", r.openapi)
-
-    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        await app[UPSTREAM].start()
-        yield
-        await app[UPSTREAM].close()
-
-    app.cleanup_ctx.append(lifecycle)
-    return app
+    credential: Credential | None,
+    loopback: bool,
+    needs_credential: Callable[[str], bool],
+) -> Site:
+    """The handler's server; ``users`` says whose token a task request carries."""
+    limits = Limits(cfg.head_timeout_ms, cfg.max_connections, MAX_BODY, IDLE_TIMEOUT_MS)
+    table = Routes(service, metrics, name, users).table()
+    after = make_after(metrics)
+    return Site(
+        "handler", table, limits, after, credential, loopback, needs_credential, metrics.started
+    )

@@ -1,9 +1,9 @@
 """`dtm handler --config FILE [--host H] [--port P]`: run the request handler in the foreground.
 
 Rule: the shared edge (dtm.edge) reads the config and the credential and serves; this module
-sets up the clock and the randomness and builds the app. Its task routes are public; only
-/metrics and /v1/status need the cluster credential. On SIGTERM or SIGINT it stops accepting and
-lets pending requests finish.
+sets up the clock and the randomness and builds the server (`dtm.site`). Its task routes are
+public; only /metrics and /v1/status need the cluster credential. On SIGTERM or SIGINT it stops
+accepting and lets pending requests finish.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from dtm import edge
-from dtm.handler.app import make_app
+from dtm.handler.app import make_site
 from dtm.handler.copies import CopyWait
 from dtm.handler.metrics import HandlerMetrics
 from dtm.handler.pagecache import PageCache
@@ -24,6 +24,7 @@ from dtm.handler.reads import SessionReads
 from dtm.handler.service import TaskService
 from dtm.handler.upstream import Upstream
 from dtm.handler.users import UserDirectory
+from dtm.hosts import is_loopback
 
 # The handler's internal endpoints: the cluster credential guards them (the rest is public).
 INTERNAL_PATHS = frozenset({"/metrics", "/v1/status"})
@@ -84,20 +85,28 @@ async def _build(
     copies = CopyWait(pusher, nodes, metrics, cfg.write_copies, cfg.copy_wait_ms, refuse)
     service = TaskService(upstream, metrics, now_ms, secrets.token_bytes, reads, copies)
     users = UserDirectory(start.cluster.users_path, time.monotonic)
-    app = make_app(upstream, service, metrics, f"{where.host}:{where.port}", users)
-
-    async def copies_lifecycle(_: object) -> AsyncIterator[None]:
-        await pusher.start()
-        yield
-        await copies.close()
-        await pusher.close()
-
-    app.cleanup_ctx.append(copies_lifecycle)
-    yield edge.Served(
-        app,
-        lambda: f"request handler serving on {where.url} ({label} {balancer})",
-        needs_credential=INTERNAL_PATHS.__contains__,
+    site = make_site(
+        cfg,
+        service,
+        metrics,
+        f"{where.host}:{where.port}",
+        users,
+        start.credential,
+        is_loopback(where.host),
+        INTERNAL_PATHS.__contains__,
     )
+    await upstream.start()
+    try:
+        await pusher.start()
+        try:
+            yield edge.Served(
+                site, lambda: f"request handler serving on {where.url} ({label} {balancer})"
+            )
+        finally:
+            await copies.close()
+            await pusher.close()
+    finally:
+        await upstream.close()
 
 
 HANDLER = edge.Component(

@@ -33,7 +33,7 @@ from dtm.node.clockwatch import ClockWatch, Peer
 from dtm.node.metrics import CONTENT_TYPE, NodeMetrics
 from dtm.node.notify import Changes
 from dtm.node.openapi import build_document
-from dtm.node.site import METHODS, Answer, Handler, Limits, Request, Routes, Site, json_answer
+from dtm.site import METHODS, Answer, Handler, Limits, Request, Routes, Site, json_answer
 from dtm.storage.base import Store, page_is_full
 from dtm.storage.sqlite import CommitCounters
 
@@ -149,13 +149,13 @@ class NodeService:
             raise
 
     def _claim(self, request: Request, version: int, hlc: int) -> None:
-        request.claim = (version, hlc)
+        request.state = (version, hlc)
 
     def finish(self, request: Request, resp: Answer, route: str, elapsed: float) -> None:
         """Attach the session contribution to every answer of /v1/kv* and /v1/changes; time
         every answer."""
         if request.path.startswith(SESSION_PATHS) and wire.SESSION_HEADER not in resp.headers:
-            claim = request.claim
+            claim: tuple[int, int] | None = request.state
             version, hlc = claim if claim is not None else (self.store.last_version(), 0)
             token = session.contribution(self.store.node, self.store.epoch, version, hlc)
             resp.headers[wire.SESSION_HEADER] = sessiontoken.encode(token)
@@ -362,22 +362,25 @@ def routes(svc: NodeService, document: bytes) -> Routes:
     async def openapi(request: Request) -> Answer:
         return Answer(200, document)
 
-    kv: dict[str, Handler] = {"GET": svc.get, "PUT": svc.put, "DELETE": svc.delete}
+    def get(handler: Handler) -> dict[str, Handler]:
+        return {"GET": handler, "HEAD": handler}
+
+    kv: dict[str, Handler] = get(svc.get) | {"PUT": svc.put, "DELETE": svc.delete}
     return Routes(
         exact={
-            "/healthz": {"GET": svc.healthz},
-            "/metrics": {"GET": svc.metrics_text},
-            "/v1/status": {"GET": svc.status},
-            "/v1/kv": {"GET": svc.scan},
-            "/v1/changes": {"GET": svc.feed},
+            "/healthz": get(svc.healthz),
+            "/metrics": get(svc.metrics_text),
+            "/v1/status": get(svc.status),
+            "/v1/kv": get(svc.scan),
+            "/v1/changes": get(svc.feed),
             "/v1/replicate": {"POST": svc.replicate},
             "/v1/purge": {"POST": svc.purge},
-            "/v1/digest": {"GET": svc.digest},
-            "/openapi.json": {"GET": openapi},
+            "/v1/digest": get(svc.digest),
+            "/openapi.json": get(openapi),
         },
         prefixed=(
             ("/v1/kv/", "/v1/kv/{key}", kv),
-            ("/v1/digest/", "/v1/digest/{bucket}", {"GET": svc.bucket}),
+            ("/v1/digest/", "/v1/digest/{bucket}", get(svc.bucket)),
         ),
     )
 
@@ -404,5 +407,5 @@ def make_site(
         idle_timeout_ms=IDLE_TIMEOUT_MS,
     )
     table = routes(svc, wire.encode(build_document(cfg.url)))
-    site = Site(table, limits, svc.finish, credential, loopback, needs_credential)
+    site = Site("node", table, limits, svc.finish, credential, loopback, needs_credential)
     return site, svc

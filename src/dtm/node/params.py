@@ -17,7 +17,7 @@ from dtm import wire
 from dtm.core import sessiontoken
 from dtm.core.keys import check_key
 from dtm.errors import ErrPayloadTooLarge, ErrSyntaxInvalidArgs
-from dtm.node.site import Request
+from dtm.site import Request
 
 T = TypeVar("T")
 

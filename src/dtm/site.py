@@ -1,11 +1,13 @@
-"""The data node's lean HTTP server: llhttp frames each request (the balancer's `ClientConn`), a
-small route table picks the handler, and the answer is written as one prebuilt byte string.
+"""The lean HTTP server of a data node and of the request handler: llhttp frames each request
+(the balancer's `ClientConn`), a small route table picks the handler, and the answer is written
+as one prebuilt byte string, or streamed in chunks.
 
 Rule: a request is admitted as every dtm listener admits it (`serve.Guard`: on a loopback
 listener Host must be the loopback, 421; a protected path needs the cluster credential, 401; a
-body must be application/json, 415); an unknown path is 404 and a known path's other method 405
-with Allow, both JSON; every `DtmError` a handler raises becomes its JSON answer, anything else is
-a 500 logged (`httpkit.log_unexpected`); every answer is timed into the metrics. A write runs to
+body must be application/json, 415), from its head alone, before its body is read; an unknown
+path is 404 and a known path's other method 405 with Allow, both JSON; every `DtmError` a route
+raises becomes its JSON answer, anything else is a 500 logged (`httpkit.log_unexpected`); every
+answer goes through the component's ``after`` hook (its headers, its metrics). A write runs to
 its end even if its client leaves (as aiohttp's server did); a read is cancelled then.
 """
 
@@ -13,12 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Final
+from typing import Any, Final
 from urllib.parse import parse_qsl, unquote
 
 from dtm import wire
@@ -42,12 +45,16 @@ JSON: Final = b"application/json"
 WRITES: Final = frozenset({"PUT", "POST", "DELETE", "PATCH"})
 METHODS: Final = frozenset({"GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", "OPTIONS"})
 MIN_BUFFERED: Final = 64 * 1024 * 1024
+MAX_UNSENT: Final = 256 * 1024  # a streamed answer waits for the client beyond this many bytes
+_REASONS: Final = {s.value: s.phrase.encode() for s in HTTPStatus}
+
+log = logging.getLogger("dtm.http")
 
 
 class Request:
     """One request as a handler sees it: parsed once, its body whole."""
 
-    __slots__ = ("body", "claim", "headers", "match", "method", "path", "target")
+    __slots__ = ("body", "headers", "match", "method", "path", "state", "target")
 
     def __init__(self, head: RequestHead, body: bytes, path: str, match: str = "") -> None:
         self.method = head.method
@@ -55,7 +62,7 @@ class Request:
         self.path = path  # percent-decoded
         self.match = match  # the path's {key} or {bucket}, percent-decoded
         self.body = body
-        self.claim: tuple[int, int] | None = None  # the version and hlc the answer may claim
+        self.state: Any = None  # what a route notes for the ``after`` hook (a claim, a session)
         headers: dict[str, list[str]] = {}
         for name, value in head.headers:
             headers.setdefault(name.decode("latin-1").lower(), []).append(value.decode("latin-1"))
@@ -75,31 +82,44 @@ class Request:
 
 @dataclass(slots=True)
 class Answer:
-    """What a handler answers: a status, a body, its type and any more header fields."""
+    """What a route answers: a status, a body (or a stream of body pieces after it), its type and
+    any more header fields."""
 
     status: int
     body: bytes = b""
     content_type: bytes = JSON
     headers: dict[str, str] = field(default_factory=dict)
     close: bool = False
+    stream: AsyncIterator[bytes] | None = None  # sent chunked after ``body``
 
-    def encode(self, keep_alive: bool, head_only: bool) -> bytes:
-        try:
-            reason = HTTPStatus(self.status).phrase.encode()
-        except ValueError:
-            reason = b""
-        parts = [b"HTTP/1.1 %d %s\r\n" % (self.status, reason)]
-        if self.status != 304:
+    def encode(self, keep_alive: bool, head_only: bool, http10: bool = False) -> bytes:
+        """The whole answer (of a streamed one: its head and ``body`` as the first chunk); an
+        HTTP/1.0 client is told when the connection stays open."""
+        parts = [b"HTTP/1.1 %d %s\r\n" % (self.status, _REASONS.get(self.status, b""))]
+        if self.stream is not None:
+            parts.append(b"Content-Type: " + self.content_type + b"\r\n")
+            if not http10:
+                parts.append(b"Transfer-Encoding: chunked\r\n")
+        elif self.status != 304:
             parts.append(b"Content-Type: " + self.content_type + b"\r\n")
             parts.append(b"Content-Length: %d\r\n" % len(self.body))
         for name, value in self.headers.items():
             parts.append(f"{name}: {value}\r\n".encode("latin-1"))
         if not keep_alive:
             parts.append(b"Connection: close\r\n")
+        elif http10:
+            parts.append(b"Connection: keep-alive\r\n")
         parts.append(b"\r\n")
-        if not head_only and self.status != 304:
+        if self.stream is not None:
+            parts.append(self.body if http10 else chunk(self.body))
+        elif not head_only and self.status != 304:
             parts.append(self.body)
         return b"".join(parts)
+
+
+def chunk(data: bytes) -> bytes:
+    """One chunk of a chunked body (nothing for no bytes: an empty chunk ends the body)."""
+    return b"%x\r\n%s\r\n" % (len(data), data) if data else b""
 
 
 def json_answer(msg: object, code: int = 200) -> Answer:
@@ -118,7 +138,8 @@ After = Callable[[Request, Answer, str, float], None]
 
 @dataclass(frozen=True)
 class Routes:
-    """Exact paths, and path prefixes whose rest is one parameter, each with its methods."""
+    """Exact paths, and path prefixes whose rest is one parameter, each with its methods (a
+    HEAD is answered only where it is listed, by its GET route without the body)."""
 
     exact: dict[str, dict[str, Handler]]
     prefixed: tuple[tuple[str, str, dict[str, Handler]], ...]  # (prefix, template, methods)
@@ -134,16 +155,9 @@ class Routes:
         return None
 
 
-def _allowed(methods: dict[str, Handler]) -> list[str]:
-    names = set(methods)
-    if "GET" in names:
-        names.add("HEAD")
-    return sorted(names)
-
-
 @dataclass(frozen=True)
 class Limits:
-    """The node listener's bounds (see `serve.Limits` for the aiohttp services')."""
+    """A lean listener's bounds (see `serve.Limits` for the aiohttp services')."""
 
     head_timeout_ms: int
     max_connections: int
@@ -152,20 +166,22 @@ class Limits:
 
 
 class Site:
-    """A data node as a `downstream.Site`: admits, routes and answers its requests."""
-
-    name = "node"
+    """A component's lean server as a `downstream.Site`: admits, routes and answers requests."""
 
     def __init__(
         self,
+        name: str,
         routes: Routes,
         limits: Limits,
         after: After,
         credential: Credential | None,
         loopback: bool,
         needs_credential: Callable[[str], bool],
+        before: Callable[[], None] | None = None,
     ) -> None:
+        self.name = name  # "node", "handler": in its refusals and its log lines
         self.routes = routes
+        self.before = before
         self.after = after
         self.credential = credential
         self.loopback = loopback
@@ -227,7 +243,7 @@ class Site:
                     415,
                 )
         if self.stopping:
-            return error_answer(ErrUnavailable("the node is stopping; try another node"))
+            return error_answer(ErrUnavailable(f"the {self.name} is stopping; try another"))
         return None
 
     def local(self, head: RequestHead) -> bytes | None:
@@ -247,14 +263,48 @@ class Site:
                 self._idle.set()
         keep = head.keep_alive and not answer.close and not self.stopping
         transport = client.transport
-        if transport is not None and not transport.is_closing():
-            transport.write(answer.encode(keep, head.method == "HEAD"))
+        if transport is None or transport.is_closing():
+            return False
+        http10 = head.version == b"HTTP/1.0"
+        if answer.stream is not None and http10:
+            keep = False  # HTTP/1.0 has no chunks: the body ends where the connection does
+        transport.write(answer.encode(keep, head.method == "HEAD", http10))
+        if answer.stream is not None:
+            done = await self._stream(client, answer.stream, http10)
+            return keep and done
         return keep
+
+    async def _stream(self, client: ClientConn, pieces: AsyncIterator[bytes], raw: bool) -> bool:
+        """Send the rest of a streamed answer (``raw``: unchunked); False if it broke off (the
+        client then sees a body that never ends: the only way left to fail once the head is
+        sent)."""
+        try:
+            async for piece in pieces:
+                transport = client.transport
+                if transport is None or transport.is_closing():
+                    return False
+                transport.write(piece if raw else chunk(piece))
+                if transport.get_write_buffer_size() > MAX_UNSENT:
+                    await client.writable()
+        except DtmError as err:
+            log.warning("a streamed answer broke off: %s", quoted(err.message))
+            return False
+        except Exception as exc:
+            log_unexpected(f"{self.name} stream", "a streamed answer broke off", exc=exc)
+            return False
+        transport = client.transport
+        if transport is None or transport.is_closing():
+            return False
+        if not raw:
+            transport.write(b"0\r\n\r\n")
+        return True
 
     # ------------------------------------------------------------ answering
 
     async def _answer(self, head: RequestHead, body: bytes) -> Answer:
         start = time.perf_counter()
+        if self.before is not None:
+            self.before()
         path = unquote(head.path)
         found = self.routes.find(path)
         template = found[0] if found is not None else "unmatched"
@@ -266,13 +316,13 @@ class Site:
             answer.close = isinstance(err, ErrRequestTimeout)
         except Exception as exc:
             log_unexpected(
-                f"node {template}",
+                f"{self.name} {template}",
                 "internal error answering %s %s",
                 head.method,
                 quoted(path),
                 exc=exc,
             )
-            answer = error_answer(ErrInternal("internal error; see the node's log"))
+            answer = error_answer(ErrInternal(f"internal error; see the {self.name}'s log"))
         self.after(request, answer, template, time.perf_counter() - start)
         return answer
 
@@ -282,9 +332,9 @@ class Site:
         if found is None:
             raise ErrNoDataFound(f"no such path: {request.method} {request.path}")
         methods = found[1]
-        handler = methods.get("GET" if request.method == "HEAD" else request.method)
+        handler = methods.get(request.method)
         if handler is None:
-            allowed = ",".join(_allowed(methods))
+            allowed = ",".join(sorted(methods))
             no = error_answer(
                 ErrSyntaxInvalidArgs(
                     f"method {request.method} not allowed here (allowed: {allowed})"
