@@ -144,6 +144,7 @@ def test_keep_alive_defaults() -> None:
     assert not parse_req(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close").keep_alive
     assert not parse_req(b"GET / HTTP/1.0\r\nHost: h").keep_alive
     assert parse_req(b"GET / HTTP/1.0\r\nHost: h\r\nConnection: Keep-Alive").keep_alive
+    assert parse_req(b"GET / HTTP/1.0").host is None  # HTTP/1.0 has no Host of its own
 
 
 @pytest.mark.parametrize(

@@ -146,6 +146,8 @@ async def test_keep_alive_serves_several_requests_on_one_connection(
         until_close=False,
     )
     assert b"Connection: keep-alive\r\n" in ten
+    probe = await exchange(port, b"GET /hello HTTP/1.0\r\n\r\n")  # as HAProxy's httpchk asks
+    assert probe.startswith(b"HTTP/1.1 200 OK\r\n") and b"Connection: close" in probe
 
 
 async def test_path_parameter_query_and_headers_are_decoded(served: tuple[App, Site, int]) -> None:
@@ -200,7 +202,7 @@ async def test_unknown_paths_and_methods_are_json(
             + b"Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n",
             b"413",
         ),
-        (b"GET /hello HTTP/1.1\r\n\r\n", b"400"),  # no Host
+        (b"GET /hello HTTP/1.1\r\n\r\n", b"400"),  # no Host (HTTP/1.0 may omit it)
     ],
 )
 async def test_refusals_come_from_the_head_and_close(

@@ -2,7 +2,7 @@
 
 Rule: llhttp (httptools, strict: no lenient flag is ever set) frames every message; a head is
 accepted only if it is also exactly what RFC 9112 allows where llhttp is lenient (HTTP/1.0 or
-1.1 only, one Host, origin-form target, Transfer-Encoding exactly ``chunked``, no Upgrade), and
+1.1 only, one Host (at most one in HTTP/1.0, which has none of its own), origin-form target, Transfer-Encoding exactly ``chunked``, no Upgrade), and
 it is forwarded rebuilt from the parsed name/value pairs, never as the raw lines; hop-by-hop
 headers stop at the balancer, and bodies go on framed by Content-Length (requests) or re-chunked.
 
@@ -284,7 +284,7 @@ def request_head(
             if head.node is not None:
                 raise bad("X-Dtm-Node given more than once")
             head.node = value.decode("latin-1")
-    if hosts != 1:
+    if hosts > 1 or (hosts == 0 and vers != b"HTTP/1.0"):  # (HTTP/1.0 predates Host)
         raise bad("a request needs exactly one Host header" if hosts else "no Host header")
     return head
 
