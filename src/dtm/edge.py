@@ -165,7 +165,7 @@ def settle_heap(young_every: int | None = None) -> None:
 
 
 class Lean(Protocol):
-    """A server of a component's own (`dtm.node.site.Site`): a protocol per connection, and a
+    """A server of a component's own (`dtm.site.Site`): a protocol per connection, and a
     drain that refuses new requests and waits for those being answered."""
 
     def conn(self) -> asyncio.Protocol: ...
@@ -229,26 +229,11 @@ def run(comp: Component, argv: list[str]) -> int:
 async def _serve(comp: Component, startup: Startup, ns: argparse.Namespace, where: Listen) -> int:
     server_ssl = startup.server_ssl()  # before anything starts: a bad certificate fails start-up
     async with comp.build(startup, ns, where) as served:
-        if not isinstance(served.app, web.Application):
-            await _serve_lean(comp, served, served.app, where, server_ssl)
-            return 0
-        guard = Guard(startup.credential, is_loopback(where.host), served.needs_credential)
-        guard_app(served.app, guard)
-        runner = GuardedRunner(served.app, where.limits(), served.shutdown_timeout_s)
-        await runner.setup()
-        try:
-            site = web.TCPSite(
-                runner,
-                where.host,
-                where.port,
-                backlog=1024,
-                reuse_address=True,
-                ssl_context=server_ssl,
-            )
-            await site.start()
-        except OSError as exc:
-            await runner.cleanup()
-            raise ErrUnavailable(f"cannot listen on {where.host}:{where.port}: {exc}") from None
+        if isinstance(served.app, web.Application):
+            guard = Guard(startup.credential, is_loopback(where.host), served.needs_credential)
+            finish = await _start_aiohttp(served, served.app, guard, where, server_ssl)
+        else:
+            finish = await _start_lean(served, served.app, where, server_ssl)
         if served.listening is not None:
             served.listening()
         settle_heap(comp.gc_young_every)
@@ -257,13 +242,39 @@ async def _serve(comp: Component, startup: Startup, ns: argparse.Namespace, wher
         log.info("stopping: finishing pending requests")
         if served.stopping is not None:
             await served.stopping()
-        await runner.cleanup()
+        await finish()
     return 0
 
 
-async def _serve_lean(
-    comp: Component, served: Served, lean: Lean, where: Listen, server_ssl: ssl.SSLContext | None
-) -> None:
+Finish = Callable[[], Awaitable[None]]
+
+
+async def _start_aiohttp(
+    served: Served,
+    app: web.Application,
+    guard: Guard,
+    where: Listen,
+    server_ssl: ssl.SSLContext | None,
+) -> Finish:
+    """Listen with aiohttp; what stops it (letting pending requests finish)."""
+    guard_app(app, guard)
+    runner = GuardedRunner(app, where.limits(), served.shutdown_timeout_s)
+    await runner.setup()
+    try:
+        site = web.TCPSite(
+            runner, where.host, where.port, backlog=1024, reuse_address=True, ssl_context=server_ssl
+        )
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ErrUnavailable(f"cannot listen on {where.host}:{where.port}: {exc}") from None
+    return runner.cleanup
+
+
+async def _start_lean(
+    served: Served, lean: Lean, where: Listen, server_ssl: ssl.SSLContext | None
+) -> Finish:
+    """Listen with a component's own server; what stops it (letting pending requests finish)."""
     loop = asyncio.get_running_loop()
     try:
         server = await loop.create_server(
@@ -271,13 +282,9 @@ async def _serve_lean(
         )
     except OSError as exc:
         raise ErrUnavailable(f"cannot listen on {where.host}:{where.port}: {exc}") from None
-    if served.listening is not None:
-        served.listening()
-    settle_heap(comp.gc_young_every)
-    log.info("%s", served.banner())
-    await until_stopped()
-    log.info("stopping: finishing pending requests")
-    server.close()
-    if served.stopping is not None:
-        await served.stopping()
-    await lean.drain(served.shutdown_timeout_s)
+
+    async def finish() -> None:
+        server.close()
+        await lean.drain(served.shutdown_timeout_s)
+
+    return finish

@@ -1,6 +1,6 @@
-"""The one place a DtmError becomes an HTTP answer, for every aiohttp service (handler, sync);
-the balancer and the data node, which write their answers as bytes, encode the same
-`wire.error_body` with the same status (`DtmError.http_status`).
+"""The one place a DtmError becomes an HTTP answer, for every aiohttp service (the sync, the
+viewer); the balancer, the data node and the handler, which write their answers as bytes
+(`dtm.site`), encode the same `wire.error_body` with the same status (`DtmError.http_status`).
 
 Rule: a DtmError becomes its own ``http_status`` with ``{"error", "message"[, "candidates"]}``;
 aiohttp's own refusals (unknown path 404, wrong method 405, body too large 413) take the same JSON

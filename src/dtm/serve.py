@@ -1,5 +1,5 @@
-"""Hardened aiohttp serving: what every aiohttp listener of dtm (handler, sync) enforces before
-a route runs (a data node enforces the same in `dtm.node.site`).
+"""Hardened aiohttp serving: what every aiohttp listener of dtm (the sync, the viewer) enforces
+before a route runs (a data node and the handler enforce the same in `dtm.site`).
 
 Rule: a connection must deliver each request head within ``head_timeout`` of its first byte (of
 the accept, for the first request), else it gets ``408`` JSON and is closed; a request body must

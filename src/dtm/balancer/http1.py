@@ -1,10 +1,12 @@
-"""HTTP/1.x message heads for the balancer's byte-forwarding proxy, built from what llhttp parsed.
+"""HTTP/1.x message heads for the balancer's byte-forwarding proxy (and the lean servers of
+`dtm.site`), built from what llhttp parsed.
 
 Rule: llhttp (httptools, strict: no lenient flag is ever set) frames every message; a head is
 accepted only if it is also exactly what RFC 9112 allows where llhttp is lenient (HTTP/1.0 or
-1.1 only, one Host (at most one in HTTP/1.0, which has none of its own), origin-form target, Transfer-Encoding exactly ``chunked``, no Upgrade), and
-it is forwarded rebuilt from the parsed name/value pairs, never as the raw lines; hop-by-hop
-headers stop at the balancer, and bodies go on framed by Content-Length (requests) or re-chunked.
+1.1 only, one Host (at most one in HTTP/1.0, which predates it), origin-form target,
+Transfer-Encoding exactly ``chunked``, no Upgrade), and it is forwarded rebuilt from the parsed
+name/value pairs, never as the raw lines; hop-by-hop headers stop at the balancer, and bodies go
+on framed by Content-Length (requests) or re-chunked.
 
 Pure: no I/O. A malformed request raises `ErrSyntaxInvalidArgs`, a malformed answer
 `UpstreamProtocolError`; `parse_error` maps httptools' own errors to them in one place.
