@@ -123,3 +123,24 @@ def test_plan_never_sends_a_write_the_target_holds(
     assert b.reach == len(sent)
     for r in rows:
         assert (r in b.rows) == (not known_held(holdings, "b", r))
+
+
+def test_a_row_left_out_for_a_later_write_of_its_key_is_still_a_conflict() -> None:
+    # a and b both wrote k while the sync looked away (one stamp, so the origin decides: b's
+    # wins). b's feed is read first: a's write is left out for b, which holds the later write,
+    # and the conflict must be logged even though it is never delivered there.
+    eng = SyncEngine(["a", "b"])
+    for n in ("a", "b"):
+        eng.learn_epoch(n, f"e{n}", 0)
+    mine, theirs = row("k", 1, 500, "a"), row("k", 1, 500, "b")
+    since_b = eng.plan_fetch("b", ["a", "b"])
+    out_b = eng.on_page("b", since_b or 0, 1000, ChangesPage("b", "eb", 1, [theirs]), ["a", "b"], 0)
+    assert [b.rows for b in out_b.batches] == [(theirs,)]  # b's write goes to a
+    since_a = eng.plan_fetch("a", ["a", "b"])
+    out_a = eng.on_page("a", since_a or 0, 1000, ChangesPage("a", "ea", 1, [mine]), ["a", "b"], 0)
+    assert [b.rows for b in out_a.batches] == [()]  # b holds the later write: nothing to send
+    assert [(c.winner, c.loser) for c in out_a.conflicts] == [(theirs, mine)]
+    assert eng.conflict_total == 1
+    for b in out_b.batches:  # delivering b's write to a later finds the same conflict: once
+        eng.on_ack(b, ReplicateResponse(1, 0, 2), 0)
+    assert eng.conflict_total == 1

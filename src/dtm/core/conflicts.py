@@ -6,6 +6,8 @@ acknowledged it when its last version was ``ack``, conflicts with T's row ``r`` 
 clock: the later overwrote the earlier), T already held it (``r.version <= ack``), and S had not
 been given ``r`` before ``w`` (no acknowledged delivery of ``r`` to S at a version below
 ``w.version``); the later of the two by ``(hlc, origin)`` is the winner, the other the loser.
+A write the sync leaves out because T is known to hold a later write of its key is judged the
+same way, as delivered when T was at the last version the sync knows of it.
 """
 
 from __future__ import annotations

@@ -166,6 +166,7 @@ class SyncEngine(Tombstones):
             return PageOutcome((), True, ())
         found = self.observe(source, page, since, limit, now_ms)
         batches = plan_batches(page, since, limit, self.cursors, targets, self.epochs, self.held)
+        found += self._left_out(page, batches, now_ms)
         if page_complete(page, limit):
             self._claim_caught_up(source, page_reach(page, since, limit), targets, now_ms)
         for b in batches:
@@ -198,6 +199,30 @@ class SyncEngine(Tombstones):
         reach = page_reach(page, since, limit)
         if reach > self.observed.get(node, 0) or since == 0:
             self.observed[node] = reach
+        self._log(found)
+        return found
+
+    def _left_out(self, page: ChangesPage, batches: list[Batch], now_ms: int) -> list[Conflict]:
+        """A row not sent because its target holds a later write of its key is judged as if it
+        had been sent and ignored there (by the target's last version known): a conflict found
+        only on delivery would otherwise go unlogged whenever the target's feed is read first."""
+        found: list[Conflict] = []
+        for b in batches:
+            theirs = self._recent_rows[b.target]
+            if not theirs:
+                continue
+            sent = {r.key for r in b.rows}
+            ack = self.last_versions.get(b.target, 0)
+            back = self._recent_in[b.source]
+            for row in page.rows:
+                if not b.since < row.version <= b.reach or row.key in sent:
+                    continue
+                mine = theirs.get(row.key)
+                if mine is not None:
+                    d = Delivery(b.source, b.target, row, ack)
+                    c = conflict(d, mine, back.delivery(row.key), now_ms)
+                    if c is not None:
+                        found.append(c)
         self._log(found)
         return found
 
