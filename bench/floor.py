@@ -2,7 +2,7 @@
 
 Rule: llhttp (httptools) frames each request on uvloop and the answer is one constant keep-alive
 `200` with a small JSON body, with no routing, no request object and no checks; the gap between
-its CPU per request and a dtm server's is what dtm's server stack (aiohttp, the guard, metrics)
+its CPU per request and a dtm server's is what dtm's server stack (dtm.site, the guard, metrics)
 costs on top. Run: ``python -m bench.floor PORT`` (loopback only).
 """
 

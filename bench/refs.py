@@ -39,7 +39,7 @@ def pairs(conns: int) -> list[tuple[str, str, str]]:
         (
             f"dtm node: GET /healthz, {n}",
             f"bare llhttp server: GET, {n}",
-            f"a node's /healthz (aiohttp's server) vs a bare llhttp server, {n}",
+            f"a node's /healthz (dtm.site) vs a bare llhttp server, {n}",
         ),
     ]
 
