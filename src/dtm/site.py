@@ -250,17 +250,10 @@ class Site:
         return None  # every answer is made by a handler, in order, by `forward`
 
     async def forward(self, client: ClientConn, head: RequestHead, body: bytes | bytearray) -> bool:
-        self.in_flight += 1
-        self._idle.clear()
-        try:
-            if head.method in WRITES:  # a write is seen through even if its client leaves
-                answer = await asyncio.shield(self._answer(head, bytes(body)))
-            else:
-                answer = await self._answer(head, bytes(body))
-        finally:
-            self.in_flight -= 1
-            if not self.in_flight:
-                self._idle.set()
+        if head.method in WRITES:  # a write is seen through even if its client leaves
+            answer = await asyncio.shield(self._counted(head, bytes(body)))
+        else:
+            answer = await self._counted(head, bytes(body))
         keep = head.keep_alive and not answer.close and not self.stopping
         transport = client.transport
         if transport is None or transport.is_closing():
@@ -300,6 +293,18 @@ class Site:
         return True
 
     # ------------------------------------------------------------ answering
+
+    async def _counted(self, head: RequestHead, body: bytes) -> Answer:
+        """`_answer`, counted in flight until it ends (a shielded write: even after its client
+        left), so that `drain` waits for it."""
+        self.in_flight += 1
+        self._idle.clear()
+        try:
+            return await self._answer(head, body)
+        finally:
+            self.in_flight -= 1
+            if not self.in_flight:
+                self._idle.set()
 
     async def _answer(self, head: RequestHead, body: bytes) -> Answer:
         start = time.perf_counter()

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import struct
 from collections.abc import AsyncIterator
 
 import pytest
@@ -297,8 +299,14 @@ async def test_a_write_outlives_its_client_and_the_drain_waits_for_it(
     while site.in_flight == 0:
         assert asyncio.get_running_loop().time() < deadline
         await asyncio.sleep(0.01)
-    writer.close()  # the client leaves while its write waits
-    await asyncio.sleep(0.05)
+    # the client leaves while its write waits: a reset, so the server sees the connection lost
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.close()
+    while site.connections:
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.01)
+    assert site.in_flight == 1  # the write goes on, counted
     drained = asyncio.ensure_future(site.drain(5))
     await asyncio.sleep(0.05)
     assert not drained.done()  # the drain waits for the write
