@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httptools
@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from dtm.auth import Credential
 from dtm.balancer import gate
-from dtm.balancer.http1 import request_head
+from dtm.balancer.http1 import RequestHead, request_head
 from dtm.errors import DtmError
 from harness import LocalCluster, read_until_closed
 
@@ -39,6 +39,10 @@ class Rig:
         self.c.start("balancer")
         self.credential = Credential((self.c.secret,))
 
+    def refused(self, head: RequestHead) -> bool:
+        """Does the balancer refuse ``head`` (its gate, on a loopback listener)?"""
+        return gate.refusal(head, self.credential, loopback=True) is not None
+
 
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
@@ -51,10 +55,12 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
 
 
 class _Reference:
-    """Reads a whole byte stream the way RFC 9112 (and the balancer's rules) say."""
+    """Reads a whole byte stream the way RFC 9112 and a server's rules (``refused``: its
+    admission of a head, ``max_body``: its body limit) say."""
 
-    def __init__(self, credential: Credential) -> None:
-        self.credential = credential
+    def __init__(self, refused: Callable[[RequestHead], bool], max_body: int = MAX_BODY) -> None:
+        self.refused = refused
+        self.max_body = max_body
         self.accepted: list[tuple[str, bytes, bytes]] = []
         self.url = b""
         self.pairs: list[tuple[bytes, bytes]] = []
@@ -79,15 +85,15 @@ class _Reference:
         head = request_head(
             p.get_method(), self.url, p.get_http_version(), self.pairs, p.should_keep_alive()
         )
-        if gate.refusal(head, self.credential, loopback=True) is not None:
+        if self.refused(head):
             raise ValueError("refused")
-        if head.content_length > MAX_BODY:
+        if head.content_length > self.max_body:
             raise ValueError("too large")
         self.current = (head.method, head.target)
 
     def on_body(self, data: bytes) -> None:
         self.body += data
-        if len(self.body) > MAX_BODY:
+        if len(self.body) > self.max_body:
             raise ValueError("too large")
 
     def on_message_complete(self) -> None:
@@ -148,6 +154,20 @@ def streams(draw: st.DrawFn, auth: bytes) -> tuple[bytes, list[tuple[str, bytes,
     return bytes(data), [p[1] for p in parts], mutated
 
 
+def send_split(port: int, stream: bytes, cuts: list[int]) -> bytes:
+    """Send ``stream`` to a loopback port in pieces cut at ``cuts``; all it answers."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        last = 0
+        with contextlib.suppress(OSError):  # a refused stream may be closed mid-send
+            for cut in [*cuts, len(stream)]:
+                if cut > last:
+                    s.sendall(stream[last:cut])
+                    last = cut
+            s.shutdown(socket.SHUT_WR)
+        return read_until_closed(s)
+
+
 @settings(
     max_examples=200,
     deadline=None,
@@ -158,20 +178,11 @@ def test_raw_bytes_never_desync_the_balancer(rig: Rig, data: st.DataObject) -> N
     auth = rig.c.auth_header.encode()
     stream, sent, mutated = data.draw(streams(auth))
     cuts = sorted(data.draw(st.lists(st.integers(1, max(1, len(stream) - 1)), max_size=4)))
-    expected = _Reference(rig.credential).read(stream)
+    expected = _Reference(rig.refused).read(stream)
     if not mutated:
         assert expected == sent  # the reference itself takes every valid request
     rig.node.seen.clear()
-    with socket.create_connection(("127.0.0.1", rig.c.ports["balancer"]), timeout=10) as s:
-        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        last = 0
-        with contextlib.suppress(OSError):  # a refused stream may be closed mid-send
-            for cut in [*cuts, len(stream)]:
-                if cut > last:
-                    s.sendall(stream[last:cut])
-                    last = cut
-            s.shutdown(socket.SHUT_WR)
-        reply = read_until_closed(s)
+    reply = send_split(rig.c.ports["balancer"], stream, cuts)
     forwarded = [(r.method, r.target, r.body) for r in rig.node.requests()]
     assert rig.node.garbage == []
     assert forwarded == expected, (stream, reply[:500])

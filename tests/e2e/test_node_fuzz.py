@@ -10,7 +10,6 @@ request is ever made of another's bytes); and the node goes on serving.
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,12 +17,14 @@ import httptools
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_balancer_fuzz import MAX_BODY, _Reference, streams
+from test_balancer_fuzz import _Reference, send_split, streams
 
 from dtm.auth import Credential
-from dtm.balancer.http1 import request_head
+from dtm.balancer.http1 import RequestHead
+from dtm.config import NodeConfig
+from dtm.node.app import PUT_OVERHEAD
 from dtm.site import Limits, Routes, Site
-from harness import LocalCluster, read_until_closed, request
+from harness import LocalCluster, request
 
 
 class Rig:
@@ -31,11 +32,15 @@ class Rig:
         self.c = LocalCluster(root, nodes=1)
         self.c.start_nodes()
         self.credential = Credential((self.c.secret,))
-        limits = Limits(10_000, 64, MAX_BODY, 60_000)
+        self.max_body = NodeConfig(name="n", port=1).max_batch_bytes + PUT_OVERHEAD
+        limits = Limits(10_000, 64, self.max_body, 60_000)
         # The node's own admission rules, to read the streams by (its routes play no part).
         self.site = Site(
             "node", Routes({}, ()), limits, lambda *_: None, self.credential, True, lambda p: True
         )
+
+    def refused(self, head: RequestHead) -> bool:
+        return self.site.refusal(head) is not None
 
 
 @pytest.fixture(scope="module")
@@ -45,24 +50,6 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         yield r
     finally:
         r.c.stop_all()
-
-
-class _NodeReference(_Reference):
-    """The balancer's reference reading, with the node's admission instead of the balancer's."""
-
-    def __init__(self, credential: Credential, site: Site) -> None:
-        super().__init__(credential)
-        self.site = site
-
-    def on_headers_complete(self) -> None:
-        self.in_head = False
-        p = self.parser
-        head = request_head(
-            p.get_method(), self.url, p.get_http_version(), self.pairs, p.should_keep_alive()
-        )
-        if self.site.refusal(head) is not None:
-            raise ValueError("refused")
-        self.current = (head.method, head.target)
 
 
 class _Answers:
@@ -96,21 +83,10 @@ def test_raw_bytes_never_desync_a_node(rig: Rig, data: st.DataObject) -> None:
     auth = rig.c.auth_header.encode()
     stream, sent, mutated = data.draw(streams(auth))
     cuts = sorted(data.draw(st.lists(st.integers(1, max(1, len(stream) - 1)), max_size=4)))
-    expected = _NodeReference(rig.credential, rig.site).read(stream)
+    expected = _Reference(rig.refused, rig.max_body).read(stream)
     if not mutated:
         assert expected == sent
-    with socket.create_connection(("127.0.0.1", rig.c.ports["store1"]), timeout=10) as s:
-        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        last = 0
-        try:
-            for cut in [*cuts, len(stream)]:
-                if cut > last:
-                    s.sendall(stream[last:cut])
-                    last = cut
-            s.shutdown(socket.SHUT_WR)
-        except OSError:  # a refused stream may be closed mid-send
-            pass
-        reply = read_until_closed(s)
+    reply = send_split(rig.c.ports["store1"], stream, cuts)
     answers = _Answers(reply).seen
     assert all(code < 500 for code, _ in answers), reply[:500]
     assert len(expected) <= len(answers) <= len(expected) + 1, (stream, reply[:800])
