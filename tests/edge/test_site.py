@@ -9,7 +9,7 @@ import asyncio
 import json
 import socket
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -231,6 +231,17 @@ async def test_a_route_error_is_its_status_and_a_bug_is_500(
     assert [s[2] for s in app.seen] == [409, 500]
 
 
+async def until_still(read: Callable[[], int], polls: int = 10, timeout: float = 10) -> None:
+    """Until ``read()`` has not changed for ``polls`` readings 10 ms apart (within ``timeout``)."""
+    loop = asyncio.get_running_loop()
+    deadline, last, same = loop.time() + timeout, read(), 0
+    while same < polls:
+        assert loop.time() < deadline, "still changing"
+        await asyncio.sleep(0.01)
+        now = read()
+        same, last = (same + 1, now) if now == last else (0, now)
+
+
 def unchunk(body: bytes) -> tuple[bytes, bool]:
     """The bytes of a chunked body, and whether its last chunk came."""
     out = b""
@@ -275,7 +286,7 @@ async def test_a_stream_waits_for_a_slow_reader(served: tuple[App, Site, int]) -
     reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
     try:
         writer.write(get("/stream"))
-        await asyncio.sleep(0.3)
+        await until_still(lambda: app.yielded)  # the producer stops: the socket is full
         assert 0 < app.yielded < 200  # the server waits for the reader instead of buffering
         got = await asyncio.wait_for(reader.read(-1), 10)
     finally:
@@ -308,7 +319,8 @@ async def test_a_write_outlives_its_client_and_the_drain_waits_for_it(
         await asyncio.sleep(0.01)
     assert site.in_flight == 1  # the write goes on, counted
     drained = asyncio.ensure_future(site.drain(5))
-    await asyncio.sleep(0.05)
+    for _ in range(20):  # every turn of the loop the drain could take, were the write not counted
+        await asyncio.sleep(0)
     assert not drained.done()  # the drain waits for the write
     app.release.set()
     await asyncio.wait_for(drained, 5)
