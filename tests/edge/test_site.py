@@ -231,15 +231,23 @@ async def test_a_route_error_is_its_status_and_a_bug_is_500(
     assert [s[2] for s in app.seen] == [409, 500]
 
 
-async def until_still(read: Callable[[], int], polls: int = 10, timeout: float = 10) -> None:
-    """Until ``read()`` has not changed for ``polls`` readings 10 ms apart (within ``timeout``)."""
-    loop = asyncio.get_running_loop()
-    deadline, last, same = loop.time() + timeout, read(), 0
-    while same < polls:
-        assert loop.time() < deadline, "still changing"
+async def until(ready: Callable[[], bool], what: str, timeout: float = 10) -> None:
+    """Until ``ready()`` holds, checked every 10 ms, failing after ``timeout``."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not ready():
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
         await asyncio.sleep(0.01)
-        now = read()
-        same, last = (same + 1, now) if now == last else (0, now)
+
+
+async def until_still(read: Callable[[], int], polls: int = 10) -> None:
+    """Until ``read()`` has not changed for ``polls`` readings 10 ms apart."""
+    seen = [read()]
+
+    def still() -> bool:
+        seen.append(read())
+        return len(seen) > polls and len(set(seen[-polls - 1 :])) == 1
+
+    await until(still, "the reading to stop changing")
 
 
 def unchunk(body: bytes) -> tuple[bytes, bool]:
@@ -306,17 +314,12 @@ async def test_a_write_outlives_its_client_and_the_drain_waits_for_it(
         + b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
     )
     await writer.drain()
-    deadline = asyncio.get_running_loop().time() + 5
-    while site.in_flight == 0:
-        assert asyncio.get_running_loop().time() < deadline
-        await asyncio.sleep(0.01)
+    await until(lambda: site.in_flight == 1, "the write to be in flight")
     # the client leaves while its write waits: a reset, so the server sees the connection lost
     sock = writer.get_extra_info("socket")
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     writer.close()
-    while site.connections:
-        assert asyncio.get_running_loop().time() < deadline
-        await asyncio.sleep(0.01)
+    await until(lambda: site.connections == 0, "the server to see the reset")
     assert site.in_flight == 1  # the write goes on, counted
     drained = asyncio.ensure_future(site.drain(5))
     for _ in range(20):  # every turn of the loop the drain could take, were the write not counted
