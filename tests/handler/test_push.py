@@ -15,7 +15,7 @@ from dtm.config import NodeConfig
 from dtm.core import copyplan
 from dtm.core.hlc import pack
 from dtm.handler.push import Pusher
-from dtm.node.app import make_site
+from dtm.node.routes import make_site
 from dtm.storage.memory import MemoryStore
 
 NOW = 1_790_000_000_000

@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from dtm import wire
-from dtm.auth import Credential
 from dtm.config import NodeConfig
 from dtm.core import session, sessiontoken
 from dtm.core.deadline import too_late
@@ -32,8 +31,7 @@ from dtm.node import params
 from dtm.node.clockwatch import ClockWatch, Peer
 from dtm.node.metrics import CONTENT_TYPE, NodeMetrics
 from dtm.node.notify import Changes
-from dtm.node.openapi import build_document
-from dtm.site import METHODS, Answer, Handler, Limits, Request, Routes, Site, json_answer
+from dtm.site import METHODS, Answer, Request, json_answer
 from dtm.storage.base import Store, page_is_full
 from dtm.storage.sqlite import CommitCounters
 
@@ -45,7 +43,6 @@ SMALL_BODY = 1024 * 1024  # cap for purge bodies
 BUCKETS = params.IntRange(DEFAULT_BUCKETS, 1, MAX_BUCKETS)
 BUCKET_INDEX = params.IntRange(0, 0, MAX_BUCKETS - 1)
 SESSION_PATHS = ("/v1/kv", "/v1/changes")
-IDLE_TIMEOUT_MS = 60_000  # an idle keep-alive connection is closed after this
 HELD_LOG_EVERY_MS = 10_000  # held-back rows: at most one log line per source this often
 
 
@@ -354,58 +351,3 @@ class NodeService:
         """Release parked long-polls so a graceful stop does not wait for their timeouts."""
         self.changes.close()
         await self.clock.stop()
-
-
-def routes(svc: NodeService, document: bytes) -> Routes:
-    """The node's route table."""
-
-    async def openapi(request: Request) -> Answer:
-        return Answer(200, document)
-
-    def get(handler: Handler) -> dict[str, Handler]:
-        return {"GET": handler, "HEAD": handler}
-
-    kv: dict[str, Handler] = get(svc.get) | {"PUT": svc.put, "DELETE": svc.delete}
-    return Routes(
-        exact={
-            "/healthz": get(svc.healthz),
-            "/metrics": get(svc.metrics_text),
-            "/v1/status": get(svc.status),
-            "/v1/kv": get(svc.scan),
-            "/v1/changes": get(svc.feed),
-            "/v1/replicate": {"POST": svc.replicate},
-            "/v1/purge": {"POST": svc.purge},
-            "/v1/digest": get(svc.digest),
-            "/openapi.json": get(openapi),
-        },
-        prefixed=(
-            ("/v1/kv/", "/v1/kv/{key}", kv),
-            ("/v1/digest/", "/v1/digest/{bucket}", get(svc.bucket)),
-        ),
-    )
-
-
-def make_site(
-    store: Store,
-    cfg: NodeConfig,
-    now_ms: Callable[[], int],
-    commits: Callable[[], CommitCounters] | None = None,
-    wall_ms: Callable[[], int] | None = None,
-    peers: list[Peer] | None = None,
-    client_ssl: ssl.SSLContext | None = None,
-    credential: Credential | None = None,
-    loopback: bool = True,
-    needs_credential: Callable[[str], bool] = lambda path: False,
-) -> tuple[Site, NodeService]:
-    """One data node's server and its handlers (see `NodeService.committed` for the hook);
-    ``peers`` are the components whose clocks it watches (none: never fenced)."""
-    svc = NodeService(store, cfg, now_ms, commits, wall_ms, peers, client_ssl)
-    limits = Limits(
-        head_timeout_ms=cfg.head_timeout_ms,
-        max_connections=cfg.max_connections,
-        max_body_bytes=cfg.max_batch_bytes + PUT_OVERHEAD,
-        idle_timeout_ms=IDLE_TIMEOUT_MS,
-    )
-    table = routes(svc, wire.encode(build_document(cfg.url)))
-    site = Site("node", table, limits, svc.finish, credential, loopback, needs_credential)
-    return site, svc

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from dtm import edge
 from dtm.hosts import is_loopback
-from dtm.node.app import make_site
 from dtm.node.clockwatch import peers_of
+from dtm.node.routes import make_site
 from dtm.serve import everything_but_open_paths
 from dtm.storage.sqlite import SqliteStore
 

@@ -1,0 +1,77 @@
+"""The data node's server: its route table over `NodeService` and its lean server (`dtm.site`).
+
+Rule: every route of the node's API is listed here once, with its methods (a GET also answers
+HEAD); the server's bounds come from the node's config.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable
+
+from dtm import wire
+from dtm.auth import Credential
+from dtm.config import NodeConfig
+from dtm.node.app import PUT_OVERHEAD, NodeService
+from dtm.node.clockwatch import Peer
+from dtm.node.openapi import build_document
+from dtm.site import Answer, Handler, Limits, Request, Routes, Site
+from dtm.storage.base import Store
+from dtm.storage.sqlite import CommitCounters
+
+IDLE_TIMEOUT_MS = 60_000  # an idle keep-alive connection is closed after this
+
+
+def routes(svc: NodeService, document: bytes) -> Routes:
+    """The node's route table."""
+
+    async def openapi(request: Request) -> Answer:
+        return Answer(200, document)
+
+    def get(handler: Handler) -> dict[str, Handler]:
+        return {"GET": handler, "HEAD": handler}
+
+    kv: dict[str, Handler] = get(svc.get) | {"PUT": svc.put, "DELETE": svc.delete}
+    return Routes(
+        exact={
+            "/healthz": get(svc.healthz),
+            "/metrics": get(svc.metrics_text),
+            "/v1/status": get(svc.status),
+            "/v1/kv": get(svc.scan),
+            "/v1/changes": get(svc.feed),
+            "/v1/replicate": {"POST": svc.replicate},
+            "/v1/purge": {"POST": svc.purge},
+            "/v1/digest": get(svc.digest),
+            "/openapi.json": get(openapi),
+        },
+        prefixed=(
+            ("/v1/kv/", "/v1/kv/{key}", kv),
+            ("/v1/digest/", "/v1/digest/{bucket}", get(svc.bucket)),
+        ),
+    )
+
+
+def make_site(
+    store: Store,
+    cfg: NodeConfig,
+    now_ms: Callable[[], int],
+    commits: Callable[[], CommitCounters] | None = None,
+    wall_ms: Callable[[], int] | None = None,
+    peers: list[Peer] | None = None,
+    client_ssl: ssl.SSLContext | None = None,
+    credential: Credential | None = None,
+    loopback: bool = True,
+    needs_credential: Callable[[str], bool] = lambda path: False,
+) -> tuple[Site, NodeService]:
+    """One data node's server and its handlers (see `NodeService.committed` for the hook);
+    ``peers`` are the components whose clocks it watches (none: never fenced)."""
+    svc = NodeService(store, cfg, now_ms, commits, wall_ms, peers, client_ssl)
+    limits = Limits(
+        head_timeout_ms=cfg.head_timeout_ms,
+        max_connections=cfg.max_connections,
+        max_body_bytes=cfg.max_batch_bytes + PUT_OVERHEAD,
+        idle_timeout_ms=IDLE_TIMEOUT_MS,
+    )
+    table = routes(svc, wire.encode(build_document(cfg.url)))
+    site = Site("node", table, limits, svc.finish, credential, loopback, needs_credential)
+    return site, svc
