@@ -165,8 +165,10 @@ def settle_heap(young_every: int | None = None) -> None:
 
 
 class Lean(Protocol):
-    """A server of a component's own (`dtm.site.Site`): a protocol per connection, and a
-    drain that refuses new requests and waits for those being answered."""
+    """A server of a component's own (`dtm.site.Site`): the listener's checks, a protocol per
+    connection, and a drain that refuses new requests and waits for those being answered."""
+
+    guard: Guard
 
     def conn(self) -> asyncio.Protocol: ...
 
@@ -229,10 +231,11 @@ def run(comp: Component, argv: list[str]) -> int:
 async def _serve(comp: Component, startup: Startup, ns: argparse.Namespace, where: Listen) -> int:
     server_ssl = startup.server_ssl()  # before anything starts: a bad certificate fails start-up
     async with comp.build(startup, ns, where) as served:
+        guard = Guard(startup.credential, is_loopback(where.host), served.needs_credential)
         if isinstance(served.app, web.Application):
-            guard = Guard(startup.credential, is_loopback(where.host), served.needs_credential)
             finish = await _start_aiohttp(served, served.app, guard, where, server_ssl)
         else:
+            served.app.guard = guard
             finish = await _start_lean(served, served.app, where, server_ssl)
         if served.listening is not None:
             served.listening()

@@ -264,44 +264,76 @@ def everything_but_open_paths(path: str) -> bool:
     return path not in OPEN_PATHS
 
 
+def _one_accepted(credential: Credential, auths: list[str]) -> bool:
+    """Exactly one Authorization value, and it names one of the cluster's secrets."""
+    return len(auths) == 1 and credential.accepts(auths[0])
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """Why a listener refuses a request: the error, its status, any header fields to add."""
+
+    err: DtmError
+    status: int
+    headers: dict[str, str]
+
+
 @dataclass(frozen=True, slots=True)
 class Guard:
-    """The per-request checks of one listener."""
+    """The per-request checks of one listener (aiohttp's and the lean servers' alike)."""
 
     credential: Credential | None
     loopback: bool
     needs_credential: Callable[[str], bool] = everything_but_open_paths
 
-    def refusal(self, request: web.Request) -> web.Response | None:
-        """The answer that refuses ``request``, or None if it may go on."""
-        if self.loopback and not host_allowed(request.headers.get("Host")):
-            host = request.headers.get("Host", "")
-            return error_response(
+    def check(
+        self, host: str | None, path: str, auths: list[str], has_body: bool, mime: str
+    ) -> Refused | None:
+        """None if a request may go on, from its Host, decoded path, Authorization values,
+        whether it has a body, and its media type (lower case, no parameters)."""
+        if self.loopback and not host_allowed(host):
+            return Refused(
                 ErrSyntaxInvalidArgs(
-                    f"Host {quoted(host[:100])} is not this server: a loopback listener answers "
-                    "only localhost, 127.0.0.1 and [::1]"
+                    f"Host {quoted((host or '')[:100])} is not this server: a loopback listener "
+                    "answers only localhost, 127.0.0.1 and [::1]"
                 ),
                 421,
+                {},
             )
-        if self.credential is not None and self.needs_credential(request.path):
-            given = request.headers.getall(AUTH_HEADER, [])
-            if len(given) != 1 or not self.credential.accepts(given[0]):
-                resp = error_response(
-                    ErrUnauthorized(
-                        "this endpoint needs the cluster credential: Authorization: Bearer <secret>"
-                    )
-                )
-                resp.headers["WWW-Authenticate"] = 'Bearer realm="dtm"'
-                return resp
-        if request.body_exists and request.content_type != "application/json":
-            return error_response(
+        cred = self.credential
+        if cred is not None and self.needs_credential(path) and not _one_accepted(cred, auths):
+            return Refused(
+                ErrUnauthorized(
+                    "this endpoint needs the cluster credential: Authorization: Bearer <secret>"
+                ),
+                401,
+                {"WWW-Authenticate": 'Bearer realm="dtm"'},
+            )
+        if has_body and mime != "application/json":
+            return Refused(
                 ErrSyntaxInvalidArgs(
                     f"a request body must be Content-Type: application/json, "
-                    f"not {quoted(request.content_type[:100])}"
+                    f"not {quoted(mime[:100])}"
                 ),
                 415,
+                {},
             )
         return None
+
+    def refusal(self, request: web.Request) -> web.Response | None:
+        """The answer that refuses ``request``, or None if it may go on."""
+        no = self.check(
+            request.headers.get("Host"),
+            request.path,
+            request.headers.getall(AUTH_HEADER, []),
+            request.body_exists,
+            request.content_type,
+        )
+        if no is None:
+            return None
+        resp = error_response(no.err, no.status)
+        resp.headers.update(no.headers)
+        return resp
 
     def middleware(self) -> Middleware:
         """The outermost middleware of a guarded application."""
@@ -314,6 +346,9 @@ class Guard:
             return await handler(request)
 
         return guard
+
+
+OPEN: Final = Guard(None, False, lambda path: False)  # a listener that checks nothing
 
 
 def guard_app(app: web.Application, guard: Guard) -> None:

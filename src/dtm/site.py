@@ -2,9 +2,10 @@
 (the balancer's `ClientConn`), a small route table picks the handler, and the answer is written
 as one prebuilt byte string, or streamed in chunks.
 
-Rule: a request is admitted as every dtm listener admits it (`serve.Guard`: on a loopback
-listener Host must be the loopback, 421; a protected path needs the cluster credential, 401; a
-body must be application/json, 415), from its head alone, before its body is read; an unknown
+Rule: a request is admitted by the listener's `serve.Guard`, the checks of every dtm listener
+(on a loopback listener Host must be the loopback, 421; a protected path needs the cluster
+credential, 401; a body must be application/json, 415), from its head alone, before its body is
+read; an unknown
 path is 404 and a known path's other method 405 with Allow, both JSON; every `DtmError` a route
 raises becomes its JSON answer, anything else is a 500 logged (`httpkit.log_unexpected`); every
 answer goes through the component's ``after`` hook (its headers, its metrics). A write runs to
@@ -25,7 +26,6 @@ from typing import Any, Final
 from urllib.parse import parse_qsl, unquote
 
 from dtm import wire
-from dtm.auth import Credential
 from dtm.balancer import status
 from dtm.balancer.downstream import ClientConn
 from dtm.balancer.http1 import RequestHead
@@ -35,11 +35,10 @@ from dtm.errors import (
     ErrNoDataFound,
     ErrRequestTimeout,
     ErrSyntaxInvalidArgs,
-    ErrUnauthorized,
     ErrUnavailable,
 )
-from dtm.hosts import host_allowed
 from dtm.httpkit import log_unexpected, quoted
+from dtm.serve import OPEN
 
 JSON: Final = b"application/json"
 WRITES: Final = frozenset({"PUT", "POST", "DELETE", "PATCH"})
@@ -174,18 +173,13 @@ class Site:
         routes: Routes,
         limits: Limits,
         after: After,
-        credential: Credential | None,
-        loopback: bool,
-        needs_credential: Callable[[str], bool],
         before: Callable[[], None] | None = None,
     ) -> None:
         self.name = name  # "node", "handler": in its refusals and its log lines
         self.routes = routes
         self.before = before
         self.after = after
-        self.credential = credential
-        self.loopback = loopback
-        self.needs_credential = needs_credential
+        self.guard = OPEN  # the listener's checks: the edge sets them before it listens
         self.connections = 0
         self.buffered = 0
         self.max_connections = limits.max_connections
@@ -211,37 +205,17 @@ class Site:
 
     def refusal(self, head: RequestHead) -> Answer | None:
         """The answer that refuses ``head`` before its body is read, or None."""
-        if self.loopback and head.host is not None:
-            host = head.host.decode("latin-1")
-            if not host_allowed(host):
-                return error_answer(
-                    ErrSyntaxInvalidArgs(
-                        f"Host {quoted(host[:100])} is not this server: a loopback listener "
-                        "answers only localhost, 127.0.0.1 and [::1]"
-                    ),
-                    421,
-                )
-        if self.credential is not None and self.needs_credential(unquote(head.path)):
-            given = [v for n, v in head.headers if n.lower() == b"authorization"]
-            if len(given) != 1 or not self.credential.accepts(given[0].decode("latin-1")):
-                no = error_answer(
-                    ErrUnauthorized(
-                        "this endpoint needs the cluster credential: Authorization: Bearer <secret>"
-                    )
-                )
-                no.headers["WWW-Authenticate"] = 'Bearer realm="dtm"'
-                return no
-        if head.has_body:
-            kind = (head.content_type or b"").split(b";", 1)[0].strip().lower()
-            if kind != JSON:
-                shown = kind.decode("latin-1")[:100]
-                return error_answer(
-                    ErrSyntaxInvalidArgs(
-                        "a request body must be Content-Type: application/json, "
-                        f"not {quoted(shown)}"
-                    ),
-                    415,
-                )
+        no = self.guard.check(
+            None if head.host is None else head.host.decode("latin-1"),
+            unquote(head.path),
+            [v.decode("latin-1") for n, v in head.headers if n.lower() == b"authorization"],
+            head.has_body,
+            (head.content_type or b"").split(b";", 1)[0].strip().lower().decode("latin-1"),
+        )
+        if no is not None:
+            answer = error_answer(no.err, no.status)
+            answer.headers.update(no.headers)
+            return answer
         if self.stopping:
             return error_answer(ErrUnavailable(f"the {self.name} is stopping; try another"))
         return None

@@ -23,6 +23,7 @@ from dtm.auth import Credential
 from dtm.balancer.http1 import RequestHead
 from dtm.config import NodeConfig
 from dtm.node.app import PUT_OVERHEAD
+from dtm.serve import Guard, everything_but_open_paths
 from dtm.site import Limits, Routes, Site
 from harness import LocalCluster, request
 
@@ -35,9 +36,8 @@ class Rig:
         self.max_body = NodeConfig(name="n", port=1).max_batch_bytes + PUT_OVERHEAD
         limits = Limits(10_000, 64, self.max_body, 60_000)
         # The node's own admission rules, to read the streams by (its routes play no part).
-        self.site = Site(
-            "node", Routes({}, ()), limits, lambda *_: None, self.credential, True, lambda p: True
-        )
+        self.site = Site("node", Routes({}, ()), limits, lambda *_: None)
+        self.site.guard = Guard(self.credential, True, everything_but_open_paths)
 
     def refused(self, head: RequestHead) -> bool:
         return self.site.refusal(head) is not None

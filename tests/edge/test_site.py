@@ -16,6 +16,7 @@ import pytest
 from dtm import wire
 from dtm.auth import Credential
 from dtm.errors import ErrNotCaughtUp, ErrSyntaxInvalidArgs
+from dtm.serve import Guard
 from dtm.site import Answer, Limits, Request, Routes, Site, chunk, json_answer
 
 SECRET = "s3cret-s3cret-s3cret-s3cret-s3cret"
@@ -85,15 +86,8 @@ class App:
 @pytest.fixture
 async def served() -> AsyncIterator[tuple[App, Site, int]]:
     app = App()
-    site = Site(
-        "node",
-        app.routes(),
-        LIMITS,
-        app.after,
-        Credential((SECRET,)),
-        True,
-        lambda path: path != "/hello",
-    )
+    site = Site("node", app.routes(), LIMITS, app.after)
+    site.guard = Guard(Credential((SECRET,)), True, lambda path: path != "/hello")
     server = await asyncio.get_running_loop().create_server(site.conn, "127.0.0.1", 0)
     port = int(server.sockets[0].getsockname()[1])
     try:

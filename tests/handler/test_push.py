@@ -15,6 +15,7 @@ from dtm.config import NodeConfig
 from dtm.core import copyplan
 from dtm.core.hlc import pack
 from dtm.handler.push import Pusher
+from dtm.node.app import NodeService
 from dtm.node.routes import make_site
 from dtm.storage.memory import MemoryStore
 
@@ -34,7 +35,8 @@ async def node() -> AsyncIterator[tuple[MemoryStore, int]]:
     """store2: a node app over a memory store whose clocks read NOW, on a free port."""
     store = MemoryStore("store2", "fedcba9876543210", lambda: NOW)
     cfg = NodeConfig(name="store2", port=0)
-    site, svc = make_site(store, cfg, lambda: NOW, wall_ms=lambda: NOW)
+    svc = NodeService(store, cfg, lambda: NOW, wall_ms=lambda: NOW)
+    site = make_site(svc)
     server = await asyncio.get_running_loop().create_server(site.conn, "127.0.0.1", 0)
     port = int(server.sockets[0].getsockname()[1])
     try:

@@ -123,12 +123,12 @@ class ClientConn(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
-        bal = self.site
-        bal.connections += 1
+        site = self.site
+        site.connections += 1
         self._counted = True
-        if bal.connections > bal.max_connections:
-            bal.totals.refused_connections += 1
-            self._refuse(status.too_many_connections(bal.name, bal.max_connections))
+        if site.connections > site.max_connections:
+            site.totals.refused_connections += 1
+            self._refuse(status.too_many_connections(site.name, site.max_connections))
             return
         self._arm()
 
@@ -171,11 +171,11 @@ class ClientConn(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
-        bal = self.site
+        site = self.site
         if self._counted:
             self._counted = False
-            bal.connections -= 1
-        bal.buffered -= self._held
+            site.connections -= 1
+        site.buffered -= self._held
         self._held = 0
         if self._timer is not None:
             self._timer.cancel()
@@ -245,15 +245,15 @@ class ClientConn(asyncio.Protocol):
         n = len(data)
         self._body += data
         self._held += n
-        bal = self.site
-        bal.buffered += n
-        if len(self._body) > bal.max_body_bytes:
+        site = self.site
+        site.buffered += n
+        if len(self._body) > site.max_body_bytes:
             raise ErrPayloadTooLarge(
-                f"chunked body is over the limit of {bal.max_body_bytes} bytes"
+                f"chunked body is over the limit of {site.max_body_bytes} bytes"
             )
-        if bal.buffered > bal.max_buffered_bytes:
-            bal.totals.refused_buffers += 1
-            raise _Refused(status.buffers_full(bal.name, bal.max_buffered_bytes))
+        if site.buffered > site.max_buffered_bytes:
+            site.totals.refused_buffers += 1
+            raise _Refused(status.buffers_full(site.name, site.max_buffered_bytes))
 
     def on_message_complete(self) -> None:
         head = self._head

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from dtm import wire
-from dtm.auth import Credential
 from dtm.config import HandlerConfig
 from dtm.errors import ErrPayloadTooLarge, ErrSyntaxInvalidArgs
 from dtm.handler import listing
@@ -179,14 +178,10 @@ def make_site(
     metrics: HandlerMetrics,
     name: str,
     users: UserDirectory,
-    credential: Credential | None,
-    loopback: bool,
-    needs_credential: Callable[[str], bool],
 ) -> Site:
-    """The handler's server; ``users`` says whose token a task request carries."""
+    """The handler's server; ``users`` says whose token a task request carries (the edge sets
+    its guard)."""
     limits = Limits(cfg.head_timeout_ms, cfg.max_connections, MAX_BODY, IDLE_TIMEOUT_MS)
     table = Routes(service, metrics, name, users).table()
     after = make_after(metrics)
-    return Site(
-        "handler", table, limits, after, credential, loopback, needs_credential, metrics.started
-    )
+    return Site("handler", table, limits, after, metrics.started)

@@ -24,7 +24,6 @@ from dtm.handler.reads import SessionReads
 from dtm.handler.service import TaskService
 from dtm.handler.upstream import Upstream
 from dtm.handler.users import UserDirectory
-from dtm.hosts import is_loopback
 
 # The handler's internal endpoints: the cluster credential guards them (the rest is public).
 INTERNAL_PATHS = frozenset({"/metrics", "/v1/status"})
@@ -85,22 +84,15 @@ async def _build(
     copies = CopyWait(pusher, nodes, metrics, cfg.write_copies, cfg.copy_wait_ms, refuse)
     service = TaskService(upstream, metrics, now_ms, secrets.token_bytes, reads, copies)
     users = UserDirectory(start.cluster.users_path, time.monotonic)
-    site = make_site(
-        cfg,
-        service,
-        metrics,
-        f"{where.host}:{where.port}",
-        users,
-        start.credential,
-        is_loopback(where.host),
-        INTERNAL_PATHS.__contains__,
-    )
+    site = make_site(cfg, service, metrics, f"{where.host}:{where.port}", users)
     await upstream.start()
     try:
         await pusher.start()
         try:
             yield edge.Served(
-                site, lambda: f"request handler serving on {where.url} ({label} {balancer})"
+                site,
+                lambda: f"request handler serving on {where.url} ({label} {balancer})",
+                needs_credential=INTERNAL_PATHS.__contains__,
             )
         finally:
             await copies.close()

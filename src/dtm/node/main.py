@@ -18,10 +18,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from dtm import edge
-from dtm.hosts import is_loopback
+from dtm.node.app import NodeService
 from dtm.node.clockwatch import peers_of
 from dtm.node.routes import make_site
-from dtm.serve import everything_but_open_paths
 from dtm.storage.sqlite import SqliteStore
 
 log = logging.getLogger("dtm.node")
@@ -90,18 +89,10 @@ async def _build(
     )
     try:
         peers = peers_of(start.cluster, cfg.name)
-        site, svc = make_site(
-            store,
-            cfg,
-            now_ms,
-            store.commit_counters,
-            wall_ms,
-            peers,
-            start.client_ssl(),
-            start.credential,
-            is_loopback(where.host),
-            everything_but_open_paths,
+        svc = NodeService(
+            store, cfg, now_ms, store.commit_counters, wall_ms, peers, start.client_ssl()
         )
+        site = make_site(svc)
         hook.target = svc.committed
         svc.start()
 

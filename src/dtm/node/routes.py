@@ -6,18 +6,10 @@ HEAD); the server's bounds come from the node's config.
 
 from __future__ import annotations
 
-import ssl
-from collections.abc import Callable
-
 from dtm import wire
-from dtm.auth import Credential
-from dtm.config import NodeConfig
 from dtm.node.app import PUT_OVERHEAD, NodeService
-from dtm.node.clockwatch import Peer
 from dtm.node.openapi import build_document
 from dtm.site import Answer, Handler, Limits, Request, Routes, Site
-from dtm.storage.base import Store
-from dtm.storage.sqlite import CommitCounters
 
 IDLE_TIMEOUT_MS = 60_000  # an idle keep-alive connection is closed after this
 
@@ -51,21 +43,9 @@ def routes(svc: NodeService, document: bytes) -> Routes:
     )
 
 
-def make_site(
-    store: Store,
-    cfg: NodeConfig,
-    now_ms: Callable[[], int],
-    commits: Callable[[], CommitCounters] | None = None,
-    wall_ms: Callable[[], int] | None = None,
-    peers: list[Peer] | None = None,
-    client_ssl: ssl.SSLContext | None = None,
-    credential: Credential | None = None,
-    loopback: bool = True,
-    needs_credential: Callable[[str], bool] = lambda path: False,
-) -> tuple[Site, NodeService]:
-    """One data node's server and its handlers (see `NodeService.committed` for the hook);
-    ``peers`` are the components whose clocks it watches (none: never fenced)."""
-    svc = NodeService(store, cfg, now_ms, commits, wall_ms, peers, client_ssl)
+def make_site(svc: NodeService) -> Site:
+    """The lean server of one data node over its handlers (the edge sets its guard)."""
+    cfg = svc.cfg
     limits = Limits(
         head_timeout_ms=cfg.head_timeout_ms,
         max_connections=cfg.max_connections,
@@ -73,5 +53,4 @@ def make_site(
         idle_timeout_ms=IDLE_TIMEOUT_MS,
     )
     table = routes(svc, wire.encode(build_document(cfg.url)))
-    site = Site("node", table, limits, svc.finish, credential, loopback, needs_credential)
-    return site, svc
+    return Site("node", table, limits, svc.finish)
