@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import settings
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-from harness import LocalCluster
+from tests.harness import LocalCluster
 
 # No timing thresholds in tests: a property test is judged by its examples, never by how long one
 # took on a busy machine (Hypothesis's default 200 ms deadline would make the suite flaky).

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.harness import free_port, processes_naming, register_cluster, request, wait_until
 
 from dtm.cluster.layout import RunDir
 from dtm.cluster.supervisor_client import Supervisor
 from dtm.config import load_config
-from harness import free_port, processes_naming, register_cluster, request, wait_until
 
 
 class RunCluster:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from harness import LocalCluster, request, wait_until
+from tests.harness import LocalCluster, request, wait_until
 
 
 def put(url: str, key: str, value: Any, seen_hlc: int = 0) -> dict[str, Any]:

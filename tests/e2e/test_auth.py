@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from tests.harness import LocalCluster, Response, request
 
 from dtm.auth import new_secret
-from harness import LocalCluster, Response, request
 
 NODE_ENDPOINTS = [
     ("GET", "/metrics", None),

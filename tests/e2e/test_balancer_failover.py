@@ -9,8 +9,9 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+from tests.harness import LocalCluster, Response, request, wait_until
+
 from dtm import wire
-from harness import LocalCluster, Response, request, wait_until
 
 SECTIONS = {
     "balancer": {

@@ -18,12 +18,12 @@ import pytest
 from fakenode import FakeNode
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.harness import LocalCluster, read_until_closed
 
 from dtm.auth import Credential
 from dtm.balancer import gate
 from dtm.balancer.http1 import RequestHead, request_head
 from dtm.errors import DtmError
-from harness import LocalCluster, read_until_closed
 
 MAX_BODY = 4096
 

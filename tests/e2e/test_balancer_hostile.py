@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 from fakenode import FakeNode
+from tests.harness import LocalCluster, raw_exchange, request, wait_until
 
 from dtm import wire
-from harness import LocalCluster, raw_exchange, request, wait_until
 
 FAST = {"health_interval_ms": 100, "health_timeout_ms": 300, "connect_timeout_ms": 300}
 

@@ -10,8 +10,7 @@ import time
 from pathlib import Path
 
 from fakenode import FakeNode
-
-from harness import LocalCluster, request, wait_until
+from tests.harness import LocalCluster, request, wait_until
 
 FAST = {"health_interval_ms": 100, "health_timeout_ms": 300, "connect_timeout_ms": 300}
 MIB = 1024 * 1024

@@ -12,9 +12,9 @@ from typing import Any
 
 import msgspec
 import pytest
+from tests.harness import LocalCluster, raw_exchange, request, wait_until
 
 from dtm import wire
-from harness import LocalCluster, raw_exchange, request, wait_until
 
 FAST = {"health_interval_ms": 100, "health_timeout_ms": 300, "connect_timeout_ms": 300}
 

@@ -12,8 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 from chaos.net import Hosts, nfqueue_missing, unavailable
-
-from harness import wait_until
+from tests.harness import wait_until
 
 pytestmark = [pytest.mark.netns, pytest.mark.timeout(120)]
 _why = unavailable() or nfqueue_missing()

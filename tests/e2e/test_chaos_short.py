@@ -19,8 +19,7 @@ from typing import Any
 
 import pytest
 from chaos.net import unavailable
-
-from harness import wait_until
+from tests.harness import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = 7

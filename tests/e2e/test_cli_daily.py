@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 from syncutil import converged
 from test_cli_oneshot import Todo, fails, ok
-
-from harness import LocalCluster, running
+from tests.harness import LocalCluster, running
 
 FAST_SYNC = {"wait_ms": 300, "anti_entropy_interval_ms": 600000}
 

@@ -15,12 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.harness import free_port
 
 from dtm.cluster.commands import WRITTEN, _ensure_config
 from dtm.cluster.layout import RunDir
 from dtm.config import default_config_text
 from dtm.errors import ErrSyntaxInvalidArgs
-from harness import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from harness import LocalCluster, free_port, request, running
+from tests.harness import LocalCluster, free_port, request, running
 
 
 @dataclass

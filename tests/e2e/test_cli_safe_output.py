@@ -13,8 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from harness import LocalCluster, request, running
+from tests.harness import LocalCluster, request, running
 
 HOSTILE = "\x1b[2J\x1b]0;pwned\x07\u202egnp.exe\u2066\x9b31m"
 RAW = ("\x1b", "\x07", "\u202e", "\u2066", "\x9b")

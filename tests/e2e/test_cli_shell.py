@@ -19,8 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from harness import LocalCluster, free_port, running
+from tests.harness import LocalCluster, free_port, running
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 from test_cli_shell import PROMPT, Pty, env, one  # noqa: F401 (fixtures)
 from test_cli_shell import shell as piped
-
-from harness import LocalCluster
+from tests.harness import LocalCluster
 
 
 @pytest.fixture

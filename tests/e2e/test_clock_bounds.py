@@ -12,8 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from syncutil import fenced, node_status, put, rows
-
-from harness import LocalCluster, Response, request, wait_until
+from tests.harness import LocalCluster, Response, request, wait_until
 
 MAX_STAMP = 2**63 - 1
 MAX_OFFSET_MS = 500

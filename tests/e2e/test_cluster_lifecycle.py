@@ -19,11 +19,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.harness import free_port, processes_naming, register_cluster, request, wait_until
 
 from dtm.cluster.layout import RunDir
 from dtm.cluster.supervisor_client import Supervisor
 from dtm.config import load_config
-from harness import free_port, processes_naming, register_cluster, request, wait_until
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/cmdline").exists(), reason="needs Linux /proc to find leftover processes"

@@ -13,9 +13,9 @@ from collections.abc import Callable
 
 import pytest
 from syncutil import put, rows
+from tests.harness import LocalCluster, Response, request, wait_until
 
 from dtm.core import crashpoint
-from harness import LocalCluster, Response, request, wait_until
 
 Answer = tuple[str, Response, float]  # method, answer, when it came
 

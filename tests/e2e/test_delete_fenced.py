@@ -14,8 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from syncutil import fenced, rows
-
-from harness import LocalCluster, Response, request, wait_until
+from tests.harness import LocalCluster, Response, request, wait_until
 
 PIN = "X-Dtm-Node"
 

@@ -23,8 +23,7 @@ from typing import Any
 
 import pytest
 from runcluster import RunCluster, run_cluster
-
-from harness import request, wait_until
+from tests.harness import request, wait_until
 
 __all__ = ["run_cluster"]
 
@@ -41,10 +40,9 @@ pytestmark = [
 
 NODE_STANDIN = r"""
 import sys, urllib.parse
-sys.path.insert(0, sys.argv[1])
-from harness import register_cluster, request
+from tests.harness import register_cluster, request
 from dtm.config import load_config
-config, node, verb, ref, *rest = sys.argv[2:]
+config, node, verb, ref, *rest = sys.argv[1:]
 register_cluster(config)
 url = load_config(config).node_named(node).url
 page = request("GET", url + "/v1/kv?" + urllib.parse.urlencode({"limit": 10000})).json()
@@ -96,8 +94,8 @@ def project(c: RunCluster) -> Path:
         todo.write_text(
             "#!/bin/bash\n"
             'if [ "$1" = "--node" ]; then\n'
-            f"  exec {shlex.quote(sys.executable)} {shlex.quote(str(standin))} "
-            f'{shlex.quote(str(ROOT / "tests"))} {shlex.quote(str(c.run.config))} "${{@:2}}"\n'
+            f"  exec env PYTHONPATH={shlex.quote(str(ROOT))} {shlex.quote(sys.executable)} "
+            f'{shlex.quote(str(standin))} {shlex.quote(str(c.run.config))} "${{@:2}}"\n'
             "fi\n"
             f'exec {shlex.quote(str(real / "todo"))} "$@"\n'
         )
@@ -165,7 +163,7 @@ def test_every_command_of_the_experiments_page(run_cluster: RunCluster) -> None:
         assert done, f"line {i + 1}: {line}\nexit {res.returncode}\n{res.stdout}{res.stderr}"
         assert "Traceback" not in res.stderr, res.stderr
         if i == 0:
-            from harness import register_cluster
+            from tests.harness import register_cluster
 
             register_cluster(c.run.config)
         if SETTLES.search(line):

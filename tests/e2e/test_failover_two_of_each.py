@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from harness import LocalCluster, free_port, request, wait_until
+from tests.harness import LocalCluster, free_port, request, wait_until
 
 FAST_HEALTH = {"health_interval_ms": 100, "health_timeout_ms": 300, "connect_timeout_ms": 300}
 

@@ -12,9 +12,10 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.harness import LocalCluster, free_port, register_cluster, request, wait_until
+
 from dtm.cluster.commands import _with_secret_file
 from dtm.config import parse_config
-from harness import LocalCluster, free_port, register_cluster, request, wait_until
 
 
 def mode(p: Path) -> int:

@@ -16,8 +16,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_spec
-
-from harness import LocalCluster, Response, request, running
+from tests.harness import LocalCluster, Response, request, running
 
 ID = re.compile(r"^[0-9a-hjkmnp-tv-z]{12}$")
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")

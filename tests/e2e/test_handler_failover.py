@@ -17,8 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-
-from harness import LocalCluster, Response, request, wait_until
+from tests.harness import LocalCluster, Response, request, wait_until
 
 OPS = 1000
 

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-
-from harness import LocalCluster
+from tests.harness import LocalCluster
 
 CREATES = 10_000
 CONCURRENCY = 64

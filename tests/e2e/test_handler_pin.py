@@ -8,8 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from harness import LocalCluster, request, running
+from tests.harness import LocalCluster, request, running
 
 PIN = "X-Dtm-Node"
 

@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from harness import LocalCluster, Response, request, running
+from tests.harness import LocalCluster, Response, request, running
 
 CATCH_UP_WAIT_MS = 200
 

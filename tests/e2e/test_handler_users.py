@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from harness import LocalCluster, Response, request, running, wait_until
+from tests.harness import LocalCluster, Response, request, running, wait_until
 
 
 def dtm_user(c: LocalCluster, *args: str) -> subprocess.CompletedProcess[str]:

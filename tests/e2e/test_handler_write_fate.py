@@ -12,8 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-
-from harness import Response, request, running, wait_until
+from tests.harness import Response, request, running, wait_until
 
 
 def _in_flight(url: str) -> int:

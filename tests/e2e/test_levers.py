@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 from runcluster import RunCluster, run_cluster
-
-from harness import request, wait_until
+from tests.harness import request, wait_until
 
 __all__ = ["run_cluster"]
 

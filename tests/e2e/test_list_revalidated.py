@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from harness import LocalCluster, Response, request, wait_until
+from tests.harness import LocalCluster, Response, request, wait_until
 
 TIME = b"2026-12-01T00:00:00.000Z"
 VALUE = b'{"text":"%s","status":"open","created":"' + TIME + b'","updated":"' + TIME + b'"}'

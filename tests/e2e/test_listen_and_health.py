@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.harness import LocalCluster, request, running, wait_until
 
 from dtm.config import add_config_flag, parse_config
 from dtm.errors import ErrSyntaxInvalidArgs
-from harness import LocalCluster, request, running, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 

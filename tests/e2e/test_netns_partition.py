@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.harness import LocalCluster, request, wait_until
 
-from harness import LocalCluster, request, wait_until
 from netns import Hosts, available, hosts
 
 pytestmark = [pytest.mark.netns, pytest.mark.timeout(180)]

@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from harness import LocalCluster, Response, request
+from tests.harness import LocalCluster, Response, request
 
 MAX_VALUE = 1024
 MAX_BATCH = 16 * 1024

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 from syncutil import caught_up, converged, node_status, put
-
-from harness import LocalCluster, running
+from tests.harness import LocalCluster, running
 
 pytestmark = pytest.mark.timeout(120)
 FAST = {"wait_ms": 300, "anti_entropy_interval_ms": 600000}

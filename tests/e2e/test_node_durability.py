@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-
-from harness import LocalCluster, request
+from tests.harness import LocalCluster, request
 
 Cluster = Callable[..., LocalCluster]
 Ident = tuple[int, str, Any]  # (hlc, origin, value) of one acknowledged write

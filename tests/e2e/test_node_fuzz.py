@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_balancer_fuzz import _Reference, send_split, streams
+from tests.harness import LocalCluster, request
 
 from dtm.auth import Credential
 from dtm.balancer.http1 import RequestHead
@@ -25,7 +26,6 @@ from dtm.config import NodeConfig
 from dtm.node.app import PUT_OVERHEAD
 from dtm.serve import Guard, everything_but_open_paths
 from dtm.site import Limits, Routes, Site
-from harness import LocalCluster, request
 
 
 class Rig:

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from harness import LocalCluster, request
+from tests.harness import LocalCluster, request
 
 EPOCH = "0123456789abcdef"
 VALUE = b'"' + b"v" * 60_000 + b'"'  # a 60 KB value

@@ -11,8 +11,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-
-from harness import LocalCluster, request
+from tests.harness import LocalCluster, request
 
 
 @pytest.fixture(scope="module")

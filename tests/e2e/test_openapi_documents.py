@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 from openapi_spec_validator import validate as validate_spec
+from tests.harness import LocalCluster, request
 
 from dtm import wire
 from dtm.handler.openapi import build_document as handler_document
 from dtm.node.openapi import build_document as node_document
 from dtm.node.params import MAX_LIMIT
-from harness import LocalCluster, request
 
 
 @pytest.mark.parametrize("build", [node_document, handler_document])

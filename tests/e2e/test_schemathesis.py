@@ -18,8 +18,7 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-
-from harness import LocalCluster, expected_auth, request
+from tests.harness import LocalCluster, expected_auth, request
 
 EXAMPLES = 25  # per operation
 WAIT_CAP_MS = 200  # long-polls and session waits are valid up to 60 s / 10 s: cut them short

@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from harness import TEST_USER, LocalCluster, Response, request, wait_until
+from tests.harness import TEST_USER, LocalCluster, Response, request, wait_until
 
 
 class Client:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness import TEST_USER, LocalCluster, request, wait_until
+from tests.harness import TEST_USER, LocalCluster, request, wait_until
 
 
 def _start(c: LocalCluster) -> None:

@@ -17,8 +17,7 @@ import threading
 from collections.abc import Callable, Iterator
 
 import pytest
-
-from harness import LocalCluster, raw_exchange, request, wait_until
+from tests.harness import LocalCluster, raw_exchange, request, wait_until
 
 HEAD_MS = 1000
 SLOWLORIS = 50

@@ -9,8 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from syncutil import caught_up, delete, put, rows
-
-from harness import LocalCluster, request, wait_until
+from tests.harness import LocalCluster, request, wait_until
 
 KEY = "100"
 

@@ -8,8 +8,7 @@ import signal
 from collections.abc import Callable
 
 from syncutil import Writers, caught_up, converged, live, node_status, oracle, put
-
-from harness import LocalCluster, free_port, request, wait_until
+from tests.harness import LocalCluster, free_port, request, wait_until
 
 FAST = {"wait_ms": 300, "anti_entropy_interval_ms": 600000}
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from tests.harness import LocalCluster, wait_until
+
 from dtm.errors import DtmError
 from dtm.sync.client import NodeClient
-from harness import LocalCluster, wait_until
 
 # A loopback node answers only loopback Host names (no DNS rebinding), so the moving name is
 # "localhost", resolved by the test's resolver instead of the system's.

@@ -10,8 +10,7 @@ import time
 from collections.abc import Callable
 
 from syncutil import caught_up, converged, put
-
-from harness import LocalCluster, wait_until
+from tests.harness import LocalCluster, wait_until
 
 LEVEL = re.compile(r"^\S+ \S+ (DEBUG|INFO|WARNING|ERROR|CRITICAL) ")
 

@@ -21,8 +21,7 @@ from syncutil import (
     rows,
     sync_status,
 )
-
-from harness import LocalCluster, request, wait_until
+from tests.harness import LocalCluster, request, wait_until
 
 HOUR_MS = 3_600_000
 

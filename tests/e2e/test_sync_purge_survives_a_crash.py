@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from syncutil import caught_up, converged, delete, node_status, put, rows, sync_status
-
-from harness import LocalCluster, wait_until
+from tests.harness import LocalCluster, wait_until
 
 
 def test_a_purge_store3_missed_reaches_it_after_the_sync_restarts(

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from syncutil import converged
+from tests.harness import LocalCluster, request, running, wait_until
 
 from dtm.config import parse_config
 from dtm.errors import ErrSyntaxInvalidArgs
-from harness import LocalCluster, request, running, wait_until
 
 COMPONENTS = ("store1", "store2", "balancer", "handler", "sync", "operator")
 

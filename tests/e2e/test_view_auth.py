@@ -10,8 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
-from harness import LocalCluster, Proc, free_port, request, wait_until
+from tests.harness import LocalCluster, Proc, free_port, request, wait_until
 
 
 @pytest.fixture

@@ -18,8 +18,7 @@ from pathlib import Path
 
 import pytest
 from runcluster import RunCluster, run_cluster
-
-from harness import request
+from tests.harness import request
 
 __all__ = ["run_cluster"]
 

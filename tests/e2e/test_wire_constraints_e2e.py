@@ -8,8 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-
-from harness import LocalCluster, request
+from tests.harness import LocalCluster, request
 
 EPOCH = "0123456789abcdef"
 

@@ -11,8 +11,7 @@ import re
 from collections.abc import Callable
 
 from syncutil import rows
-
-from harness import LocalCluster, request
+from tests.harness import LocalCluster, request
 
 COPY_WAIT_MS = 3000
 

@@ -15,8 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from syncutil import node_status, rows
-
-from harness import TEST_USER, LocalCluster, request, wait_until
+from tests.harness import TEST_USER, LocalCluster, request, wait_until
 
 COPY_WAIT_MS = 3000
 TIMEOUT_S = COPY_WAIT_MS / 1000 + 10

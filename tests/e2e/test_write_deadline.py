@@ -18,9 +18,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from tests.harness import LocalCluster, Response, expected_auth, request, wait_until
 
 from dtm.core.deadline import too_late
-from harness import LocalCluster, Response, expected_auth, request, wait_until
 
 
 def test_the_deadline_rule() -> None:
