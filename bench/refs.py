@@ -20,7 +20,8 @@ from pathlib import Path
 from bench import load, machine
 from bench.load import Target
 from bench.model import Group, Plan, Results, Row, Run
-from bench.systems import PUT_BODY, TASK_VALUE, fill, harness, task_key
+from bench.systems import PUT_BODY, harness
+from tests.tasks_fill import TASK_VALUE, fill, task_key
 
 HAPROXY = """global\n  nbthread 1\ndefaults\n  mode http\n  timeout connect 5s
   timeout client 30s\n  timeout server 30s\nfrontend in\n  bind 127.0.0.1:{port}

@@ -17,7 +17,8 @@ from pathlib import Path
 import aiohttp
 from bench import machine, profile
 from bench.model import Group, Plan, Results, Row, Run, percentile
-from bench.systems import Dtm, Original, fill, harness, wait_quiet
+from bench.systems import Dtm, Original, harness, wait_quiet
+from tests.tasks_fill import fill
 
 Stack = Dtm | Original
 LAG, LOST, CATCHUP = "replication lag", "acknowledged creates lost", "catch-up of a wiped node"

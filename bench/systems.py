@@ -23,44 +23,14 @@ import msgspec
 from bench import machine
 from bench.load import Target
 from tests import harness
+from tests.tasks_fill import TASK_VALUE, fill
 
 CREATE_BODY = '{"text":"benchmark task"}'
-TASK_VALUE = b'{"text":"benchmark task","status":"open","created":"2026-01-01T00:00:00.000Z",'
-TASK_VALUE += b'"updated":"2026-01-01T00:00:00.000Z"}'
 PUT_BODY = b'{"value":' + TASK_VALUE + b"}"
-ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 
 
 PLACES = [machine.ROOT.parent / "shared/peer", machine.ROOT.parents[1] / "shared/peer"]
 PEER = next((p for p in PLACES if (p / "bin/store").exists()), PLACES[0])
-
-
-def task_key(i: int) -> str:
-    """The key of the test user's task number ``i`` (a valid 12-character task ID)."""
-    digits = [ALPHABET[(i >> (5 * k)) % 32] for k in range(12)]
-    return f"{harness.TEST_USER}.{''.join(reversed(digits))}"
-
-
-def fill(url: str, count: int, batch: int = 5000) -> None:
-    """Rows 0..count-1 on the node at ``url`` by replicated batches from a made-up peer (the
-    same call on two nodes gives both the same rows)."""
-    base = 1_767_225_600_000 << 16  # 2026-01-01: never ahead of a node's clock
-    for first in range(0, count, batch):
-        n = min(batch, count - first)
-        rows = [
-            {
-                "key": task_key(i),
-                "value": msgspec.Raw(TASK_VALUE),
-                "deleted": False,
-                "version": i + 1,
-            }
-            | {"hlc": base + i, "origin": "filler"}
-            for i in range(first, first + n)
-        ]
-        body = {"source": "filler", "epoch": "f" * 16, "source_version": first + n, "rows": rows}
-        r = harness.request("POST", f"{url}/v1/replicate", msgspec.json.encode(body), timeout=120)
-        if r.status != 200:
-            raise RuntimeError(f"filling {url} failed: {r}")
 
 
 def wait_quiet(sync_url: str, timeout: float = 120) -> None:
