@@ -19,11 +19,11 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from bench import charts, cli, goals, machine, paths, refs, repl, report
+from bench import charts, cli, goals, machine, memory, paths, refs, repl, report
 from bench.model import MODES, Group, Plan, Results
 from bench.systems import original_missing
 
-GROUPS = ("paths", "replication", "references", "cli")
+GROUPS = ("paths", "replication", "references", "cli", "memory")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -68,6 +68,7 @@ def _measure(res: Results, plan: Plan, chosen: list[str], original: str | None) 
         "replication": partial(repl.run, plan, res, workdir, original),
         "references": partial(refs.run, plan, res, workdir),
         "cli": partial(cli.run, plan, res, workdir),
+        "memory": partial(memory.run, plan, res, workdir),
     }
     try:
         for key in chosen:

@@ -144,11 +144,40 @@ class Plan:
     catchup_rows: int  # rows a wiped node copies back
     cli_tasks: int  # tasks `todo list` shows
     cli_runs: int
+    memory_sizes: tuple[int, ...]  # tasks in the whole lists the handler's memory is read at
     profile: bool  # py-spy on dtm's busiest processes where a goal is missed
 
 
 MODES = {
-    "full": Plan("full", 3, 5, 32, (10, 1000, 10000), 2000, 5, 200, 500_000, 1000, 10, True),
-    "quick": Plan("quick", 2, 2, 32, (10, 1000, 10000), 1000, 2, 200, 100_000, 1000, 5, True),
-    "tiny": Plan("tiny", 1, 1, 8, (10, 100, 300), 100, 0.5, 100, 3000, 20, 2, False),
+    "full": Plan(
+        "full",
+        3,
+        5,
+        32,
+        (10, 1000, 10000),
+        2000,
+        5,
+        200,
+        500_000,
+        1000,
+        10,
+        (10_000, 100_000, 1_000_000),
+        True,
+    ),
+    "quick": Plan(
+        "quick",
+        2,
+        2,
+        32,
+        (10, 1000, 10000),
+        1000,
+        2,
+        200,
+        100_000,
+        1000,
+        5,
+        (10_000, 100_000),
+        True,
+    ),
+    "tiny": Plan("tiny", 1, 1, 8, (10, 100, 300), 100, 0.5, 100, 3000, 20, 2, (300, 3000), False),
 }

@@ -11,6 +11,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from bench import memory
 from bench.goals import times
 from bench.model import Group, Plan, Results, Row
 from bench.paths import row_name, stages
@@ -76,6 +77,25 @@ def rss_line(res: Results, plan: Plan) -> str:
     return "; ".join(found) or "not measured"
 
 
+def _memory(row: Row | None) -> str:
+    if row is None or not row.runs:
+        return row.not_measured if row and row.not_measured else "not measured"
+    r = row.runs[-1]
+    shown = f"{num(r.rss_mib['before'])} → {num(r.rss_mib['peak'])} (+{r.value:,.1f})"
+    return shown + (f" ({row.note})" if row.note else "")
+
+
+def memory_table(res: Results, plan: Plan) -> str:
+    """Per list size: the answer's size and the handler's memory with and without kept pages."""
+    rows = []
+    for tasks in plan.memory_sizes:
+        kept, none = (res.find(memory.row_name(tasks, k)) for k in (True, False))
+        size = f"{kept.runs[-1].requests / 1e6:,.1f} MB" if kept and kept.runs else "–"
+        rows.append([f"{tasks:,}", size, _memory(kept), _memory(none)])
+    header = ["tasks", "answer", "handler MiB, before → peak: pages kept as deployed"]
+    return md([*header, "the same, no page kept"], rows)
+
+
 def repl_table(res: Results) -> str:
     def cells(what: str, fmt: str, systems: tuple[str, ...] = ("dtm", "original")) -> list[str]:
         out = []
@@ -131,6 +151,7 @@ def render(res: Results, plan: Plan, charts: list[str]) -> str:
         ),
         "paths": paths_table(res, plan),
         "rss": rss_line(res, plan),
+        "memory": memory_table(res, plan),
         "replication": repl_table(res),
         "references": refs_table(res, plan),
         "cli": md(["measure", "median ms (min–max)"], [[r.name, _figures(r)[0]] for r in cli]),
