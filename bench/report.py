@@ -139,6 +139,10 @@ def _keep_if_missed(text: str, missed: set[str]) -> str:
     return re.sub(r"<!-- if missed ([\w\s-]+?) -->\n(.*?)<!-- end -->\n", keep, text, flags=re.S)
 
 
+def _unprofiled(met: bool | None) -> str:
+    return "the goal is met in this run: not profiled" if met else "not profiled in this run"
+
+
 def render(res: Results, plan: Plan, charts: list[str]) -> str:
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     sizes = zip(("small", "mid", "big"), plan.list_sizes, strict=True)
@@ -157,7 +161,7 @@ def render(res: Results, plan: Plan, charts: list[str]) -> str:
         "cli": md(["measure", "median ms (min–max)"], [[r.name, _figures(r)[0]] for r in cli]),
         "charts": "\n\n".join(f"![{c}](img/{c})" for c in charts),
         "notes": "\n".join(f"- {n}" for g in res.groups for n in g.notes) or "- none",
-        **{f"profile:{g.key}": g.profile or "not profiled in this run" for g in res.goals},
+        **{f"profile:{g.key}": g.profile or _unprofiled(g.met) for g in res.goals},
         **{k: f"{v:,}" if isinstance(v, int) else str(v) for k, v in asdict(plan).items()},
         **{f"list_{k}": f"{n:,}" for k, n in sizes},
     }
