@@ -165,7 +165,7 @@ class SyncConfig(_Listener, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     mode: Literal["longpoll", "interval"] = "longpoll"
     interval_ms: int = 500
     wait_ms: int = 5000
-    batch: int = 1000
+    batch: int = 4000  # rows per feed page and batch (a larger one costs less per row)
     anti_entropy_interval_ms: int = 30000
     # Timeout of each call to a data node; a decided purge waits 4x this (see docs/design.md).
     call_timeout_ms: int = 10000

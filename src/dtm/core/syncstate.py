@@ -37,6 +37,8 @@ from dtm.wire import (
     SyncStateFile,
 )
 
+RECENT_KEYS = 4096  # keys per node the engine remembers at least (what is known held: 4x)
+
 
 @dataclass(frozen=True, slots=True)
 class PageOutcome:
@@ -54,7 +56,7 @@ class SyncEngine(Tombstones):
         self,
         nodes: Sequence[str],
         *,
-        recent: int = 4096,
+        recent: int = RECENT_KEYS,
         log_size: int = 1000,
         purge_fence_ms: int = 0,
     ) -> None:

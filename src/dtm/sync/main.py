@@ -28,7 +28,7 @@ import msgspec
 from dtm import edge, wire
 from dtm.config import PURGE_FENCE_CALLS, ClusterConfig, SyncConfig, add_config_flag
 from dtm.core import crashpoint
-from dtm.core.syncstate import SyncEngine
+from dtm.core.syncstate import RECENT_KEYS, SyncEngine
 from dtm.errors import ErrSyntaxInvalidArgs
 from dtm.sync import statefile
 from dtm.sync.app import make_app
@@ -86,7 +86,9 @@ async def _build(
     state_path = state_path_of(cluster, ns)
     edge.private_dir(state_path.parent)
     fence_ms = PURGE_FENCE_CALLS * cfg.call_timeout_ms  # (see dtm.config)
-    engine = SyncEngine([n.name for n in cluster.node], purge_fence_ms=fence_ms)
+    # Every row of a whole page stays in the engine's memory of recent keys (conflicts, echoes).
+    recent = max(RECENT_KEYS, cfg.batch)
+    engine = SyncEngine([n.name for n in cluster.node], recent=recent, purge_fence_ms=fence_ms)
     engine.restore(statefile.load(state_path))
     urls = {n.name: n.url for n in cluster.node}
     timeout_s = cfg.call_timeout_ms / 1000.0
