@@ -155,8 +155,13 @@ class HandlerConfig(_Listener, frozen=True, forbid_unknown_fields=True, kw_only=
     # When the wait runs out short: acknowledge the write anyway, or answer ErrMaybeApplied.
     copy_shortfall: Literal["acknowledge", "refuse"] = "acknowledge"
     # The handler's copies of node pages (and the tasks it made of them), revalidated with the
-    # node's ETag on every read (dtm.handler.pagecache); 0 keeps none.
+    # node's ETag (dtm.handler.pagecache); 0 keeps none.
     page_cache_mib: int = 32
+    # While lists are read, watch each node's version (straight to the [[node]] addresses) and
+    # serve a copy the watch vouches for without asking the node (dtm.core.pagefresh): a list
+    # of another session may then miss, for a few ms, a write this handler did not send; false:
+    # every list asks a node.
+    page_watch: bool = True
 
 
 class SyncConfig(_Listener, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -237,3 +237,8 @@ class Pool:
 
 def _reason(exc: OSError) -> str:
     return (exc.strerror or str(exc) or type(exc).__name__).lower()
+
+
+def netloc(host: str, port: int) -> str:
+    """``host:port`` as a Host header (and a URL) writes it: an IPv6 address in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

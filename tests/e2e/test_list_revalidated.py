@@ -59,7 +59,8 @@ def test_a_node_tags_its_live_pages_and_answers_304_to_the_current_tag(
 def test_lists_reuse_the_handlers_copy_until_any_node_changes_and_never_serve_an_older_one(
     cluster: Callable[..., LocalCluster],
 ) -> None:
-    c = cluster(nodes=2)
+    # Without the watch of the nodes (tests/e2e/test_list_watched.py): every list asks a node.
+    c = cluster(nodes=2, sections={"handler": {"page_watch": False}})
     c.start_nodes()
     for comp in ("balancer", "handler", "sync"):
         c.start(comp)

@@ -24,6 +24,7 @@ from dtm.handler.reads import SessionReads
 from dtm.handler.service import TaskService
 from dtm.handler.upstream import Upstream
 from dtm.handler.users import UserDirectory
+from dtm.handler.watch import NodeWatch
 
 # The handler's internal endpoints: the cluster credential guards them (the rest is public).
 INTERNAL_PATHS = frozenset({"/metrics", "/v1/status"})
@@ -65,6 +66,14 @@ async def _build(
         max_offset_ms=max(n.max_clock_offset_ms for n in start.cluster.node),
     )
     nodes = [n.name for n in start.cluster.node]
+    addresses = {n.name: (n.host, n.port) for n in start.cluster.node}
+    # The watch of the nodes' versions, and the copies of writes, go straight to the nodes.
+    watch = NodeWatch(
+        addresses,
+        auth_headers=start.auth_headers,
+        client_ssl=start.client_ssl(),
+        connect_timeout_ms=cfg.connect_timeout_ms,
+    )
     reads = SessionReads(
         upstream,
         nodes,
@@ -72,10 +81,10 @@ async def _build(
         start.cluster.sync.url,
         client_ssl=start.client_ssl(),
         pages=PageCache(cfg.page_cache_mib << 20),
+        watch=watch if cfg.page_watch else None,
     )
-    # The copies of writes go straight to the nodes (the balancers refuse /v1/replicate).
     pusher = Pusher(
-        {n.name: (n.host, n.port) for n in start.cluster.node},
+        addresses,
         auth_headers=start.auth_headers,
         client_ssl=start.client_ssl(),
         connect_timeout_ms=min(cfg.connect_timeout_ms, cfg.copy_wait_ms),
@@ -95,6 +104,7 @@ async def _build(
                 needs_credential=INTERNAL_PATHS.__contains__,
             )
         finally:
+            await watch.close()
             await copies.close()
             await pusher.close()
     finally:

@@ -70,6 +70,7 @@ class HandlerMetrics:
         self.n_invalid = 0
         self.n_short_of_copies = 0
         self.n_pages_reused = 0
+        self.n_pages_unasked = 0
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self))
 
@@ -115,6 +116,9 @@ class HandlerMetrics:
 
     def page_reused(self) -> None:
         self.n_pages_reused += 1
+
+    def page_unasked(self) -> None:
+        self.n_pages_unasked += 1
 
     # ------------------------------------------------------------ pages
 
@@ -192,6 +196,12 @@ class HandlerMetrics:
                 "dtm_handler_pages_reused",
                 "Node pages served from the handler's copy after a 304 (the node's ETag matched)",
                 self.n_pages_reused,
+            ),
+            (
+                "dtm_handler_pages_unasked",
+                "Node pages served from the handler's copy without asking the node (the node's "
+                "latest report vouched for it)",
+                self.n_pages_unasked,
             ),
         ):
             yield CounterMetricFamily(name, text, value=value)

@@ -5,7 +5,9 @@ Rule: a copy is kept by request target and serving node, with the node's tag
 every tag it holds (``If-None-Match``) and a 304 answer is served from the copy its tag names, as
 if the node had sent the body again. Copies live within a byte budget, least recently used out
 first, and one per node and target (a newer tag replaces the older). What the handler derives
-from a body (a list's encoded tasks) is kept with the copy and counted in its size.
+from a body (a list's encoded tasks) is kept with the copy and counted in its size. A copy also
+keeps the node's claim it came with (epoch and version), by which a watch of the node may vouch
+for it without asking (`dtm.core.pagefresh`).
 """
 
 from __future__ import annotations
@@ -24,14 +26,25 @@ VIEW_FACTOR: Final = 2  # a copy's size: its body, plus as much again for what i
 class Copy:
     """One node page as the handler received it."""
 
-    __slots__ = ("body", "node", "session", "tag", "target", "views")
+    __slots__ = ("body", "epoch", "node", "session", "tag", "target", "version", "views")
 
-    def __init__(self, target: str, node: str, tag: str, body: bytes, session: str | None):
+    def __init__(
+        self,
+        target: str,
+        node: str,
+        tag: str,
+        body: bytes,
+        session: str | None,
+        claim: tuple[str, int] | None = None,
+    ):
         self.target = target
         self.node = node
         self.tag = tag
         self.body = body
         self.session = session
+        # The node's epoch and version as its answer claimed them (None: not known).
+        self.epoch: str | None = None if claim is None else claim[0]
+        self.version = 0 if claim is None else claim[1]
         self.views: dict[Hashable, object] = {}
 
     @property
@@ -64,13 +77,32 @@ class PageCache:
         """The copy a 304 answer's ``tag`` names (None: not held, e.g. evicted meanwhile)."""
         copy = self._copies.get((target, tag or ""))
         if copy is not None:
-            self._copies.move_to_end((target, copy.tag))
-            self.hits += 1
+            self.used(copy)
         return copy
 
-    def put(self, target: str, node: str, tag: str, body: bytes, session: str | None) -> None:
+    def held(self, target: str) -> list[Copy]:
+        """The copies held for ``target`` (one per node at most)."""
+        tags = self._tags.get(target)
+        if not tags:
+            return []
+        return [self._copies[(target, tag)] for tag in tags.values()]
+
+    def used(self, copy: Copy) -> None:
+        """``copy`` was served: the last to go."""
+        self._copies.move_to_end((copy.target, copy.tag))
+        self.hits += 1
+
+    def put(
+        self,
+        target: str,
+        node: str,
+        tag: str,
+        body: bytes,
+        session: str | None,
+        claim: tuple[str, int] | None = None,
+    ) -> None:
         """Keep a tagged page ``node`` just served for ``target``, if it fits the budget."""
-        copy = Copy(target, node, tag, body, session)
+        copy = Copy(target, node, tag, body, session, claim)
         if copy.size > self.max_bytes // 4:  # one page never crowds out the rest
             return
         old = self._tags.get(target, {}).get(node)

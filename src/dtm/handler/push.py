@@ -23,7 +23,7 @@ from typing import Final
 
 from dtm import wire
 from dtm.errors import DtmError
-from dtm.pool import Pool, SendFailed
+from dtm.pool import Pool, SendFailed, netloc
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class Pusher:
         self.nodes = dict(nodes)
         auth = "".join(f"{k}: {v}\r\n" for k, v in (auth_headers or {}).items())
         self._heads = {
-            name: f"POST /v1/replicate HTTP/1.1\r\nHost: {_netloc(host, port)}\r\n{auth}"
+            name: f"POST /v1/replicate HTTP/1.1\r\nHost: {netloc(host, port)}\r\n{auth}"
             "Content-Type: application/json\r\n".encode("latin-1")
             for name, (host, port) in self.nodes.items()
         }
@@ -118,7 +118,3 @@ class Pusher:
             return
         self._logged[node] = now
         log.warning("a copy of a write did not reach node %s: %s", node, why)
-
-
-def _netloc(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -5,7 +5,8 @@ Rule: every read and delete follows the pure plan — this module only sends wha
 (`dtm.core.readmerge`), and folds every served answer's contribution into the session. A read
 one node serves goes on as the node's bytes; only a merge decodes and encodes rows here. A read
 the client pinned to one node (``todo --node``) asks that node only and takes its rows as they
-are: the pin is a request to see one replica, stale or not.
+are: the pin is a request to see one replica, stale or not. A scan whose held copy the node watch
+vouches for (`dtm.core.pagefresh`) is served from it without a request.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import replace
 import aiohttp
 
 from dtm import wire
-from dtm.core import deleteplan
+from dtm.core import deleteplan, pagefresh
 from dtm.core import readplan as plan
 from dtm.core.readmerge import latest, live, merge_pages
 from dtm.errors import (
@@ -33,6 +34,7 @@ from dtm.handler.metrics import HandlerMetrics
 from dtm.handler.pagecache import PageCache
 from dtm.handler.session import Session, contribution_of
 from dtm.handler.upstream import Reply, Upstream
+from dtm.handler.watch import NodeWatch
 
 EMPTY = wire.SessionToken()
 SYNC_PROBE_S = 0.5
@@ -61,9 +63,11 @@ class SessionReads:
         sync_url: str | None = None,
         client_ssl: ssl.SSLContext | None = None,
         pages: PageCache | None = None,
+        watch: NodeWatch | None = None,
     ) -> None:
         self.upstream = upstream
         self.pages = pages if pages is not None else PageCache(0)
+        self.watch = watch if self.pages.max_bytes else None
         self.nodes = tuple(nodes)
         self.metrics = metrics
         self.sync_url = sync_url
@@ -89,7 +93,7 @@ class SessionReads:
         if read.node is not None:
             q["tombstones"] = "1"  # a merge orders deletes too
         try:
-            reply = await self._get(path, _target(path, q), extra, wait, read.node)
+            reply = await self._get(path, _target(path, q), extra, wait, read)
         except (ErrUnavailable, ErrTimeout) as exc:
             if read.node is None:
                 raise
@@ -107,11 +111,18 @@ class SessionReads:
             return plan.Unreachable(read, err.message, err)
         raise err
 
-    async def _get(self, path: str, target: str, extra: str, wait: int, node: str | None) -> Reply:
-        """One GET through the balancer; a scan offers the pages held for its target, and a 304
-        answer comes back as the held copy (`dtm.handler.pagecache`)."""
+    async def _get(self, path: str, target: str, extra: str, wait: int, read: plan.Read) -> Reply:
+        """One GET through the balancer; a scan is served from a held copy the watch vouches
+        for, else offers the pages held for its target, and a 304 answer comes back as the held
+        copy (`dtm.handler.pagecache`)."""
         up = self.upstream
-        offer = self.pages.offer(target) if path == "/v1/kv" else None
+        node = read.node
+        offer = None
+        if path == "/v1/kv":
+            unasked = self._unasked(target, read)
+            if unasked is not None:
+                return unasked
+            offer = self.pages.offer(target)
         if offer is None:
             reply = await up._send("GET", target, extra, extra_ms=wait, node=node)
         else:
@@ -124,8 +135,34 @@ class SessionReads:
                     return Reply(200, copy.body, copy.session, reply.node, copy.tag)
                 reply = await up._send("GET", target, extra, extra_ms=wait, node=node)
         if reply.status == 200 and reply.etag and reply.node and path == "/v1/kv":
-            self.pages.put(target, reply.node, reply.etag, reply.body, reply.session)
+            claim = contribution_of(reply.session)
+            epoch = None if claim is None else claim.epochs.get(reply.node)
+            at = None if claim is None or epoch is None else (epoch, claim.versions[reply.node])
+            self.pages.put(target, reply.node, reply.etag, reply.body, reply.session, at)
         return reply
+
+    def _unasked(self, target: str, read: plan.Read) -> Reply | None:
+        """A held copy of ``target`` that the watch vouches for, as its node's answer to
+        ``read`` (None: ask a node)."""
+        watch = self.watch
+        if watch is None:
+            return None
+        watch.want()
+        now = watch.now_ms()
+        for copy in self.pages.held(target):
+            if copy.epoch is None or (read.node is not None and copy.node != read.node):
+                continue
+            mark = watch.mark(copy.node)
+            if pagefresh.servable(mark, now, copy.epoch, copy.version, read.token):
+                self.pages.used(copy)
+                self.metrics.page_unasked()
+                return Reply(200, copy.body, copy.session, copy.node, copy.tag)
+        return None
+
+    def wrote(self, reply: Reply) -> None:
+        """A write this handler sent was answered by ``reply.node``: its mark is behind."""
+        if self.watch is not None:
+            self.watch.forget(reply.node)
 
     async def _pinned(
         self, node: str, path: str, query: dict[str, str] | None, s: Session
@@ -295,6 +332,7 @@ class SessionReads:
             return "unreachable", node, None
         answered = reply.node or node
         if reply.status == 200:
+            self.wrote(reply)
             s.absorb(reply.session)
             return "deleted", answered, reply
         err = self.upstream._error(reply)

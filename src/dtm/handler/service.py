@@ -144,7 +144,9 @@ class TaskService:
         task_id = body.id or tasks.new_task_id(self.entropy(tasks.ENTROPY_BYTES))
         try:
             key = users.task_key(user, task_id)
-            await self.copies.held(key, await self.upstream.put(key, wire.encode(value), s, node))
+            reply = await self.upstream.put(key, wire.encode(value), s, node)
+            self.reads.wrote(reply)
+            await self.copies.held(key, reply)
         except ErrMaybeApplied as exc:
             raise ErrMaybeApplied(
                 f"task {task_id} may have been created ({exc.message}); list the tasks before "
@@ -272,6 +274,7 @@ class TaskService:
         s.see_hlc(row.hlc)
         try:
             reply = await self.upstream.put(row.key, wire.encode(new), s, node)
+            self.reads.wrote(reply)
             await self.copies.held(row.key, reply)
         except ErrMaybeApplied as exc:
             raise ErrMaybeApplied(

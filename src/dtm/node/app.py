@@ -324,8 +324,19 @@ class NodeService:
         return _json(wire.Health("ok", "node", self.store.node, self.now_ms(), self.clock.fenced))
 
     async def status(self, request: Request) -> Answer:
-        version = self.store.last_version()
-        s = self.store.stats()
+        q = params.query(request, {"since": params.SINCE, "wait": params.LONGPOLL})
+        store = self.store
+        if "since" in q:  # a watch: hold the answer until the version is not the caller's
+            since = params.int_param(q, "since", params.SINCE)
+            wait = params.int_param(q, "wait", params.LONGPOLL)
+            await self.changes.wait_for(lambda: store.last_version() != since, wait)
+        # The version and the applied feeds of one snapshot (the writer thread may publish a new
+        # one between the two reads; versions only grow, so reading the same one twice proves it).
+        while True:
+            version = store.last_version()
+            s = store.stats()
+            if store.last_version() == version:
+                break
         return _json(
             wire.NodeStatus(
                 self.store.node,

@@ -279,7 +279,16 @@ def build_document(server_url: str) -> Doc:
             )
         },
         "/v1/status": {
-            "get": _op("status", "Counters.", _answers("NodeStatus", "The node's status.", ()))
+            "get": _op(
+                "status",
+                "Counters; with since, answered once last_version is not since (or the wait ran "
+                "out): a watch of the node's version, epoch and applied feeds.",
+                _answers("NodeStatus", "The node's status.", ()),
+                parameters=[
+                    _query("since", _int(params.SINCE, "the version the caller knows")),
+                    _query("wait", _int(params.LONGPOLL, "ms to wait for another version")),
+                ],
+            )
         },
         "/metrics": {
             "get": _op(
