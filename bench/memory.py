@@ -34,7 +34,7 @@ def run(plan: Plan, res: Results, workdir: Path) -> None:
         for tasks in plan.memory_sizes:
             row = g.add(Row(row_name(tasks, kept), "MiB"))
             folder = workdir / f"memory-{tasks}-{int(kept)}"
-            stack = Dtm(folder, kept_pages=kept)
+            stack = Dtm(folder, pages="watched" if kept else "none")
             try:
                 stack.start(tasks)
                 pid, t = stack.pids()["handler"], stack.target("list")

@@ -17,7 +17,7 @@ from pathlib import Path
 from bench import load, profile
 from bench.load import Target
 from bench.model import Group, Plan, Results, Row
-from bench.systems import Dtm, Original, harness
+from bench.systems import Dtm, Original, Pages, harness
 
 
 @dataclass(frozen=True)
@@ -27,18 +27,24 @@ class Stage:
     conns: int
     goal: str = ""  # the goal this stage is held against
     stretch: int = 1  # runs this many times longer (a slow list still completes some requests)
-    kept: bool = True  # False: dtm's handler keeps no node pages (each list as after a write)
+    pages: Pages = "watched"  # what dtm's handler does with the node pages it kept
 
     @property
     def key(self) -> str:
-        cold = "" if self.kept else "-cold"
-        return f"{self.op}{self.tasks if self.op == 'list' else ''}-{self.conns}{cold}"
+        return f"{self.op}{self.tasks if self.op == 'list' else ''}-{self.conns}{_KEYS[self.pages]}"
 
     @property
     def title(self) -> str:
         what = "create" if self.op == "create" else f"list of {self.tasks:,} tasks"
-        cold = "" if self.kept else ", no page kept"
-        return f"{what}, {self.conns} client{'s' * (self.conns > 1)}{cold}"
+        return f"{what}, {self.conns} client{'s' * (self.conns > 1)}{_TITLES[self.pages]}"
+
+
+_KEYS: dict[Pages, str] = {"watched": "", "asked": "-asked", "none": "-cold"}
+_TITLES: dict[Pages, str] = {
+    "watched": "",
+    "asked": ", each list asking a node",
+    "none": ", no page kept",
+}
 
 
 def stages(plan: Plan) -> list[Stage]:
@@ -48,8 +54,9 @@ def stages(plan: Plan) -> list[Stage]:
         Stage("create", 0, plan.conns, "create32"),
         Stage("list", small, 1),
         Stage("list", small, plan.conns, "list-small"),
+        Stage("list", small, plan.conns, pages="asked"),
         Stage("list", mid, plan.conns, "list-mid"),
-        Stage("list", mid, plan.conns, kept=False),
+        Stage("list", mid, plan.conns, pages="none"),
         Stage("list", big, plan.conns, "list-big", 3),
     ]
 
@@ -70,7 +77,7 @@ def _listed_once(t: Target, tries: int) -> bytes:
 
 def _one(system: type[Dtm | Original], st: Stage, plan: Plan, row: Row, workdir: Path) -> None:
     folder = workdir / f"{system.name}-{st.key}"
-    stack = Dtm(folder, kept_pages=st.kept) if system is Dtm else system(folder)
+    stack = Dtm(folder, pages=st.pages) if system is Dtm else system(folder)
     try:
         stack.start(st.tasks)
         t = stack.target(st.op)

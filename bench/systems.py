@@ -17,6 +17,7 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from http.client import HTTPConnection
 from pathlib import Path
+from typing import Literal
 
 import aiohttp
 import msgspec
@@ -44,14 +45,23 @@ def wait_quiet(sync_url: str, timeout: float = 120) -> None:
     harness.wait_until(quiet, timeout, 0.1, "the sync to catch up")
 
 
+Pages = Literal["watched", "asked", "none"]
+_HANDLER: dict[Pages, dict[str, dict[str, object]]] = {
+    "watched": {},
+    "asked": {"handler": {"page_watch": False}},
+    "none": {"handler": {"page_cache_mib": 0}},
+}
+
+
 class Dtm:
     name = "dtm"
 
-    def __init__(self, folder: Path, kept_pages: bool = True) -> None:
-        """``kept_pages`` False: the handler keeps no node pages, so every list is built anew, as
-        a list after any write is."""
-        handler = {} if kept_pages else {"handler": {"page_cache_mib": 0}}
-        self.c = harness.LocalCluster(folder, nodes=2, sections=handler)
+    def __init__(self, folder: Path, pages: Pages = "watched") -> None:
+        """``pages``: what the handler does with node pages: "watched" as deployed (an unchanged
+        list asks no node), "asked" (each list asks a node, which answers 304 to the copy's tag:
+        ``page_watch = false``), "none" (it keeps none, so every list is built anew, as a list
+        after any write is: ``page_cache_mib = 0``)."""
+        self.c = harness.LocalCluster(folder, nodes=2, sections=_HANDLER[pages])
         self._since = 0
 
     def start(self, tasks: int = 0) -> None:
