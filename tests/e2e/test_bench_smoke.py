@@ -48,7 +48,8 @@ def test_bench_suite_runs_with_tiny_counts(tmp_path: Path) -> None:
 
     paths, repl = _rows(results, "paths"), _rows(results, "replication")
     dtm = [r for name, r in paths.items() if name.startswith("dtm: ")]
-    assert len(dtm) == 7  # the six stages, and the list with no page kept
+    # The six stages, the list with each list asking a node, and the list with no page kept.
+    assert len(dtm) == 8
     for r in dtm:
         assert r["median"] > 0 and not r["note"], r["name"]  # every list carried all its tasks
         cpu = r["runs"][0]["cpu_us"]

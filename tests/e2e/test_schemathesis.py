@@ -20,6 +20,9 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from tests.harness import LocalCluster, expected_auth, request
 
+from dtm import wire
+from dtm.node import params
+
 EXAMPLES = 25  # per operation
 WAIT_CAP_MS = 200  # long-polls and session waits are valid up to 60 s / 10 s: cut them short
 ANSWERS: Counter[tuple[str, int]] = Counter()  # (component, status) of every fuzzed answer
@@ -46,11 +49,13 @@ def _headers(port: int, path: str) -> dict[str, str]:
     return {"Authorization": auth} if auth else {}
 
 
-def _cap(container: MutableMapping[str, Any] | None, name: str, most: int) -> None:
+def _cap(container: MutableMapping[str, Any] | None, name: str, most: int, valid: int) -> None:
+    """Lower a wait over ``most`` to it, unless it is over ``valid`` (the documented bound): a
+    negative case must stay invalid (it is answered at once)."""
     value = None if container is None else container.get(name)
-    if isinstance(value, int) and not isinstance(value, bool) and value > most:
+    if isinstance(value, int) and not isinstance(value, bool) and most < value <= valid:
         container[name] = most  # type: ignore[index]
-    elif isinstance(value, str) and value.isdigit() and int(value) > most:
+    elif isinstance(value, str) and value.isdigit() and most < int(value) <= valid:
         container[name] = str(most)  # type: ignore[index]
 
 
@@ -77,8 +82,8 @@ def _bounded(case: schemathesis.Case) -> None:
     session's hlc, replicated rows' hlc) not ahead of now (a stamp near 2**63 poisons the
     node's clock: reported, owned by the clock rules); a digest bucket below ``buckets``;
     integral numbers as integers."""
-    _cap(case.query, "wait", WAIT_CAP_MS)
-    _cap(case.headers, "X-Dtm-Wait", WAIT_CAP_MS)
+    _cap(case.query, "wait", WAIT_CAP_MS, params.MAX_LONGPOLL_MS)
+    _cap(case.headers, "X-Dtm-Wait", WAIT_CAP_MS, params.MAX_SESSION_WAIT_MS)
     if case.meta is None or case.meta.generation.mode != "positive":
         return
     now = _now_stamp()
@@ -87,7 +92,7 @@ def _bounded(case: schemathesis.Case) -> None:
         headers["X-Dtm-Deadline"] = str(time.time_ns() // 1_000_000 + 60_000)
     if "X-Dtm-Node" in headers:  # a node this cluster has (the schema says: any node name)
         headers["X-Dtm-Node"] = "store1"
-    _cap(headers, "X-Dtm-Hlc", now)
+    _cap(headers, "X-Dtm-Hlc", now, wire.MAX_INT)
     session = headers.get("X-Dtm-Session")
     if isinstance(session, str):
         try:

@@ -326,9 +326,9 @@ class NodeService:
     async def status(self, request: Request) -> Answer:
         q = params.query(request, {"since": params.SINCE, "wait": params.LONGPOLL})
         store = self.store
+        since = params.int_param(q, "since", params.SINCE)
+        wait = params.int_param(q, "wait", params.LONGPOLL)
         if "since" in q:  # a watch: hold the answer until the version is not the caller's
-            since = params.int_param(q, "since", params.SINCE)
-            wait = params.int_param(q, "wait", params.LONGPOLL)
             await self.changes.wait_for(lambda: store.last_version() != since, wait)
         # The version and the applied feeds of one snapshot (the writer thread may publish a new
         # one between the two reads; versions only grow, so reading the same one twice proves it).
