@@ -11,26 +11,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
 
 from syncutil import fenced, rows
-from tests.harness import LocalCluster, Response, request, wait_until
+from tests.harness import LocalCluster, wait_until
+from tests.sessions import Session
 
 PIN = "X-Dtm-Node"
-
-
-class Session:
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.token = ""
-
-    def call(self, method: str, path: str, body: Any = None, **headers: str) -> Response:
-        hdrs = dict(headers)
-        if self.token:
-            hdrs["X-Dtm-Session"] = self.token
-        resp = request(method, self.url + path, body, hdrs)
-        self.token = resp.headers.get("x-dtm-session", self.token)
-        return resp
 
 
 def row_of(url: str, task_id: str) -> tuple[bool, int, str, str] | None:
@@ -53,7 +39,7 @@ def test_a_delete_read_on_a_fenced_node_is_taken_by_an_unfenced_one(
 
     # No sync from here on; a write on store1 that store2 never sees puts store1 in the token.
     c.procs["sync"].stop()
-    other = me.call("POST", "/v1/tasks", {"text": "only on store1"}, **{PIN: "store1"})
+    other = me.call("POST", "/v1/tasks", {"text": "only on store1"}, headers={PIN: "store1"})
     assert other.status == 201, other
     assert "store1" in json.loads(me.token)["versions"]
 
@@ -93,6 +79,6 @@ def test_a_delete_the_client_pinned_to_a_fenced_node_is_refused_there(
     assert made.status == 201, made
     task = made.json()["id"]
     wait_until(lambda: row_of(url1, task), 15, 0.05, "store1 to receive it")
-    refused = me.call("DELETE", f"/v1/tasks/{task}", **{PIN: "store1"})
+    refused = me.call("DELETE", f"/v1/tasks/{task}", headers={PIN: "store1"})
     assert refused.status == 503 and refused.json()["error"] == "ErrClockSkew", refused
     assert not (row_of(url2, task) or (True,))[0], "nothing was deleted elsewhere"

@@ -8,30 +8,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from tests.harness import LocalCluster, Response, request, running
+from tests.sessions import Session
 
 CATCH_UP_WAIT_MS = 200
-
-
-class Client:
-    """One session: every call is a new HTTP connection carrying the token of the last answer."""
-
-    def __init__(self, url: str, token: str = "") -> None:
-        self.url = url
-        self.token = token
-
-    def call(self, method: str, path: str, body: Any = None) -> Response:
-        headers = {"X-Dtm-Session": self.token} if self.token else {}
-        resp = request(method, self.url + path, body, headers)
-        if "x-dtm-session" in resp.headers:
-            self.token = resp.headers["x-dtm-session"]
-        return resp
-
-    def nodes(self) -> set[str]:
-        return set(json.loads(self.token or "{}").get("versions", {}))
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +36,7 @@ def test_create_then_list_200_rounds_without_sync(cluster2: LocalCluster) -> Non
     origins: dict[str, int] = {}
     created: list[str] = []
     for round_ in range(200):
-        writer = Client(url)
+        writer = Session(url)
         resp = writer.call("POST", "/v1/tasks", {"text": "read me back"})
         assert resp.status == 201, resp
         task_id = resp.json()["id"]
@@ -62,32 +44,32 @@ def test_create_then_list_200_rounds_without_sync(cluster2: LocalCluster) -> Non
         (origin,) = writer.nodes()
         origins[origin] = origins.get(origin, 0) + 1
         # A separate client, carrying only the token the create answered with.
-        reader = Client(url, writer.token)
+        reader = Session(url, writer.token)
         assert task_id in ids_in(reader.call("GET", "/v1/tasks"))
         assert origin in reader.nodes()
         if round_ % 2:
             # Also by a short prefix. (The extra request shifts the balancer's round-robin, so
             # the creates alternate between the nodes instead of always landing on one.)
-            got = Client(url, writer.token).call("GET", f"/v1/tasks/{task_id[:5]}")
+            got = Session(url, writer.token).call("GET", f"/v1/tasks/{task_id[:5]}")
             assert got.status == 200 and got.json()["id"] == task_id, got
     # The balancer really spread the writes, so the lists had to be steered to their origin.
     assert set(origins) == {"store1", "store2"}, origins
     assert min(origins.values()) >= 50, origins
     # And without a token a list sees only one node's tasks: there is no sync behind this.
-    assert len(set(ids_in(Client(url).call("GET", "/v1/tasks"))) & set(created)) < 200
+    assert len(set(ids_in(Session(url).call("GET", "/v1/tasks"))) & set(created)) < 200
     status = request("GET", url + "/v1/status").json()
     assert status["not_caught_up"] == 0
 
 
 def test_monotonic_reads_while_others_write(cluster2: LocalCluster) -> None:
     url = cluster2.url("handler")
-    me = Client(url)
+    me = Session(url)
     mine = me.call("POST", "/v1/tasks", {"text": "my own"}).json()["id"]
     seen: set[str] = set()
     others: set[str] = set()
     for round_ in range(40):
         for _ in range(2):  # others write, landing on both nodes
-            other = Client(url)
+            other = Session(url)
             assert other.call("POST", "/v1/tasks", {"text": "other"}).status == 201
             others |= other.nodes()
         now = set(ids_in(me.call("GET", "/v1/tasks")))
@@ -101,17 +83,17 @@ def test_monotonic_reads_while_others_write(cluster2: LocalCluster) -> None:
 def test_update_and_delete_read_with_the_token(cluster2: LocalCluster) -> None:
     url = cluster2.url("handler")
     for i in range(20):
-        s = Client(url)
+        s = Session(url)
         task = s.call("POST", "/v1/tasks", {"text": f"change me {i}"}).json()
         # The read half of the read-modify-write must find the task on its origin node.
-        upd = Client(url, s.token).call(
+        upd = Session(url, s.token).call(
             "PATCH", f"/v1/tasks/{task['id'][:6]}", {"status": "complete"}
         )
         assert upd.status == 200, upd
         assert upd.json()["status"] == "complete"
-        d = Client(url)
+        d = Session(url)
         task = d.call("POST", "/v1/tasks", {"text": f"delete me {i}"}).json()
-        gone = Client(url, d.token).call("DELETE", f"/v1/tasks/{task['id']}")
+        gone = Session(url, d.token).call("DELETE", f"/v1/tasks/{task['id']}")
         assert gone.status == 200, gone
         assert gone.json() == {"id": task["id"], "deleted": True}
 
@@ -120,7 +102,7 @@ def test_a_session_no_single_node_covers_is_served_by_a_merge(cluster2: LocalClu
     """It wrote on both nodes and there is no sync: no node covers its token alone, so the
     handler reads both and merges them (refusals: tests/e2e/test_session_merge.py)."""
     url = cluster2.url("handler")
-    s = Client(url)
+    s = Session(url)
     mine = []
     for _ in range(10):
         r = s.call("POST", "/v1/tasks", {"text": "both sides"})
@@ -148,24 +130,24 @@ def test_one_session_across_every_operation_with_sync(
         token = ""
         live: dict[str, str] = {}  # id -> status, as this session last wrote it
         for i in range(40):
-            s = Client(url, token)
+            s = Session(url, token)
             task = s.call("POST", "/v1/tasks", {"text": f"session task {i}"})
             assert task.status == 201, task
             live[task.json()["id"]] = "open"
             if i % 3 == 1:
                 victim = sorted(live)[0]
-                done = Client(url, s.token)
+                done = Session(url, s.token)
                 resp = done.call("PATCH", f"/v1/tasks/{victim}", {"status": "complete"})
                 assert resp.status == 200, resp
                 live[victim] = "complete"
                 s.token = done.token
             if i % 5 == 4:
                 victim = sorted(live)[-1]
-                gone = Client(url, s.token)
+                gone = Session(url, s.token)
                 assert gone.call("DELETE", f"/v1/tasks/{victim}").status == 200
                 del live[victim]
                 s.token = gone.token
-            reader = Client(url, s.token)
+            reader = Session(url, s.token)
             resp = reader.call("GET", "/v1/tasks")
             assert resp.status == 200, resp
             got = {item[0]: item[2] for item in resp.json()["tasks"]}  # [id, text, status, ...]

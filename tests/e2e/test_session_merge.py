@@ -6,27 +6,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
 
 from tests.harness import TEST_USER, LocalCluster, Response, request, wait_until
+from tests.sessions import Session
 
 
-class Client:
-    """One session: every call carries the token of the last answer."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.token = ""
-
-    def call(self, method: str, path: str, body: Any = None) -> Response:
-        headers = {"X-Dtm-Session": self.token} if self.token else {}
-        resp = request(method, self.url + path, body, headers)
-        if "x-dtm-session" in resp.headers:
-            self.token = resp.headers["x-dtm-session"]
-        return resp
-
-    def nodes(self) -> set[str]:
-        return set(json.loads(self.token or "{}").get("versions", {}))
+class Client(Session):
+    """One session that can put its writes on both nodes."""
 
     def on_both_nodes(self) -> list[str]:
         """Create tasks until the token names both nodes; their IDs."""

@@ -92,17 +92,9 @@ class PageCache:
         self._copies.move_to_end((copy.target, copy.tag))
         self.hits += 1
 
-    def put(
-        self,
-        target: str,
-        node: str,
-        tag: str,
-        body: bytes,
-        session: str | None,
-        claim: tuple[str, int] | None = None,
-    ) -> None:
-        """Keep a tagged page ``node`` just served for ``target``, if it fits the budget."""
-        copy = Copy(target, node, tag, body, session, claim)
+    def put(self, copy: Copy) -> None:
+        """Keep a tagged page its node just served, if it fits the budget."""
+        target, node, tag, body = copy.target, copy.node, copy.tag, copy.body
         if copy.size > self.max_bytes // 4:  # one page never crowds out the rest
             return
         old = self._tags.get(target, {}).get(node)

@@ -31,7 +31,7 @@ from dtm.errors import (
     ErrUnavailable,
 )
 from dtm.handler.metrics import HandlerMetrics
-from dtm.handler.pagecache import PageCache
+from dtm.handler.pagecache import Copy, PageCache
 from dtm.handler.session import Session, contribution_of
 from dtm.handler.upstream import Reply, Upstream
 from dtm.handler.watch import NodeWatch
@@ -138,7 +138,7 @@ class SessionReads:
             claim = contribution_of(reply.session)
             epoch = None if claim is None else claim.epochs.get(reply.node)
             at = None if claim is None or epoch is None else (epoch, claim.versions[reply.node])
-            self.pages.put(target, reply.node, reply.etag, reply.body, reply.session, at)
+            self.pages.put(Copy(target, reply.node, reply.etag, reply.body, reply.session, at))
         return reply
 
     def _unasked(self, target: str, read: plan.Read) -> Reply | None:
