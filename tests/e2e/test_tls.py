@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import re
 import ssl
 import stat
 import subprocess
@@ -197,3 +198,23 @@ def test_the_balancer_readmits_a_node_through_a_tls_health_check(tls_cluster: Lo
         lambda: (s := store2())["healthy"] is True and s, 20.0, 0.1, "store2 to be readmitted"
     )
     assert back["readmissions"] == 1, back
+
+
+def test_the_handler_watches_the_nodes_over_tls(tls_cluster: LocalCluster) -> None:
+    """The handler's watch of each node's version speaks TLS with the handler's certificate:
+    an unchanged list is then served without asking a node."""
+    c = tls_cluster
+    tasks = c.url("handler") + "/v1/tasks"
+    assert request("POST", tasks, {"text": "watched over tls"}).status == 201
+
+    def unasked() -> float:
+        text = request("GET", c.url("handler") + "/metrics").body.decode()
+        m = re.search(r"^dtm_handler_pages_unasked_total (\S+)$", text, re.M)
+        return float(m.group(1)) if m else 0.0
+
+    wait_until(
+        lambda: request("GET", tasks).status == 200 and unasked() > 0,
+        15.0,
+        0.05,
+        "a list served from the handler's copy, vouched for over TLS",
+    )
