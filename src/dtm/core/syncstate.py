@@ -3,7 +3,8 @@
 Rule: state changes only through ``on_page`` / ``on_ack`` / ``on_purged`` / ``on_repaired`` /
 ``forget`` with what a node durably answered (and ``on_saved`` with what the state file holds),
 each delegating its decision to one pure rule (`syncplan`, `conflicts`, `purge`, `repair`);
-the tombstone bookkeeping is its half in `synctombs`; nothing here reads a clock or does I/O.
+the tombstone bookkeeping is its half in `synctombs`, the state file its half in `syncsaved`;
+nothing here reads a clock or does I/O.
 """
 
 from __future__ import annotations
@@ -28,13 +29,11 @@ from dtm.core.syncplan import (
     page_reach,
     plan_batches,
 )
+from dtm.core.syncsaved import Saved
 from dtm.core.synctombs import Tombstones, WriteKey
 from dtm.wire import (
     ChangesPage,
-    CursorRecord,
-    PurgeRecord,
     ReplicateResponse,
-    SyncStateFile,
 )
 
 RECENT_KEYS = 4096  # keys per node the engine remembers at least (what is known held: 4x)
@@ -49,7 +48,7 @@ class PageOutcome:
     conflicts: tuple[Conflict, ...]
 
 
-class SyncEngine(Tombstones):
+class SyncEngine(Tombstones, Saved):
     """Cursors, epochs, purge candidates and the conflict log of one sync process."""
 
     def __init__(
@@ -392,39 +391,3 @@ class SyncEngine(Tombstones):
             for t in nodes
             if s != t
         )
-
-    def snapshot(self) -> SyncStateFile:
-        self.dirty = False
-        recs = [
-            CursorRecord(s, t, c.source_epoch, c.target_epoch, c.version)
-            for (s, t), c in sorted(self.cursors.items())
-        ]
-        purges = [
-            PurgeRecord(c.rid, sorted(c.purged_on))
-            for wk, c in sorted(self.candidates.items())
-            if wk in self._persist
-        ]
-        return SyncStateFile(recs, sorted(self.forgotten), purges)
-
-    def on_saved(self, state: SyncStateFile) -> bool:
-        """The state file now holds ``state``: its purges may be sent. True if any became so."""
-        saved = {(p.rid.key, p.rid.hlc, p.rid.origin) for p in state.purges}
-        fresh = (saved & set(self.candidates)) - self.durable
-        self.durable |= fresh
-        return bool(fresh)
-
-    def restore(self, state: SyncStateFile) -> None:
-        known = set(self.nodes)
-        self.forgotten = {n for n in state.forgotten if n in known}
-        self._members = [n for n in self.nodes if n not in self.forgotten]
-        for r in state.cursors:
-            if r.source in known and r.target in known and r.source != r.target:
-                self.cursors[(r.source, r.target)] = Cursor(
-                    r.source_epoch, r.target_epoch, r.version
-                )
-        for p in state.purges:
-            wk = (p.rid.key, p.rid.hlc, p.rid.origin)
-            done = frozenset(n for n in p.done if n in known)
-            self.candidates[wk] = purge_rule.Candidate(p.rid, {}, done)
-            self._persist.add(wk)
-            self.durable.add(wk)
