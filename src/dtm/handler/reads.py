@@ -135,9 +135,9 @@ class SessionReads:
                     return Reply(200, copy.body, copy.session, reply.node, copy.tag)
                 reply = await up._send("GET", target, extra, extra_ms=wait, node=node)
         if reply.status == 200 and reply.etag and reply.node and path == "/v1/kv":
-            claim = contribution_of(reply.session)
-            epoch = None if claim is None else claim.epochs.get(reply.node)
-            at = None if claim is None or epoch is None else (epoch, claim.versions[reply.node])
+            claim = contribution_of(reply.session) or EMPTY
+            epoch, version = claim.epochs.get(reply.node), claim.versions.get(reply.node)
+            at = None if epoch is None or version is None else (epoch, version)
             self.pages.put(Copy(target, reply.node, reply.etag, reply.body, reply.session, at))
         return reply
 
