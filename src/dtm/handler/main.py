@@ -67,12 +67,17 @@ async def _build(
     )
     nodes = [n.name for n in start.cluster.node]
     addresses = {n.name: (n.host, n.port) for n in start.cluster.node}
-    # The watch of the nodes' versions, and the copies of writes, go straight to the nodes.
-    watch = NodeWatch(
-        addresses,
-        auth_headers=start.auth_headers,
-        client_ssl=start.client_ssl(),
-        connect_timeout_ms=cfg.connect_timeout_ms,
+    # The watch of the nodes' versions (it vouches only for kept pages), and the copies of
+    # writes, go straight to the nodes.
+    watch = (
+        NodeWatch(
+            addresses,
+            auth_headers=start.auth_headers,
+            client_ssl=start.client_ssl(),
+            connect_timeout_ms=cfg.connect_timeout_ms,
+        )
+        if cfg.page_watch and cfg.page_cache_mib
+        else None
     )
     reads = SessionReads(
         upstream,
@@ -81,7 +86,7 @@ async def _build(
         start.cluster.sync.url,
         client_ssl=start.client_ssl(),
         pages=PageCache(cfg.page_cache_mib << 20),
-        watch=watch if cfg.page_watch else None,
+        watch=watch,
     )
     pusher = Pusher(
         addresses,
@@ -104,7 +109,8 @@ async def _build(
                 needs_credential=INTERNAL_PATHS.__contains__,
             )
         finally:
-            await watch.close()
+            if watch is not None:
+                await watch.close()
             await copies.close()
             await pusher.close()
     finally:

@@ -67,7 +67,7 @@ class SessionReads:
     ) -> None:
         self.upstream = upstream
         self.pages = pages if pages is not None else PageCache(0)
-        self.watch = watch if self.pages.max_bytes else None
+        self.watch = watch
         self.nodes = tuple(nodes)
         self.metrics = metrics
         self.sync_url = sync_url
